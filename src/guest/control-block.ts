@@ -1,0 +1,138 @@
+// The control block: a small SharedArrayBuffer through which any thread (main, migration worker,
+// incoming worker) steers the vCPU worker without going through the main thread's event loop.
+// Every access is atomic. Requests are made by storing a word and Atomics.notify-ing it; the vCPU
+// polls RUN_REQUEST every few thousand instructions and acknowledges through VCPU_STATE.
+
+import { runStateIndex, runStateName, type RunState } from './runstate.js';
+
+/** Int32 word indexes. */
+export const Ctl = {
+  /** 1 = the vCPU should execute, 0 = it should stop at the next instruction boundary. */
+  RUN_REQUEST: 0,
+  /** What the vCPU is actually doing: a VcpuState. */
+  VCPU_STATE: 1,
+  /** cpu_throttle percentage 0..99: the vCPU sleeps pct/(100-pct) of every 10 ms it runs. */
+  THROTTLE_PCT: 2,
+  /** The machine's QEMU runstate, as an index into RUN_STATES. */
+  RUNSTATE: 3,
+  /** Bumped whenever RAM contents change under the vCPU's feet (load, reset, incoming migration):
+   *  the vCPU drops its decoded-instruction cache when it sees a new value. */
+  GENERATION: 4,
+  /** Bumped by the vCPU each time it has written its registers back into the device-state buffer. */
+  STATE_SYNCS: 5,
+} as const;
+
+/** BigInt64 word indexes (the same buffer, viewed as BigInt64Array; index 4 starts at byte 32). */
+export const Ctl64 = {
+  /** Instructions retired since the machine was created (keeps counting across resets). */
+  INSTRET: 4,
+  /** Milliseconds (performance.timeOrigin-based wall clock, x1000 = µs) when the vCPU last stopped. */
+  STOPPED_AT_US: 5,
+} as const;
+
+export const VcpuState = {
+  STOPPED: 0,
+  RUNNING: 1,
+  /** Guest fault with no handler: stopped for good until reset/load. */
+  PANICKED: 2,
+  /** Guest ended through tohost or the test finisher. */
+  EXITED: 3,
+  /** Sleeping for the throttle. Counts as running for QEMU; it wakes on a stop request. */
+  THROTTLED: 4,
+} as const;
+export type VcpuStateValue = (typeof VcpuState)[keyof typeof VcpuState];
+
+export const CONTROL_BLOCK_BYTES = 256;
+
+export class ControlBlock {
+  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(CONTROL_BLOCK_BYTES)) {
+    this.i32 = new Int32Array(buffer);
+    this.i64 = new BigInt64Array(buffer);
+  }
+
+  get runRequested(): boolean {
+    return Atomics.load(this.i32, Ctl.RUN_REQUEST) === 1;
+  }
+
+  requestRun(run: boolean): void {
+    Atomics.store(this.i32, Ctl.RUN_REQUEST, run ? 1 : 0);
+    Atomics.notify(this.i32, Ctl.RUN_REQUEST);
+  }
+
+  get vcpuState(): VcpuStateValue {
+    return Atomics.load(this.i32, Ctl.VCPU_STATE) as VcpuStateValue;
+  }
+
+  setVcpuState(state: VcpuStateValue): void {
+    Atomics.store(this.i32, Ctl.VCPU_STATE, state);
+    Atomics.notify(this.i32, Ctl.VCPU_STATE);
+  }
+
+  get runstate(): RunState {
+    return runStateName(Atomics.load(this.i32, Ctl.RUNSTATE));
+  }
+
+  set runstate(state: RunState) {
+    Atomics.store(this.i32, Ctl.RUNSTATE, runStateIndex(state));
+    Atomics.notify(this.i32, Ctl.RUNSTATE);
+  }
+
+  get throttlePercent(): number {
+    return Atomics.load(this.i32, Ctl.THROTTLE_PCT);
+  }
+
+  set throttlePercent(pct: number) {
+    Atomics.store(this.i32, Ctl.THROTTLE_PCT, Math.max(0, Math.min(99, Math.round(pct))));
+  }
+
+  get generation(): number {
+    return Atomics.load(this.i32, Ctl.GENERATION);
+  }
+
+  bumpGeneration(): void {
+    Atomics.add(this.i32, Ctl.GENERATION, 1);
+  }
+
+  get instructionsRetired(): number {
+    return Number(Atomics.load(this.i64, Ctl64.INSTRET));
+  }
+
+  /** True when the vCPU is not executing guest code (and its registers are in the device-state buffer). */
+  get vcpuIdle(): boolean {
+    const s = this.vcpuState;
+    return s === VcpuState.STOPPED || s === VcpuState.PANICKED || s === VcpuState.EXITED;
+  }
+
+  /**
+   * Blocking stop for workers (Atomics.wait is not allowed on the main thread): asks the vCPU to
+   * stop and waits until it has, or until timeoutMs passes. Returns whether it stopped.
+   */
+  stopAndWait(timeoutMs = 1000): boolean {
+    this.requestRun(false);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const s = Atomics.load(this.i32, Ctl.VCPU_STATE);
+      if (s !== VcpuState.RUNNING && s !== VcpuState.THROTTLED) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.i32, Ctl.VCPU_STATE, s, left);
+    }
+  }
+
+  /** Non-blocking stop for the main thread. */
+  async stopAsync(timeoutMs = 1000): Promise<boolean> {
+    this.requestRun(false);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const s = Atomics.load(this.i32, Ctl.VCPU_STATE);
+      if (s !== VcpuState.RUNNING && s !== VcpuState.THROTTLED) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const w = Atomics.waitAsync(this.i32, Ctl.VCPU_STATE, s, left);
+      if (w.async) await w.value;
+    }
+  }
+}
