@@ -1,0 +1,40 @@
+// The benchmarks `npm run bench` runs, each returning named figures.
+import { rawTabToTab } from './raw-channel.mjs';
+
+/** Interpreter speed in the vCPU worker with dirty tracking on, for a CPU-bound and a store-heavy guest. */
+async function mips({ browser, sleep }) {
+  const tab = await browser.open('?S&m=64M');
+  const out = {};
+  for (const [program, args] of [
+    ['ab', undefined],
+    ['life', undefined],
+    ['stress', 'rate=0 wss=8M'],
+  ]) {
+    await tab.ret('x-tabmig-load', args ? { program, args } : { program });
+    await tab.ret('cont');
+    await sleep(1000); // warm up the JIT and the decode cache
+    const a = await tab.ret('x-tabmig-guest-info');
+    const t0 = Date.now();
+    await sleep(3000);
+    const b = await tab.ret('x-tabmig-guest-info');
+    out[`mips_${program}`] = (b.instructions - a.instructions) / 1e6 / ((Date.now() - t0) / 1000);
+    await tab.ret('stop');
+  }
+  await tab.page.close();
+  return out;
+}
+
+/** The wire's ceiling: raw data-channel MB/s between two tabs of the same browser. */
+async function rawChannel({ browser }) {
+  const a = await browser.open('?S');
+  const b = await browser.open('?S');
+  const mbs = await rawTabToTab(a.page, b.page, 128 << 20);
+  await a.page.close();
+  await b.page.close();
+  return { raw_channel_mb_s: mbs };
+}
+
+export const benches = [
+  { name: 'mips', run: mips },
+  { name: 'raw', run: rawChannel },
+];

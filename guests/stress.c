@@ -1,0 +1,147 @@
+/* stress: a dirty-rate knob. Rewrites a working set of guest RAM at a chosen rate, so one can
+ * watch how the working set and the dirty rate decide whether (and how fast) a live migration
+ * converges.
+ *
+ * Arguments:
+ *   wss=SIZE   working set (default 16M; K/M/G suffixes), clamped to the RAM between the end of
+ *              the program and the stack
+ *   rate=SIZE  bytes written per second (default 4M); rate=0 writes as fast as the vCPU can
+ *   mode=pattern|random
+ *              pattern (default): repeating counter bytes, which compress well;
+ *              random: xorshift bytes, which do not. Random mode first fills the whole working
+ *              set once, so that every page holds incompressible data.
+ *
+ * Writes go round the working set in order, one 32-bit word at a time, in 10 ms steps timed
+ * with the CLINT. Serial output: a summary line, "stress: ready" once any initial fill is done
+ * (tests wait for it), then once a second
+ *   stress: t=SECONDS written=BYTES passes=FULL_PASSES rate=BYTES_IN_THE_LAST_SECOND/s
+ */
+
+#include "lib/tabmig.h"
+
+#define STACK_RESERVE (64u << 10)
+#define STEP_TICKS (TM_TIMEBASE_HZ / 100) /* 10 ms */
+#define STEPS_PER_SECOND 100u
+#define MAX_BEHIND 10                      /* steps we may catch up after falling behind */
+#define FAST_CHUNK_WORDS 4096              /* rate=0: words between clock reads */
+
+static uint32_t *ws;    /* working set */
+static uint32_t nwords; /* its size in words */
+static uint32_t cursor; /* next word to write */
+static uint32_t passes; /* completed passes over the working set */
+static uint64_t written;
+static int random_mode;
+static uint32_t rng = 0x9e3779b9u;
+static uint32_t pattern[64]; /* one 256-byte period of counter bytes for the current pass */
+
+static void make_pattern(void) {
+  uint8_t *b = (uint8_t *)pattern;
+  for (uint32_t i = 0; i < sizeof pattern; i++) b[i] = (uint8_t)(i + passes);
+}
+
+/* Writes n words at the cursor, wrapping around the working set. */
+static void write_words(uint32_t n) {
+  while (n) {
+    uint32_t run = nwords - cursor;
+    if (run > n) run = n;
+    volatile uint32_t *p = ws + cursor;
+    if (random_mode) {
+      uint32_t x = rng;
+      for (uint32_t i = 0; i < run; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = x;
+      }
+      rng = x;
+    } else {
+      for (uint32_t i = 0; i < run; i++) p[i] = pattern[(cursor + i) & 63];
+    }
+    cursor += run;
+    n -= run;
+    written += (uint64_t)run * 4;
+    if (cursor == nwords) {
+      cursor = 0;
+      passes++;
+      if (!random_mode) make_pattern();
+    }
+  }
+}
+
+int main(const char *cmdline) {
+  (void)cmdline;
+  static const char *const known[] = {"wss", "rate", "mode", 0};
+  tm_warn_unknown_args("stress", known);
+
+  uint32_t wss = tm_arg_size("wss", 16u << 20);
+  uint32_t rate = tm_arg_size("rate", 4u << 20);
+  char mode[16] = "pattern";
+  tm_arg("mode", mode, sizeof mode);
+  if (strcmp(mode, "random") == 0) random_mode = 1;
+  else if (strcmp(mode, "pattern") != 0) {
+    tm_printf("error: mode=%s is not pattern or random\n", mode);
+    tm_exit(2);
+  }
+  if (rate > (1u << 30)) rate = 1u << 30;
+
+  uint32_t lo = ((uint32_t)(uintptr_t)_end + TM_PAGE_SIZE - 1) & ~(TM_PAGE_SIZE - 1);
+  uint32_t hi = (tm_boot.stack_top - STACK_RESERVE) & ~(TM_PAGE_SIZE - 1);
+  uint32_t room = hi > lo ? hi - lo : 0;
+  uint32_t asked = wss;
+  wss &= ~(TM_PAGE_SIZE - 1);
+  if (wss < TM_PAGE_SIZE) wss = TM_PAGE_SIZE;
+  if (wss > room) wss = room;
+  if (wss != asked) tm_printf("stress: working set %lu bytes does not fit; using %lu\n", asked, wss);
+  if (wss == 0) {
+    tm_printf("error: no room for a working set\n");
+    tm_exit(3);
+  }
+  ws = (uint32_t *)(uintptr_t)lo;
+  nwords = wss / 4;
+
+  tm_printf("stress: wss=%lu at 0x%08lx..0x%08lx rate=%lu%s mode=%s\n", wss, lo, lo + wss, rate,
+            rate ? "/s" : " (unlimited)", mode);
+
+  uint64_t seed = tm_mtime();
+  rng ^= (uint32_t)seed ^ (uint32_t)(seed >> 32);
+  if (rng == 0) rng = 1;
+  make_pattern();
+  if (random_mode) {
+    write_words(nwords); /* every page incompressible before we start */
+    passes = 0;
+    written = 0;
+  }
+  tm_printf("stress: ready\n");
+
+  uint64_t start = tm_mtime();
+  uint64_t next_step = start + STEP_TICKS;
+  uint64_t next_report = start + TM_TIMEBASE_HZ;
+  uint64_t written_at_report = 0;
+  uint32_t seconds = 0, acc = 0, spare_bytes = 0;
+
+  for (;;) {
+    uint64_t now = tm_mtime();
+    if (rate == 0) {
+      write_words(FAST_CHUNK_WORDS);
+    } else if (now >= next_step) {
+      /* rate/100 bytes per step, carrying remainders so any rate comes out exact. */
+      acc += rate;
+      uint32_t bytes = acc / STEPS_PER_SECOND;
+      acc -= bytes * STEPS_PER_SECOND;
+      bytes += spare_bytes;
+      spare_bytes = bytes & 3;
+      write_words(bytes / 4);
+      next_step += STEP_TICKS;
+      if (now > next_step + MAX_BEHIND * STEP_TICKS) next_step = now + STEP_TICKS;
+    }
+    if (now >= next_report) {
+      seconds++;
+      uint64_t last = written - written_at_report;
+      written_at_report = written;
+      tm_printf("stress: t=%lus written=%llu passes=%lu rate=%llu/s\n", seconds, (unsigned long long)written,
+                passes, (unsigned long long)last);
+      next_report += TM_TIMEBASE_HZ;
+      if (next_report <= now) next_report = now + TM_TIMEBASE_HZ;
+    }
+  }
+}

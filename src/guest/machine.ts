@@ -1,0 +1,268 @@
+// The machine as the main thread sees it: owns the shared buffers (RAM, dirty log, control block,
+// device state) and the vCPU worker, keeps the QEMU runstate, and reports what the guest does as
+// events. It imports nothing from the DOM: QMP and the UI sit on top of it.
+
+import { bootProgram } from './boot.js';
+import { ControlBlock, VcpuState } from './control-block.js';
+import { readDisplayMode, type DisplayMode } from './devices/display.js';
+import { DeviceName, DeviceState } from './device-state.js';
+import { parseElf, type ElfImage } from './elf.js';
+import { PAGE_SIZE, RAM_BASE, checkRamSize } from './memory-map.js';
+import { findProgram, programImage } from './programs.js';
+import type { RunState } from './runstate.js';
+import type { FromVcpu, ToVcpu } from './vcpu-protocol.js';
+
+/** How much serial output the page keeps (x-tabmig-guest-info shows the last 4 KiB of it). */
+const SERIAL_HISTORY_CHARS = 64 * 1024;
+
+export interface MachineOptions {
+  ramSize: number;
+  /** The initial runstate: 'running', 'prelaunch' (QEMU's -S) or 'inmigrate' (-incoming). */
+  runstate: RunState;
+}
+
+export interface GuestExit {
+  code: number;
+  passed: boolean;
+  via: 'tohost' | 'finisher';
+}
+
+export interface GuestInfo {
+  program: string;
+  args: string;
+  'ram-size': number;
+  instructions: number;
+  serial: string;
+  runstate: RunState;
+  exit?: GuestExit;
+  panic?: string;
+}
+
+export type MachineEventMap = {
+  runstate: { from: RunState; to: RunState };
+  serial: { text: string };
+  'guest-exit': GuestExit;
+  'guest-panic': { message: string };
+  reset: { guest: boolean };
+};
+
+export class Machine extends EventTarget {
+  readonly ramSize: number;
+  readonly ram: SharedArrayBuffer;
+  readonly ramBytes: Uint8Array;
+  /** One byte per page, set by the vCPU after every store (see DESIGN.md §1). */
+  readonly dirtyLog: SharedArrayBuffer;
+  readonly control = new ControlBlock();
+  readonly deviceState = new DeviceState();
+  readonly ready: Promise<void>;
+
+  private readonly worker: Worker;
+  private image: ElfImage | null = null;
+  private serialHistory = '';
+  private readonly decoder = new TextDecoder();
+  private exitInfo: GuestExit | undefined;
+  private panicMessage: string | undefined;
+
+  constructor(opts: MachineOptions) {
+    super();
+    checkRamSize(opts.ramSize);
+    this.ramSize = opts.ramSize;
+    this.ram = new SharedArrayBuffer(opts.ramSize);
+    this.ramBytes = new Uint8Array(this.ram);
+    this.dirtyLog = new SharedArrayBuffer(opts.ramSize / PAGE_SIZE);
+    this.control.runstate = opts.runstate;
+    this.worker = new Worker(new URL('./vcpu.worker.ts', import.meta.url), { type: 'module', name: 'vcpu' });
+    this.ready = new Promise((resolve, reject) => {
+      this.worker.addEventListener('message', (e: MessageEvent<FromVcpu>) => {
+        if (e.data.type === 'ready') resolve();
+        else this.onWorkerMessage(e.data);
+      });
+      this.worker.addEventListener('error', (e) => reject(new Error(`vCPU worker failed to start: ${e.message}`)));
+    });
+    const init: ToVcpu = {
+      type: 'init',
+      ram: this.ram,
+      dirtyLog: this.dirtyLog,
+      control: this.control.buffer,
+      deviceState: this.deviceState.buffer,
+    };
+    this.worker.postMessage(init);
+  }
+
+  get runstate(): RunState {
+    return this.control.runstate;
+  }
+
+  /** Changes the runstate, telling the vCPU whether to execute, and announces the change. */
+  setRunstate(to: RunState): void {
+    const from = this.control.runstate;
+    this.control.runstate = to;
+    this.control.requestRun(to === 'running');
+    if (from !== to) this.emit('runstate', { from, to });
+  }
+
+  /** Records a runstate another thread (the migration worker) already put in the control block. */
+  noteRunstate(from: RunState): void {
+    const to = this.control.runstate;
+    if (from !== to) this.emit('runstate', { from, to });
+  }
+
+  get programName(): string {
+    return this.deviceState.getString(DeviceName.MACHINE, 'program');
+  }
+
+  get programArgs(): string {
+    return this.deviceState.getString(DeviceName.MACHINE, 'args');
+  }
+
+  /** Stops the guest (QEMU's vm_stop to 'paused'). Resolves once the vCPU has really stopped. */
+  async stop(to: RunState = 'paused'): Promise<void> {
+    await this.ready;
+    await this.control.stopAsync();
+    this.setRunstate(to);
+  }
+
+  async cont(): Promise<void> {
+    await this.ready;
+    this.setRunstate('running');
+  }
+
+  /** Loads a new program into a fresh (zeroed) RAM, keeping the runstate (x-tabmig-load). */
+  async load(program: { name: string; elf: Uint8Array } | { builtin: string }, args?: string): Promise<void> {
+    let name: string;
+    let image: ElfImage;
+    if ('builtin' in program) {
+      const p = findProgram(program.builtin);
+      if (!p) throw new Error(`unknown program '${program.builtin}'`);
+      name = p.name;
+      image = programImage(p);
+      args ??= p.defaultArgs;
+    } else {
+      name = program.name;
+      image = parseElf(program.elf);
+    }
+    await this.reboot(image, name, args ?? '', true);
+  }
+
+  /** system_reset: reloads the program image and restarts the CPU (QEMU keeps RAM otherwise). */
+  async reset(guest = false): Promise<void> {
+    const image = this.image ?? this.imageFromDeviceState();
+    await this.reboot(image, this.programName, this.programArgs, false, guest);
+  }
+
+  private async reboot(image: ElfImage | null, name: string, args: string, fresh: boolean, guest = false): Promise<void> {
+    await this.ready;
+    const before = this.runstate;
+    await this.control.stopAsync();
+    if (image) bootProgram(this.ramBytes, this.deviceState, { image, program: name, args, clearRam: fresh });
+    this.image = image;
+    this.exitInfo = undefined;
+    this.panicMessage = undefined;
+    if (fresh) this.serialHistory = '';
+    this.control.bumpGeneration();
+    // QEMU: a reset leaves a running (or migrating) machine as it was; any other becomes prelaunch.
+    // A load keeps a paused machine paused, as the user asked for a different program, not a boot.
+    let after: RunState = before;
+    if (!['running', 'inmigrate', 'finish-migrate'].includes(before) && !(fresh && before === 'paused')) after = 'prelaunch';
+    this.setRunstate(after);
+    this.emit('reset', { guest });
+  }
+
+  /** After an incoming migration the program is known only by name: find its image for resets. */
+  private imageFromDeviceState(): ElfImage | null {
+    const p = findProgram(this.programName);
+    return p ? programImage(p) : null;
+  }
+
+  sendInput(text: string): void {
+    const msg: ToVcpu = { type: 'input', bytes: new TextEncoder().encode(text) };
+    this.worker.postMessage(msg);
+  }
+
+  get instructionsRetired(): number {
+    return this.control.instructionsRetired;
+  }
+
+  get serialOutput(): string {
+    return this.serialHistory;
+  }
+
+  get display(): DisplayMode {
+    return readDisplayMode(this.deviceState);
+  }
+
+  guestInfo(): GuestInfo {
+    const info: GuestInfo = {
+      program: this.programName,
+      args: this.programArgs,
+      'ram-size': this.ramSize,
+      instructions: this.instructionsRetired,
+      serial: this.serialHistory.slice(-4096),
+      runstate: this.runstate,
+    };
+    if (this.exitInfo) info.exit = this.exitInfo;
+    if (this.panicMessage) info.panic = this.panicMessage;
+    return info;
+  }
+
+  /** SHA-256 of all guest RAM, hex (WebCrypto will not hash shared memory, so copy it first). */
+  async ramHash(): Promise<string> {
+    const copy = new Uint8Array(this.ramSize);
+    copy.set(this.ramBytes);
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', copy));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  /** Guest-physical read for the monitor (`xp`): RAM only; null where nothing readable is mapped. */
+  readPhysical(addr: number, length: number): Uint8Array | null {
+    const at = addr - RAM_BASE;
+    if (at < 0 || at + length > this.ramSize) return null;
+    return this.ramBytes.slice(at, at + length);
+  }
+
+  private onWorkerMessage(msg: FromVcpu): void {
+    switch (msg.type) {
+      case 'serial': {
+        const text = this.decoder.decode(msg.bytes, { stream: true });
+        this.serialHistory = (this.serialHistory + text).slice(-SERIAL_HISTORY_CHARS);
+        this.emit('serial', { text });
+        return;
+      }
+      case 'exit':
+        this.exitInfo = { code: msg.code, passed: msg.code === (msg.via === 'tohost' ? 1 : 0), via: msg.via };
+        if (msg.via === 'tohost') this.exitInfo.code = msg.code === 1 ? 0 : msg.code >>> 1;
+        this.setRunstate('shutdown');
+        this.emit('guest-exit', this.exitInfo);
+        return;
+      case 'panic':
+        this.panicMessage = msg.message;
+        this.setRunstate('guest-panicked');
+        this.emit('guest-panic', { message: msg.message });
+        return;
+      case 'internal-error':
+        this.panicMessage = `internal error: ${msg.message}`;
+        this.setRunstate('internal-error');
+        this.emit('guest-panic', { message: this.panicMessage });
+        return;
+      case 'reset-request':
+        void this.reset(true);
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  private emit<K extends keyof MachineEventMap>(type: K, detail: MachineEventMap[K]): void {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** True while the vCPU thread is executing guest code. */
+  get vcpuRunning(): boolean {
+    const s = this.control.vcpuState;
+    return s === VcpuState.RUNNING || s === VcpuState.THROTTLED;
+  }
+
+  terminate(): void {
+    this.worker.terminate();
+  }
+}

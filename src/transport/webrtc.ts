@@ -1,0 +1,506 @@
+// `webrtc:PEER` / `webrtc:`: a migration connection between two tabs.
+//
+// simple-peer owns the RTCPeerConnection, offer/answer and ICE (relayed by Signaling), and its
+// own channel carries only a small JSON control conversation:
+//
+//   source                                   destination
+//   hello {role:'source', channels}  ──►     checks role, protocol, channel set;
+//                                            creates its channels, posts them to its workers
+//                                    ◄──     hello {role:'destination', channels}
+//   checks; creates its channels,
+//   posts them to its workers
+//   ready                            ──►     (both links resolve)
+//   ...                                      ...
+//   bye {reason}                     ◄─►     orderly end of the link
+//
+// Migration bytes never go through simple-peer's stream: both sides create the same negotiated
+// data channels (`negotiated: true, id: N`) directly on the RTCPeerConnection and transfer each
+// to its worker in the same task that created it (Chromium refuses the transfer after an await
+// or a send). Each side creates its channels before it says so, and nobody sends on a channel
+// before the other side has said so, so no message reaches a stream id the peer has no channel
+// for yet.
+//
+// Reliance on simple-peer internals: `peer._pc` (the RTCPeerConnection; simple-peer 9 exposes no
+// public accessor). simple-peer's own channel is negotiated too, on CONTROL_CHANNEL_ID, so it
+// can never take a stream id our channels need (a non-negotiated channel would take 0 or 1).
+
+import * as simplePeerModule from 'simple-peer/simplepeer.min.js';
+import type SimplePeerNs from 'simple-peer';
+import { TransportError, type CloseInfo } from './channel.js';
+import { channelLabel, checkRoutes, deliverChannel, type ChannelId, type ChannelRoute } from './routes.js';
+import { newPeerId, type PeerLeftDetail, type SignalMessage, type Signaling } from './signaling.js';
+
+export const WEBRTC_PROTOCOL = 1;
+/** Stream id of simple-peer's control channel; routes may use 0..1022. */
+export const CONTROL_CHANNEL_ID = 1023;
+
+type PeerCtor = SimplePeerNs.SimplePeer;
+type SimplePeer = SimplePeerNs.Instance;
+
+function peerClass(): PeerCtor {
+  // Vite turns the UMD bundle into a module with a default export; served untransformed (the
+  // test runner) the bundle exports nothing and sets globalThis.SimplePeer instead.
+  const mod = simplePeerModule as unknown as { default?: PeerCtor };
+  const ctor = mod.default ?? (globalThis as { SimplePeer?: PeerCtor }).SimplePeer;
+  if (typeof ctor !== 'function') throw new TransportError('simple-peer did not load');
+  return ctor;
+}
+
+export type MigrationRole = 'source' | 'destination';
+
+interface Hello {
+  t: 'hello';
+  app: 'tabmig';
+  protocol: number;
+  role: MigrationRole;
+  id: string;
+  name: string;
+  channels: ChannelId[];
+  info?: unknown;
+}
+
+type Control =
+  | Hello
+  | { t: 'ready' }
+  | { t: 'refuse'; reason: string }
+  | { t: 'bye'; reason: string }
+  | { t: 'app'; data: unknown };
+
+export interface RemoteHello {
+  id: string;
+  name: string;
+  protocol: number;
+  role: MigrationRole;
+  channels: ChannelId[];
+  /** Whatever the peer passed as `info` (e.g. its stream version or RAM size). */
+  info?: unknown;
+}
+
+export interface PeerLink {
+  readonly uri: string;
+  readonly role: MigrationRole;
+  readonly peerId: string;
+  readonly remote: RemoteHello;
+  /** One per connection attempt; also in every ChannelMessage. */
+  readonly connection: string;
+  /** Channels whose route had no `to`, kept on this thread (wrap them with fromDataChannel). */
+  readonly channels: ReadonlyMap<ChannelId, RTCDataChannel>;
+  /** For getStats(); do not close it directly, use close(). */
+  readonly pc: RTCPeerConnection;
+  /**
+   * Resolves once when the link ends: ok=true after close() on either side; ok=false with a
+   * reason naming the peer when the connection is lost (tab closed, crashed, network).
+   */
+  readonly closed: Promise<CloseInfo>;
+  onclose: ((info: CloseInfo) => void) | null;
+  /** Small application messages over the control channel (JSON-serializable). */
+  sendControl(data: unknown): void;
+  oncontrol: ((data: unknown) => void) | null;
+  /**
+   * Ends the link: tells the peer, then closes the peer connection and with it every channel.
+   * Workers should close() their channels first; channels still open then fail on both sides.
+   */
+  close(reason?: string): Promise<void>;
+}
+
+export interface WebRtcCommon {
+  /** Channels this side creates and where each goes; both sides must name the same ids. */
+  routes: readonly ChannelRoute[];
+  /** Default none: same-browser tabs need no STUN, and none is contacted unless configured. */
+  iceServers?: RTCIceServer[];
+  /** Sent in the hello, seen by the peer as remote.info. */
+  info?: unknown;
+}
+
+export interface ConnectOptions extends WebRtcCommon {
+  /** Give up after this long (default 20 s). */
+  timeoutMs?: number;
+  /** How long to wait for an unknown peer id to show up in the peer list (default 3 s). */
+  discoveryTimeoutMs?: number;
+}
+
+export interface AcceptOptions extends WebRtcCommon {
+  /** Only this peer id may connect (`webrtc:PEER`); null/undefined = anyone (`webrtc:`). */
+  from?: string | null;
+  /** Per attempt: a connection that has not finished its handshake by then is dropped (20 s). */
+  handshakeTimeoutMs?: number;
+}
+
+export interface WebRtcIncoming {
+  /**
+   * Resolves with the first link whose handshake completes. Rejects if cancelled, or if a peer
+   * failed after this side had already handed its channels to workers (the incoming migration
+   * fails then, as QEMU's does when its one connection breaks).
+   */
+  readonly connection: Promise<PeerLink>;
+  cancel(reason?: string): void;
+}
+
+function sameIds(a: readonly ChannelId[], b: readonly ChannelId[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function routeIds(routes: readonly ChannelRoute[]): ChannelId[] {
+  return routes.map((r) => r.id).sort((a, b) => a - b);
+}
+
+function checkWebRtcRoutes(routes: readonly ChannelRoute[]): void {
+  checkRoutes(routes);
+  for (const r of routes) if (r.id === CONTROL_CHANNEL_ID) throw new RangeError(`channel id ${CONTROL_CHANNEL_ID} is reserved for control`);
+}
+
+/**
+ * Creates the negotiated data channels on pc and posts each along its route, all in this one
+ * synchronous call (the same task that created them). Returns the channels kept on this thread.
+ */
+export function createNegotiatedChannels(pc: RTCPeerConnection, routes: readonly ChannelRoute[], connection: string): Map<ChannelId, RTCDataChannel> {
+  const kept = new Map<ChannelId, RTCDataChannel>();
+  for (const route of routes) {
+    const label = route.label ?? channelLabel(route.id);
+    const dc = pc.createDataChannel(label, { negotiated: true, id: route.id, ordered: true });
+    if (!deliverChannel(route, dc, { id: route.id, label, connection, transport: 'webrtc' })) kept.set(route.id, dc);
+  }
+  return kept;
+}
+
+/**
+ * One simple-peer instance towards one remote tab, from first offer to close: relays its signals,
+ * runs the handshake, and becomes the PeerLink.
+ */
+class Session implements PeerLink {
+  readonly uri: string;
+  readonly peer: SimplePeer;
+  readonly pc: RTCPeerConnection;
+  readonly closed: Promise<CloseInfo>;
+  onclose: ((info: CloseInfo) => void) | null = null;
+  oncontrol: ((data: unknown) => void) | null = null;
+  remote!: RemoteHello;
+  channels: ReadonlyMap<ChannelId, RTCDataChannel> = new Map();
+  /** Channels have been created and handed over (cannot be taken back). */
+  committed = false;
+  established = false;
+  private resolveClosed!: (i: CloseInfo) => void;
+  private closeInfo: CloseInfo | null = null;
+  private byeReason: string | null = null;
+  private localReason: string | null = null;
+  private lastError = '';
+  private readonly cleanups: (() => void)[] = [];
+
+  constructor(
+    readonly sig: Signaling,
+    readonly role: MigrationRole,
+    readonly peerId: string,
+    readonly connection: string,
+    private readonly opts: WebRtcCommon,
+    /** Handshake outcome: called once with null (ready) or an error. */
+    private readonly settle: (error: TransportError | null) => void,
+    /** Asked just before this session creates its channels; false refuses the peer instead. */
+    private readonly mayCommit: () => string | null = () => null,
+  ) {
+    this.uri = role === 'source' ? `webrtc:${peerId}` : 'webrtc:';
+    this.closed = new Promise<CloseInfo>((r) => (this.resolveClosed = r));
+    const Peer = peerClass();
+    this.peer = new Peer({
+      initiator: role === 'source',
+      trickle: true,
+      objectMode: true,
+      config: { iceServers: opts.iceServers ?? [] },
+      channelName: 'tabmig-control',
+      channelConfig: { negotiated: true, id: CONTROL_CHANNEL_ID, ordered: true },
+    });
+    this.pc = (this.peer as unknown as { _pc: RTCPeerConnection })._pc;
+    this.peer.on('signal', (data: unknown) => sig.sendSignal(peerId, connection, data));
+    this.peer.on('connect', () => this.onConnect());
+    this.peer.on('data', (data: unknown) => this.onData(data));
+    this.peer.on('error', (err: Error & { code?: string }) => (this.lastError = err.message || err.code || 'error'));
+    this.peer.on('close', () => this.onPeerClose());
+
+    const onSignal = (e: Event) => {
+      const m = (e as CustomEvent<SignalMessage>).detail;
+      if (m.from !== peerId || m.conn !== connection) return;
+      e.preventDefault(); // claimed: Signaling refuses unclaimed offers on our behalf
+      if (m.kind === 'reject') this.fail(m.reason || 'refused', false);
+      else if (!this.peer.destroyed) {
+        try {
+          this.peer.signal(m.data as SimplePeerNs.SignalData);
+        } catch (err) {
+          this.fail(`signaling failed: ${(err as Error).message}`);
+        }
+      }
+    };
+    const onLeft = (e: Event) => {
+      const d = (e as CustomEvent<PeerLeftDetail>).detail;
+      if (d.id !== peerId) return;
+      // Before the link is up, any disappearance ends the attempt; after, only a bye (a missed
+      // announcement may be a busy tab, and the connection itself is the better witness).
+      if (!this.established || d.reason === 'bye') this.fail(`peer '${peerId}' went away (tab closed or reloaded)`);
+    };
+    sig.addEventListener('signal', onSignal);
+    sig.addEventListener('peer-left', onLeft);
+    this.cleanups.push(() => {
+      sig.removeEventListener('signal', onSignal);
+      sig.removeEventListener('peer-left', onLeft);
+    });
+  }
+
+  /** Feeds the first offer (destination side). */
+  signal(data: unknown): void {
+    this.peer.signal(data as SimplePeerNs.SignalData);
+  }
+
+  private hello(): Hello {
+    return {
+      t: 'hello',
+      app: 'tabmig',
+      protocol: WEBRTC_PROTOCOL,
+      role: this.role,
+      id: this.sig.id,
+      name: this.sig.name,
+      channels: routeIds(this.opts.routes),
+      info: this.opts.info,
+    };
+  }
+
+  private sendCtl(m: Control): void {
+    if (this.peer.destroyed) return;
+    try {
+      this.peer.send(JSON.stringify(m));
+    } catch {
+      // the close event reports it
+    }
+  }
+
+  private onConnect(): void {
+    if (this.role === 'source') this.sendCtl(this.hello());
+  }
+
+  /** What is wrong with the peer's hello, or null. */
+  private checkHello(h: Hello): string | null {
+    if (h.app !== 'tabmig') return 'peer is not tabmig';
+    if (h.protocol !== WEBRTC_PROTOCOL) return `peer speaks tabmig connection protocol ${h.protocol}, this tab speaks ${WEBRTC_PROTOCOL}`;
+    const want: MigrationRole = this.role === 'source' ? 'destination' : 'source';
+    if (h.role !== want) return `peer is a migration ${h.role}, expected a ${want}`;
+    const mine = routeIds(this.opts.routes);
+    if (!Array.isArray(h.channels) || !sameIds([...h.channels].sort((a, b) => a - b), mine)) {
+      return `channel mismatch: this tab uses [${mine.join(',')}], peer uses [${String(h.channels)}] (multifd/postcopy settings differ?)`;
+    }
+    return null;
+  }
+
+  private takeHello(h: Hello): void {
+    this.remote = { id: h.id, name: h.name, protocol: h.protocol, role: h.role, channels: h.channels, info: h.info };
+  }
+
+  private commitChannels(): void {
+    // Synchronous from here to the end of the loop: the transfer must happen in this task.
+    this.channels = createNegotiatedChannels(this.pc, this.opts.routes, this.connection);
+    this.committed = true;
+  }
+
+  private onData(raw: unknown): void {
+    let m: Control;
+    try {
+      m = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as Uint8Array)) as Control;
+    } catch {
+      return this.fail('malformed control message');
+    }
+    switch (m.t) {
+      case 'hello': {
+        if (this.committed && this.role === 'destination') return; // duplicate
+        const problem = this.checkHello(m);
+        if (problem) {
+          this.sendCtl({ t: 'refuse', reason: problem });
+          return this.fail(problem);
+        }
+        const busy = this.mayCommit();
+        if (busy) {
+          this.sendCtl({ t: 'refuse', reason: busy });
+          return this.fail(busy);
+        }
+        this.takeHello(m);
+        this.commitChannels();
+        if (this.role === 'destination') {
+          this.sendCtl(this.hello());
+        } else {
+          this.sendCtl({ t: 'ready' });
+          this.established = true;
+          this.settle(null);
+        }
+        break;
+      }
+      case 'ready':
+        if (this.role === 'destination' && this.committed && !this.established) {
+          this.established = true;
+          this.settle(null);
+        }
+        break;
+      case 'refuse':
+        this.fail(`refused by peer: ${m.reason}`);
+        break;
+      case 'bye':
+        this.byeReason = m.reason || 'closed by peer';
+        this.peer.destroy();
+        break;
+      case 'app':
+        this.oncontrol?.(m.data);
+        break;
+    }
+  }
+
+  private onPeerClose(): void {
+    if (this.localReason !== null) this.finish({ ok: true, by: 'local', reason: this.localReason });
+    else if (this.byeReason !== null) this.finish({ ok: true, by: 'remote', reason: this.byeReason });
+    else this.fail(`connection to peer '${this.peerId}' lost${this.lastError ? ` (${this.lastError})` : ''}`);
+  }
+
+  /** Ends the session with an error (handshake failure or lost link). */
+  fail(reason: string, tellPeer = true): void {
+    if (this.closeInfo) return;
+    // Before the link is up the peer may not hear about it otherwise: tell it through signaling.
+    if (!this.established && tellPeer) this.sig.sendReject(this.peerId, this.connection, reason);
+    if (!this.peer.destroyed) this.peer.destroy();
+    this.finish({ ok: false, by: 'transport', reason });
+  }
+
+  private finish(info: CloseInfo): void {
+    if (this.closeInfo) return;
+    this.closeInfo = info;
+    for (const c of this.cleanups.splice(0)) c();
+    if (!this.peer.destroyed) this.peer.destroy();
+    if (!this.established) this.settle(new TransportError(info.reason));
+    this.resolveClosed(info);
+    try {
+      this.onclose?.(info);
+    } catch (e) {
+      queueMicrotask(() => {
+        throw e;
+      });
+    }
+  }
+
+  sendControl(data: unknown): void {
+    this.sendCtl({ t: 'app', data });
+  }
+
+  async close(reason = 'closed'): Promise<void> {
+    if (this.closeInfo || this.localReason !== null) {
+      await this.closed;
+      return;
+    }
+    this.localReason = reason;
+    this.sendCtl({ t: 'bye', reason });
+    // Let the bye leave before the connection goes (it is tiny; bounded wait).
+    const ch = (this.peer as unknown as { _channel?: RTCDataChannel })._channel;
+    for (let i = 0; i < 50 && ch && ch.readyState === 'open' && ch.bufferedAmount > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    this.peer.destroy();
+    await this.closed;
+  }
+}
+
+/**
+ * Source side of `webrtc:PEER`: connects to the tab with that peer id, which must be waiting in
+ * acceptFromPeer. Creates this side's channels along `routes` once the destination agreed, and
+ * resolves when both sides have them. Rejects with TransportError (message ready for the user).
+ */
+export async function connectToPeer(sig: Signaling, peerId: string, opts: ConnectOptions): Promise<PeerLink> {
+  checkWebRtcRoutes(opts.routes);
+  const where = `Failed to connect to 'webrtc:${peerId}'`;
+  if (!peerId) throw new TransportError(`${where}: no peer id`);
+  if (peerId === sig.id) throw new TransportError(`${where}: that is this tab`);
+  if (sig.closed) throw new TransportError(`${where}: signaling is closed`);
+  const known = await sig.waitForPeer(peerId, opts.discoveryTimeoutMs ?? 3000);
+  if (!known) throw new TransportError(`${where}: no tab with that peer id`);
+  return new Promise<PeerLink>((resolve, reject) => {
+    let session: Session | null = null;
+    const timer = setTimeout(() => session?.fail(`timed out after ${(opts.timeoutMs ?? 20000) / 1000} s`), opts.timeoutMs ?? 20000);
+    try {
+      session = new Session(sig, 'source', peerId, newPeerId(12), opts, (err) => {
+        clearTimeout(timer);
+        if (err) reject(new TransportError(`${where}: ${err.message}`));
+        else resolve(session!);
+      });
+    } catch (e) {
+      clearTimeout(timer);
+      reject(e instanceof TransportError ? e : new TransportError(`${where}: ${(e as Error).message}`));
+    }
+  });
+}
+
+/**
+ * Destination side of `webrtc:` / `webrtc:PEER`: announces that this tab waits for an incoming
+ * migration and accepts the first source that completes the handshake (others are refused with
+ * a reason the source shows). Channels go along `routes` when the source's hello is accepted.
+ */
+export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncoming {
+  checkWebRtcRoutes(opts.routes);
+  const from = opts.from || null;
+  const attempts = new Map<string, Session>(); // key: peerId + ' ' + conn
+  let done = false;
+  let committed: Session | null = null;
+  let resolve!: (l: PeerLink) => void;
+  let reject!: (e: unknown) => void;
+  const connection = new Promise<PeerLink>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  connection.catch(() => {});
+
+  const stop = () => {
+    done = true;
+    sig.removeEventListener('signal', onSignal);
+    sig.setIncoming(false);
+  };
+
+  const onSignal = (e: Event) => {
+    const m = (e as CustomEvent<SignalMessage>).detail;
+    if (m.kind !== 'signal') return;
+    const key = `${m.from} ${m.conn}`;
+    if (attempts.has(key)) return; // the session's own listener takes it
+    e.preventDefault();
+    if (from && m.from !== from) return sig.sendReject(m.from, m.conn, `this tab accepts an incoming migration only from '${from}'`);
+    if (committed || done) return sig.sendReject(m.from, m.conn, 'this tab already has an incoming migration');
+    let session!: Session;
+    const timer = setTimeout(() => session.fail('handshake timed out'), opts.handshakeTimeoutMs ?? 20000);
+    session = new Session(sig, 'destination', m.from, m.conn, opts, (err) => {
+      clearTimeout(timer);
+      attempts.delete(key);
+      if (done && !err) return;
+      if (!err) {
+        stop();
+        for (const other of attempts.values()) other.fail('another source connected first');
+        attempts.clear();
+        resolve(session);
+      } else if (session.committed) {
+        // Our channels already went to the workers for this peer: the incoming migration fails.
+        stop();
+        for (const other of attempts.values()) other.fail('incoming migration failed');
+        attempts.clear();
+        reject(new TransportError(`incoming migration from '${m.from}' failed: ${err.message}`));
+      }
+      // else: an attempt that never got as far as our channels; keep listening.
+    }, () => {
+      if (committed || done) return 'this tab already has an incoming migration';
+      committed = session;
+      return null;
+    });
+    attempts.set(key, session);
+    try {
+      session.signal(m.data);
+    } catch (err) {
+      session.fail(`signaling failed: ${(err as Error).message}`);
+    }
+  };
+
+  sig.addEventListener('signal', onSignal);
+  sig.setIncoming(true, from);
+  return {
+    connection,
+    cancel(reason = 'cancelled') {
+      if (done) return;
+      stop();
+      for (const s of attempts.values()) s.fail(reason);
+      attempts.clear();
+      reject(new TransportError(`incoming migration ${reason}`));
+    },
+  };
+}

@@ -1,0 +1,239 @@
+import { provide } from '@lit/context';
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
+import { customElement, property, state } from 'lit/decorators.js';
+import { RAM_SIZE_DEFAULT, RAM_SIZE_MAX, RAM_SIZE_MIN } from '../guest/memory-map.js';
+import { PROGRAMS } from '../guest/programs.js';
+import { machineContext } from './contexts/machine-context.js';
+import { qmpContext } from './contexts/qmp-context.js';
+import { MachineService, type MachineLike, type ProgramInfo } from './services/machine-service.js';
+import type { QmpClient } from './services/qmp-client.js';
+import { tokens } from './styles/theme.js';
+import './tm-controls.js';
+import './tm-display.js';
+import './tm-header.js';
+import './tm-qmp-console.js';
+import './tm-serial.js';
+import './tm-status.js';
+
+/**
+ * The page: provides the machine and QMP to every panel and lays them out. The guest (controls,
+ * display, serial console) on the left; the side column holds the QMP monitor, with the
+ * migration panels above it.
+ */
+@customElement('tm-app')
+export class TmApp extends LitElement {
+  static override styles = [
+    tokens,
+    css`
+      :host {
+        display: grid;
+        grid-template-rows: auto auto minmax(0, 1fr) auto;
+        grid-template-areas: 'header' 'banner' 'main' 'status';
+        height: 100vh;
+        height: 100dvh;
+        background: var(--tm-bg);
+        color: var(--tm-text);
+        font-family: var(--tm-font);
+        font-size: 16px;
+        line-height: 1.4;
+      }
+      * {
+        box-sizing: border-box;
+      }
+      tm-header {
+        grid-area: header;
+      }
+      .banner {
+        grid-area: banner;
+      }
+      main {
+        grid-area: main;
+        display: grid;
+        grid-template-columns: minmax(0, 1.6fr) minmax(22rem, 1fr);
+        gap: 1rem;
+        padding: 1rem 1.25rem;
+        min-height: 0;
+      }
+      .column {
+        display: flex;
+        flex-direction: column;
+        gap: 1rem;
+        min-height: 0;
+        min-width: 0;
+        overflow: auto;
+      }
+      tm-status {
+        grid-area: status;
+      }
+      tm-controls {
+        flex: none;
+      }
+      /* The picture takes the room there is; with the display off, the serial console does. */
+      tm-display {
+        flex: 3 1 0;
+        min-height: 17rem;
+      }
+      tm-display[off] {
+        flex: none;
+        min-height: 0;
+      }
+      tm-serial {
+        flex: 1 1 0;
+        min-height: 10rem;
+      }
+      tm-qmp-console {
+        flex: 1 1 20rem;
+        min-height: 20rem;
+      }
+      .banner {
+        display: flex;
+        gap: 0.9rem;
+        align-items: flex-start;
+        margin: 1rem 1.25rem 0;
+        padding: 0.9rem 1.1rem;
+        border-radius: var(--tm-radius);
+        border: 1px solid #f1a9a9;
+        border-left: 6px solid var(--tm-danger);
+        background: var(--tm-danger-soft);
+        color: #5c1111;
+      }
+      .banner svg {
+        flex: none;
+        width: 1.6rem;
+        height: 1.6rem;
+        color: var(--tm-danger);
+      }
+      .banner h2 {
+        margin: 0 0 0.2rem;
+        font-size: 1.05rem;
+        color: var(--tm-danger);
+      }
+      .banner .message {
+        margin: 0;
+        font-family: var(--tm-mono);
+        font-size: 0.95rem;
+        overflow-wrap: anywhere;
+      }
+      .banner .help {
+        margin: 0.5rem 0 0;
+        font-size: 0.9rem;
+        color: #6b2a2a;
+      }
+      .banner a {
+        color: inherit;
+        font-weight: 600;
+      }
+      .banner code {
+        white-space: nowrap;
+        font-family: var(--tm-mono);
+        background: rgb(255 255 255 / 60%);
+        padding: 0 0.3em;
+        border-radius: 4px;
+      }
+      /* Short or narrow screens: one scrolling page instead of fixed columns. */
+      @media (max-width: 980px), (max-height: 640px) {
+        :host {
+          height: auto;
+          min-height: 100vh;
+        }
+        main {
+          grid-template-columns: minmax(0, 1fr);
+        }
+        .column {
+          overflow: visible;
+        }
+      }
+    `,
+  ];
+
+  /** The machine this tab runs (a Machine from src/guest/machine.ts). Unset if startup failed. */
+  @property({ attribute: false }) machine?: MachineLike;
+  /** QMP for this tab: every button goes through it. */
+  @property({ attribute: false }) qmp?: QmpClient;
+  /** The built-in programs the picker offers. */
+  @property({ attribute: false }) programs: readonly ProgramInfo[] = PROGRAMS;
+  /** This tab's name (`?name=`), shown in the header and the window title. */
+  @property({ attribute: 'vm-name' }) vmName = '';
+  /** This tab's peer id, once signaling gave it one. */
+  @property({ attribute: 'peer-id' }) peerId = '';
+  /** Why the machine could not start (e.g. a bad `?m=`): shown in a banner instead of a blank page. */
+  @property({ attribute: 'startup-error' }) startupError = '';
+
+  @provide({ context: machineContext }) @state() protected service?: MachineService;
+  @provide({ context: qmpContext }) @state() protected qmpClient?: QmpClient;
+
+  private readonly titleUpdate = () => this.updateTitle();
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.service?.subscribe(this.titleUpdate);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.service?.unsubscribe(this.titleUpdate);
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('machine') || changed.has('programs')) {
+      this.service?.unsubscribe(this.titleUpdate);
+      this.service = this.machine ? new MachineService(this.machine, this.programs) : undefined;
+      if (this.isConnected) this.service?.subscribe(this.titleUpdate);
+    }
+    if (changed.has('qmp')) this.qmpClient = this.qmp;
+    if (changed.has('vmName')) this.updateTitle();
+  }
+
+  /** With two tabs open, the tab strip tells them apart: name and runstate. */
+  private updateTitle(): void {
+    const parts = [this.vmName, this.service?.runstate].filter(Boolean);
+    document.title = parts.length ? `${parts.join(' · ')} — tabmig` : 'tabmig — live migration between tabs';
+  }
+
+  override render() {
+    return html`
+      <tm-header .vmName=${this.vmName} .peerId=${this.peerId}></tm-header>
+      ${this.startupError ? this.renderError() : nothing}
+      ${this.service
+        ? html`<main>
+              <section class="column guest" aria-label="Guest">
+                <tm-controls></tm-controls>
+                <tm-display></tm-display>
+                <tm-serial></tm-serial>
+              </section>
+              <aside class="column side" aria-label="Monitor and migration">
+                <!-- The migration panels (peers, migrate, capabilities, parameters, live status,
+                     event log) stack here, above the monitor. -->
+                <tm-qmp-console></tm-qmp-console>
+              </aside>
+            </main>
+            <tm-status></tm-status>`
+        : nothing}
+    `;
+  }
+
+  private renderError() {
+    return html`<div class="banner" role="alert">
+      <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" aria-hidden="true">
+        <path d="M12 3 2 20h20z" stroke-linejoin="round" />
+        <path d="M12 10v4M12 17.5v.01" />
+      </svg>
+      <div>
+        <h2>${this.machine ? 'Something went wrong while starting this tab' : 'This tab could not start its machine'}</h2>
+        <p class="message">${this.startupError}</p>
+        <p class="help">
+          The address takes QEMU-style options: <code>m=SIZE</code> guest RAM (${RAM_SIZE_MIN >> 20}M to ${RAM_SIZE_MAX >> 30}G,
+          default ${RAM_SIZE_DEFAULT >> 20}M), <code>S</code> start paused, <code>name=NAME</code> this tab's name; for example
+          <a href="?m=256M&amp;name=alice&amp;S"><code>?m=256M&amp;name=alice&amp;S</code></a>.
+          Fix the address and reload, or <a href=${location.pathname}>start with the defaults</a>.
+        </p>
+      </div>
+    </div>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'tm-app': TmApp;
+  }
+}

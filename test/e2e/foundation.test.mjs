@@ -1,0 +1,77 @@
+// The machine in a real tab, driven only through QMP as a user's script would.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sleep, startBrowser, startServer } from './harness.mjs';
+
+describe('a running toy machine in a tab', () => {
+  let server, browser;
+  before(async () => {
+    server = await startServer();
+    browser = await startBrowser(server.base);
+  });
+  after(async () => {
+    await browser?.close();
+    server?.stop();
+  });
+
+  it('boots the demo at once, cross-origin isolated', async () => {
+    const tab = await browser.open('');
+    assert.equal(await tab.page.evaluate(() => crossOriginIsolated), true);
+    const status = await tab.until('query-status', (s) => s.status === 'running', 10000);
+    assert.equal(status.running, true);
+    const info = await tab.ret('x-tabmig-guest-info');
+    assert.equal(info.program, 'life');
+    await tab.page.close();
+  });
+
+  it('runs ab: serial output grows, stop freezes RAM, cont resumes', async () => {
+    const tab = await browser.open('?S&name=e2e');
+    assert.deepEqual(await tab.ret('query-status'), { running: false, status: 'prelaunch' });
+    assert.deepEqual(await tab.ret('query-name'), { name: 'e2e' });
+    await tab.ret('x-tabmig-load', { program: 'ab' });
+    await tab.ret('cont');
+    const s1 = (await tab.ret('x-tabmig-guest-info')).serial.length;
+    await tab.until('x-tabmig-guest-info', (i) => i.serial.length > s1 + 2, 20000);
+
+    await tab.ret('stop');
+    assert.equal((await tab.ret('query-status')).status, 'paused');
+    const h1 = await tab.hash();
+    const i1 = (await tab.ret('x-tabmig-guest-info')).instructions;
+    await sleep(500);
+    assert.equal(await tab.hash(), h1, 'RAM must not change while stopped');
+    assert.equal((await tab.ret('x-tabmig-guest-info')).instructions, i1);
+
+    await tab.ret('cont');
+    await tab.until('x-tabmig-guest-info', (i) => i.instructions > i1, 10000);
+    await sleep(300);
+    assert.notEqual(await tab.hash(), h1, 'RAM changes again once running');
+    await tab.page.close();
+  });
+
+  it('stress changes RAM while it runs; a bad command gets QEMU\'s error', async () => {
+    const tab = await browser.open('?m=32M');
+    await tab.ret('x-tabmig-load', { program: 'stress' });
+    const h1 = await tab.hash();
+    await sleep(500);
+    assert.notEqual(await tab.hash(), h1);
+    assert.deepEqual(await tab.qmp({ execute: 'no-such-command' }), {
+      error: { class: 'CommandNotFound', desc: 'The command no-such-command has not been found' },
+    });
+    await tab.page.close();
+  });
+
+  it('shows a clear error for a bad RAM size instead of starting a guest', async () => {
+    const page = await browser.open('?m=3G').catch(() => null);
+    // Either way, the page must say what is wrong.
+    const p = page?.page;
+    if (p) {
+      const text = await p.evaluate(() => document.body.innerText + (document.querySelector('tm-app')?.shadowRoot?.textContent ?? ''));
+      assert.match(text, /3G/);
+      await p.close();
+    }
+  });
+
+  it('raised no page errors', () => {
+    assert.deepEqual(browser.pageErrors, []);
+  });
+});
