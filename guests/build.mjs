@@ -31,9 +31,9 @@ const PROGRAMS = [
   {
     name: 'ab',
     description:
-      "QEMU's migration test program: it adds one to a byte in every page of memory as fast as it can, " +
-      'so after a migration we can prove that no page was lost.',
-    defaultArgs: '',
+      "QEMU's migration test program: it adds one to a byte in every page of a range (size=, default 2M; " +
+      'size=max for nearly all RAM) as fast as it can, so after a migration we can prove that no page was lost.',
+    defaultArgs: 'size=2M',
   },
   {
     name: 'stress',

@@ -1,12 +1,18 @@
-// The page: reads its QEMU-style command line from the address, builds the machine and its QMP
-// control plane, boots the demo (unless -S or -incoming say otherwise) and mounts the UI.
+// The page: reads its QEMU-style command line from the address, builds the machine, its QMP
+// control plane and the migration service, boots the demo (unless -S or -incoming say
+// otherwise), starts an incoming migration if asked, and mounts the UI.
 
 import './ui/tm-app.js';
 import { CommandLineError, parseCommandLine, type CommandLine } from './command-line.js';
 import { Machine } from './guest/machine.js';
 import { DEMO_PROGRAM } from './guest/programs.js';
 import type { RunState } from './guest/runstate.js';
+import { MigrationService } from './migration/migration-service.js';
+import { migrationOptionsFromGlobals } from './migration/options-global.js';
 import { createQmp, installQmp } from './qmp/index.js';
+import { registerMigrationCommands } from './qmp/migration-commands.js';
+import { QmpError } from './qmp/qmp-error.js';
+import { Signaling } from './transport/signaling.js';
 import type { TmApp } from './ui/tm-app.js';
 
 function initialRunstate(cl: CommandLine): RunState {
@@ -14,12 +20,18 @@ function initialRunstate(cl: CommandLine): RunState {
   return cl.startPaused ? 'prelaunch' : 'running';
 }
 
+function describe(e: unknown): string {
+  return e instanceof QmpError ? e.desc : e instanceof Error ? e.message : String(e);
+}
+
 async function start(app: TmApp): Promise<void> {
   let cl: CommandLine;
+  let options;
   try {
     cl = parseCommandLine(location.search);
+    options = migrationOptionsFromGlobals(cl.globals);
   } catch (e) {
-    app.startupError = e instanceof CommandLineError ? e.message : String(e);
+    app.startupError = e instanceof CommandLineError ? e.message : describe(e);
     return;
   }
   const machine = new Machine({ ramSize: cl.ramSize, runstate: initialRunstate(cl) });
@@ -28,13 +40,26 @@ async function start(app: TmApp): Promise<void> {
   // Booting is not a reset, so it happens before QMP listens for the machine's events.
   if (!cl.incoming) await machine.load({ builtin: DEMO_PROGRAM });
   const qmp = createQmp({ machine, name: cl.name, autostart: !cl.startPaused });
+  const signaling = new Signaling({ name: cl.name });
+  const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart);
+  registerMigrationCommands(qmp.dispatcher, qmp.hmp, migration, signaling);
   app.vmName = cl.name ?? '';
+  app.peerId = signaling.id;
+  signaling.addEventListener('id', () => (app.peerId = signaling.id));
   app.machine = machine;
+  (app as TmApp & { migration?: MigrationService }).migration = migration;
   app.qmp = { execute: (cmd) => qmp.dispatcher.execute(cmd), events: qmp.events };
+  if (cl.incoming) {
+    try {
+      migration.migrateIncoming(cl.incoming, { fromCommandLine: true });
+    } catch (e) {
+      app.startupError = `-incoming ${cl.incoming}: ${describe(e)}`;
+    }
+  }
   installQmp(window, qmp.dispatcher, qmp.events);
 }
 
 const app = document.querySelector('tm-app') ?? document.body.appendChild(document.createElement('tm-app'));
 start(app as TmApp).catch((e) => {
-  (app as TmApp).startupError = `tabmig could not start: ${e instanceof Error ? e.message : String(e)}`;
+  (app as TmApp).startupError = `tabmig could not start: ${describe(e)}`;
 });

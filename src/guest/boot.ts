@@ -28,11 +28,16 @@ const REG_SP = 2;
 const REG_A0 = 10;
 const REG_A1 = 11;
 
+/** Everything that could make a boot fail, checked before the running guest is touched. */
+export function checkBootable(image: ElfImage, args: string, ramSize: number): void {
+  checkFitsInRam(image, ramSize, PAGE_SIZE);
+  if (new TextEncoder().encode(args).length >= BOOTINFO_CMDLINE_MAX) throw new RangeError(`args are longer than ${BOOTINFO_CMDLINE_MAX - 1} bytes`);
+}
+
 export function bootProgram(ram: Uint8Array, state: DeviceState, req: BootRequest): void {
   const ramSize = ram.length;
-  checkFitsInRam(req.image, ramSize, PAGE_SIZE);
+  checkBootable(req.image, req.args, ramSize);
   const cmdline = new TextEncoder().encode(req.args);
-  if (cmdline.length >= BOOTINFO_CMDLINE_MAX) throw new RangeError(`args are longer than ${BOOTINFO_CMDLINE_MAX - 1} bytes`);
 
   if (req.clearRam) ram.fill(0);
   loadSegments(req.image, ram);

@@ -94,6 +94,7 @@ export class ControlBlock {
 
   bumpGeneration(): void {
     Atomics.add(this.i32, Ctl.GENERATION, 1);
+    Atomics.notify(this.i32, Ctl.GENERATION);
   }
 
   get instructionsRetired(): number {

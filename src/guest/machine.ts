@@ -2,7 +2,7 @@
 // device state) and the vCPU worker, keeps the QEMU runstate, and reports what the guest does as
 // events. It imports nothing from the DOM: QMP and the UI sit on top of it.
 
-import { bootProgram } from './boot.js';
+import { bootProgram, checkBootable } from './boot.js';
 import { ControlBlock, VcpuState } from './control-block.js';
 import { readDisplayMode, type DisplayMode } from './devices/display.js';
 import { DeviceName, DeviceState } from './device-state.js';
@@ -152,6 +152,7 @@ export class Machine extends EventTarget {
 
   private async reboot(image: ElfImage | null, name: string, args: string, fresh: boolean, guest = false): Promise<void> {
     await this.ready;
+    if (image) checkBootable(image, args, this.ramSize);
     const before = this.runstate;
     await this.control.stopAsync();
     if (image) bootProgram(this.ramBytes, this.deviceState, { image, program: name, args, clearRam: fresh });

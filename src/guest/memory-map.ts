@@ -63,12 +63,17 @@ export function initialStackPointer(ramSize: number): number {
   return bootInfoAddress(ramSize) - 16;
 }
 
+/** The `ab` guest's default range size (its `size=` argument). */
+export const AB_DEFAULT_SIZE = 2 * 1024 * 1024;
+
 /**
- * The range QEMU's migration-test a-b guest walks, scaled to our RAM: from 1 MiB into RAM
- * to 1 MiB before its end (the program image sits below, stack and boot info above).
+ * The range QEMU's migration-test a-b guest walks here: `size` bytes from 1 MiB into RAM (the
+ * program image sits below), never closer than 1 MiB to the end (stack and boot info).
  */
-export function abRange(ramSize: number): { start: number; end: number } {
-  return { start: RAM_BASE + 0x10_0000, end: RAM_BASE + ramSize - 0x10_0000 };
+export function abRange(ramSize: number, size = AB_DEFAULT_SIZE): { start: number; end: number } {
+  const start = RAM_BASE + 0x10_0000;
+  const limit = RAM_BASE + ramSize - 0x10_0000;
+  return { start, end: Math.min(limit, start + Math.max(PAGE_SIZE, size - (size % PAGE_SIZE))) };
 }
 
 /** Parses QEMU's `-m` size syntax: a number with an optional K/M/G/T suffix (default unit M). */

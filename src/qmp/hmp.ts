@@ -41,7 +41,7 @@ interface Entry extends Omit<HmpCommand, 'handler'> {
 /** A parse failure; the message (if any) has already been printed. */
 class ParseFailed extends Error {}
 
-class Buffer implements HmpOutput {
+class OutputBuffer implements HmpOutput {
   text = '';
   print(text: string): void {
     this.text += text.replace(/\n/g, '\r\n');
@@ -85,7 +85,7 @@ export class Hmp {
 
   /** Runs one command line and returns everything it printed. Never throws. */
   async run(commandLine: string): Promise<string> {
-    const out = new Buffer();
+    const out = new OutputBuffer();
     try {
       await this.handle(out, commandLine);
     } catch (e) {

@@ -107,7 +107,9 @@ export class Signaling extends EventTarget {
   private readonly missedLimit: number;
   private lastQueryAt = 0;
   private closedFlag = false;
-  private readonly onPageHide = () => this.close();
+  // A page going into the back/forward cache may come back: say bye, but keep the channel.
+  private readonly onPageHide = (e: PageTransitionEvent) => (e.persisted ? this.bye() : this.close());
+  private readonly onPageShow = (e: PageTransitionEvent) => e.persisted && this.query();
 
   constructor(opts: SignalingOptions = {}) {
     super();
@@ -121,7 +123,10 @@ export class Signaling extends EventTarget {
     this.bc = new BroadcastChannel(this.channelName);
     this.bc.onmessage = (e: MessageEvent) => this.onWire(e.data as Wire);
     this.timer = setInterval(() => this.tick(), opts.queryIntervalMs ?? 1500);
-    if (typeof addEventListener === 'function' && typeof window !== 'undefined') addEventListener('pagehide', this.onPageHide);
+    if (typeof window !== 'undefined') {
+      addEventListener('pagehide', this.onPageHide);
+      addEventListener('pageshow', this.onPageShow);
+    }
     this.query();
   }
 
@@ -210,11 +215,14 @@ export class Signaling extends EventTarget {
    */
   close(opts: { announce?: boolean } = {}): void {
     if (this.closedFlag) return;
-    if (opts.announce !== false) this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'bye', from: this._id, instance: this.instance });
+    if (opts.announce !== false) this.bye();
     this.closedFlag = true;
     clearInterval(this.timer);
     this.bc.close();
-    if (typeof removeEventListener === 'function' && typeof window !== 'undefined') removeEventListener('pagehide', this.onPageHide);
+    if (typeof window !== 'undefined') {
+      removeEventListener('pagehide', this.onPageHide);
+      removeEventListener('pageshow', this.onPageShow);
+    }
     const had = [...this.table.keys()];
     this.table.clear();
     for (const id of had) this.dispatchEvent(new CustomEvent<PeerLeftDetail>('peer-left', { detail: { id, reason: 'closed' } }));
@@ -237,6 +245,10 @@ export class Signaling extends EventTarget {
   private post(m: Wire): void {
     if (this.closedFlag) return;
     this.bc.postMessage(m);
+  }
+
+  private bye(): void {
+    this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'bye', from: this._id, instance: this.instance });
   }
 
   private announce(): void {

@@ -208,7 +208,8 @@ class Session implements PeerLink {
       channelName: 'tabmig-control',
       channelConfig: { negotiated: true, id: CONTROL_CHANNEL_ID, ordered: true },
     });
-    this.pc = (this.peer as unknown as { _pc: RTCPeerConnection })._pc;
+    this.pc = (this.peer as unknown as { _pc: RTCPeerConnection | null })._pc!;
+    if (!this.pc) throw new TransportError('WebRTC is not available in this browser');
     this.peer.on('signal', (data: unknown) => sig.sendSignal(peerId, connection, data));
     this.peer.on('connect', () => this.onConnect());
     this.peer.on('data', (data: unknown) => this.onData(data));
@@ -228,18 +229,40 @@ class Session implements PeerLink {
         }
       }
     };
+    // A crashed tab says no bye, and ICE takes ~15 s to call the connection failed. Two weaker
+    // witnesses together are enough: the peer stopped answering signaling queries AND the ICE
+    // connection went 'disconnected' (no consent responses for a few seconds).
+    let silent = false;
+    const disconnected = () => this.pc.iceConnectionState === 'disconnected' || this.pc.connectionState === 'disconnected';
+    const crashed = () => this.fail(`connection to peer '${peerId}' lost (peer stopped responding)`);
     const onLeft = (e: Event) => {
       const d = (e as CustomEvent<PeerLeftDetail>).detail;
       if (d.id !== peerId) return;
-      // Before the link is up, any disappearance ends the attempt; after, only a bye (a missed
-      // announcement may be a busy tab, and the connection itself is the better witness).
+      // Before the link is up, any disappearance ends the attempt; after, a bye does (the tab
+      // closed or reloaded), and silence only together with a disconnected ICE connection.
       if (!this.established || d.reason === 'bye') this.fail(`peer '${peerId}' went away (tab closed or reloaded)`);
+      else {
+        silent = true;
+        if (disconnected()) crashed();
+      }
+    };
+    const onPeers = () => {
+      if (silent && sig.peer(peerId)) silent = false;
+    };
+    const onState = () => {
+      if (silent && disconnected()) crashed();
     };
     sig.addEventListener('signal', onSignal);
     sig.addEventListener('peer-left', onLeft);
+    sig.addEventListener('peers', onPeers);
+    this.pc.addEventListener('iceconnectionstatechange', onState);
+    this.pc.addEventListener('connectionstatechange', onState);
     this.cleanups.push(() => {
       sig.removeEventListener('signal', onSignal);
       sig.removeEventListener('peer-left', onLeft);
+      sig.removeEventListener('peers', onPeers);
+      this.pc.removeEventListener('iceconnectionstatechange', onState);
+      this.pc.removeEventListener('connectionstatechange', onState);
     });
   }
 
@@ -306,7 +329,7 @@ class Session implements PeerLink {
     }
     switch (m.t) {
       case 'hello': {
-        if (this.committed && this.role === 'destination') return; // duplicate
+        if (this.committed) return; // duplicate: channels exist already
         const problem = this.checkHello(m);
         if (problem) {
           this.sendCtl({ t: 'refuse', reason: problem });
@@ -460,8 +483,8 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
     if (from && m.from !== from) return sig.sendReject(m.from, m.conn, `this tab accepts an incoming migration only from '${from}'`);
     if (committed || done) return sig.sendReject(m.from, m.conn, 'this tab already has an incoming migration');
     let session!: Session;
-    const timer = setTimeout(() => session.fail('handshake timed out'), opts.handshakeTimeoutMs ?? 20000);
-    session = new Session(sig, 'destination', m.from, m.conn, opts, (err) => {
+    const timer = setTimeout(() => session?.fail('handshake timed out'), opts.handshakeTimeoutMs ?? 20000);
+    const settle = (err: TransportError | null) => {
       clearTimeout(timer);
       attempts.delete(key);
       if (done && !err) return;
@@ -478,11 +501,18 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
         reject(new TransportError(`incoming migration from '${m.from}' failed: ${err.message}`));
       }
       // else: an attempt that never got as far as our channels; keep listening.
-    }, () => {
+    };
+    const mayCommit = () => {
       if (committed || done) return 'this tab already has an incoming migration';
       committed = session;
       return null;
-    });
+    };
+    try {
+      session = new Session(sig, 'destination', m.from, m.conn, opts, settle, mayCommit);
+    } catch (err) {
+      clearTimeout(timer);
+      return sig.sendReject(m.from, m.conn, (err as Error).message);
+    }
     attempts.set(key, session);
     try {
       session.signal(m.data);

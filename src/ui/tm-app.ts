@@ -223,7 +223,8 @@ export class TmApp extends LitElement {
         <p class="message">${this.startupError}</p>
         <p class="help">
           The address takes QEMU-style options: <code>m=SIZE</code> guest RAM (${RAM_SIZE_MIN >> 20}M to ${RAM_SIZE_MAX >> 30}G,
-          default ${RAM_SIZE_DEFAULT >> 20}M), <code>S</code> start paused, <code>name=NAME</code> this tab's name; for example
+          default ${RAM_SIZE_DEFAULT >> 20}M), <code>S</code> start paused, <code>name=NAME</code> this tab's name,
+          <code>incoming=defer</code> wait for a migration; for example
           <a href="?m=256M&amp;name=alice&amp;S"><code>?m=256M&amp;name=alice&amp;S</code></a>.
           Fix the address and reload, or <a href=${location.pathname}>start with the defaults</a>.
         </p>

@@ -5,8 +5,11 @@ import { RAM_BASE } from '../guest/memory-map.js';
 import { MachineController } from './controllers/machine-controller.js';
 import { panelStyles } from './styles/theme.js';
 
+/** How often a running guest's framebuffer is repainted when its frame counter does not move. */
+const UNSIGNALLED_FRAME_MS = 100;
+
 /** Why a display mode cannot be shown, or null if it can. */
-export function displayProblem(mode: DisplayMode, ramSize: number): string | null {
+function displayProblem(mode: DisplayMode, ramSize: number): string | null {
   if (!mode.enabled) return 'off';
   if (mode.width === 0 || mode.height === 0) return 'The guest enabled its display with no size set.';
   if (mode.stride < mode.width * 4) return `The display's stride (${mode.stride} bytes) is shorter than a line of ${mode.width} pixels.`;
@@ -21,7 +24,8 @@ export function displayProblem(mode: DisplayMode, ramSize: number): string | nul
 /**
  * The guest's display: a canvas painted every animation frame straight from guest RAM (the
  * framebuffer is guest memory, shared with the vCPU worker; nothing is copied through messages).
- * While the guest is not running, a frame is painted only when the display registers change.
+ * A frame is painted when the guest bumps its frame counter; a running guest is also repainted a
+ * few times a second in case it draws without saying so; a stopped one only when the registers change.
  */
 @customElement('tm-display')
 export class TmDisplay extends LitElement {
@@ -41,7 +45,6 @@ export class TmDisplay extends LitElement {
       }
       canvas {
         image-rendering: pixelated;
-        image-rendering: crisp-edges;
         display: block;
         box-shadow: 0 0 0 1px rgb(255 255 255 / 6%), 0 6px 24px rgb(0 0 0 / 45%);
       }
@@ -92,6 +95,7 @@ export class TmDisplay extends LitElement {
   private readonly machine = new MachineController(this);
   private raf = 0;
   private lastKey = '';
+  private lastPaint = 0;
   private image: ImageData | null = null;
   private ram32: { bytes: Uint8Array; words: Uint32Array } | null = null;
   private readonly resize = new ResizeObserver(() => this.fit());
@@ -168,8 +172,11 @@ export class TmDisplay extends LitElement {
     if (!this.shown || this.shown.width !== mode.width || this.shown.height !== mode.height) {
       this.shown = { width: mode.width, height: mode.height };
     }
+    // A new frame (or mode) is painted at once. A running guest that draws without bumping the
+    // frame counter is still shown, at a few frames a second; a stopped one is not repainted.
     const key = `${mode.fbAddr}:${mode.width}:${mode.height}:${mode.stride}:${mode.frame}:${svc.generation}`;
-    if (key === this.lastKey && !svc.running) return;
+    const now = performance.now();
+    if (key === this.lastKey && !(svc.running && now - this.lastPaint >= UNSIGNALLED_FRAME_MS)) return;
     const canvas = this.canvas;
     if (!canvas) return;
     if (canvas.width !== mode.width || canvas.height !== mode.height) {
@@ -179,6 +186,7 @@ export class TmDisplay extends LitElement {
     const ctx = canvas.getContext('2d', { alpha: false });
     if (!ctx) return;
     this.lastKey = key;
+    this.lastPaint = now;
     if (!this.image || this.image.width !== mode.width || this.image.height !== mode.height) {
       this.image = new ImageData(mode.width, mode.height);
     }

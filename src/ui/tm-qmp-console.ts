@@ -237,7 +237,7 @@ export class TmQmpConsole extends LitElement {
         <span class="prompt" aria-hidden="true">›</span>
         <input
           aria-label="QMP or HMP command"
-          placeholder='{"execute": "query-status"}   or   info status'
+          placeholder='{"execute":"query-status"}  or  info status'
           autocomplete="off"
           spellcheck="false"
           @keydown=${this.onKeyDown}

@@ -1,5 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
+import { repeat } from 'lit/directives/repeat.js';
 import { MachineController } from './controllers/machine-controller.js';
 import { panelStyles } from './styles/theme.js';
 
@@ -19,7 +20,7 @@ const KEY_BYTES: Record<string, string> = {
 };
 
 /** The bytes for a key press, or null if the key is text (it arrives as an input event) or ours. */
-export function keyBytes(e: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'altKey' | 'metaKey'>): string | null {
+function keyBytes(e: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'altKey' | 'metaKey'>): string | null {
   if (e.metaKey || e.altKey) return null;
   if (e.ctrlKey) {
     // Ctrl+A..Ctrl+Z and friends are control characters; Ctrl+V stays a paste.
@@ -44,7 +45,7 @@ export class TmSerial extends LitElement {
       .term {
         position: relative;
         flex: 1 1 auto;
-        min-height: 9rem;
+        min-height: 6rem;
         margin: 0 1rem 1rem;
         border-radius: 8px;
         background: var(--tm-term-bg);
@@ -56,7 +57,7 @@ export class TmSerial extends LitElement {
         outline: 3px solid color-mix(in srgb, var(--tm-accent) 50%, transparent);
         outline-offset: 1px;
       }
-      pre {
+      .screen {
         position: absolute;
         inset: 0;
         margin: 0;
@@ -70,11 +71,16 @@ export class TmSerial extends LitElement {
         overflow-wrap: anywhere;
         tab-size: 8;
         user-select: text;
+        contain: strict;
       }
-      pre::-webkit-scrollbar {
+      .screen > div {
+        /* Finished blocks keep their layout; only the last one changes as output arrives. */
+        contain: layout style;
+      }
+      .screen::-webkit-scrollbar {
         width: 10px;
       }
-      pre::-webkit-scrollbar-thumb {
+      .screen::-webkit-scrollbar-thumb {
         background: #2c3644;
         border-radius: 5px;
       }
@@ -125,7 +131,7 @@ export class TmSerial extends LitElement {
     `,
   ];
 
-  @query('pre') private pre!: HTMLPreElement;
+  @query('.screen') private screen!: HTMLDivElement;
   @query('textarea') private input!: HTMLTextAreaElement;
   @state() private focused = false;
 
@@ -134,7 +140,8 @@ export class TmSerial extends LitElement {
   private stick = true;
 
   override render() {
-    const text = this.machine.service?.serial ?? '';
+    const serial = this.machine.service?.serial;
+    const empty = !serial || (serial.blocks.length === 0 && serial.tail === '');
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Serial console</h2>
@@ -142,9 +149,9 @@ export class TmSerial extends LitElement {
         <span class="keys ${this.focused ? 'on' : ''}">${this.focused ? 'keyboard → guest' : 'click to type'}</span>
       </div>
       <div class="term" @mouseup=${this.onMouseUp}>
-        <pre role="log" aria-live="off" aria-label="Serial output" @scroll=${this.onScroll}>${text
-            ? text
-            : html`<span class="empty">No output yet.</span>`}<span class="cursor"></span></pre>
+        <div class="screen" role="log" aria-live="off" aria-label="Serial output" @scroll=${this.onScroll}>${empty
+            ? html`<div><span class="empty">No output yet.</span><span class="cursor"></span></div>`
+            : html`${repeat(serial.blocks, (b) => b.id, (b) => html`<div>${b.text}</div>`)}<div>${serial.tail}<span class="cursor"></span></div>`}</div>
         <textarea
           aria-label="Type to the guest"
           autocapitalize="off"
@@ -165,17 +172,17 @@ export class TmSerial extends LitElement {
   }
 
   protected override willUpdate(): void {
-    const pre = this.pre;
-    if (pre) this.stick = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+    const screen = this.screen;
+    if (screen) this.stick = screen.scrollHeight - screen.scrollTop - screen.clientHeight < 24;
   }
 
   protected override updated(): void {
-    if (this.stick && this.pre) this.pre.scrollTop = this.pre.scrollHeight;
+    if (this.stick && this.screen) this.screen.scrollTop = this.screen.scrollHeight;
   }
 
   private onScroll(): void {
-    const pre = this.pre;
-    this.stick = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+    const screen = this.screen;
+    this.stick = screen.scrollHeight - screen.scrollTop - screen.clientHeight < 24;
   }
 
   /** A click focuses the keyboard; a drag selects text to copy instead. */

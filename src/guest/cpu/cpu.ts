@@ -119,9 +119,10 @@ export class Cpu {
   private readonly readTime: (() => number) | undefined;
   private tohost = 0;
 
-  private readonly tags: Int32Array;
-  private readonly dec: Int32Array;
-  private readonly cacheMask: number;
+  /** Decode cache: 4 words per slot — tag (the pc), packed op/registers, immediate, unused. */
+  private readonly dc: Int32Array;
+  /** Byte-address mask selecting a slot: pc & slotMask = slot * 4 (pc is 4-aligned). */
+  private readonly slotMask: number;
 
   // Scratch between exec() and its helpers.
   private execSteps = 0;
@@ -148,9 +149,8 @@ export class Cpu {
     this.readTime = opts.readTime;
     const entries = opts.decodeCacheEntries ?? 1 << 16;
     if (entries < 1 || (entries & (entries - 1)) !== 0) throw new RangeError('decodeCacheEntries must be a power of two');
-    this.cacheMask = entries - 1;
-    this.tags = new Int32Array(entries).fill(EMPTY_TAG);
-    this.dec = new Int32Array(entries * 2);
+    this.slotMask = (entries - 1) << 2;
+    this.dc = new Int32Array(entries * 4).fill(EMPTY_TAG);
   }
 
   // ---- control ---------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ export class Cpu {
   }
 
   flushDecodeCache(): void {
-    this.tags.fill(EMPTY_TAG);
+    this.dc.fill(EMPTY_TAG);
   }
 
   setTohost(addr: number): void {
@@ -316,9 +316,8 @@ export class Cpu {
     const s16 = this.s16;
     const m32 = this.m32;
     const dirty = this.dirty;
-    const tags = this.tags;
-    const dec = this.dec;
-    const mask = this.cacheMask;
+    const dc = this.dc;
+    const slotMask = this.slotMask;
     const ramSize = this.ramSize;
     const tohost = this.tohost;
     let pc = this.pcReg;
@@ -326,8 +325,8 @@ export class Cpu {
     let st: number = StopReason.BUDGET;
 
     loop: while (n < limit) {
-      const slot = (pc >>> 2) & mask;
-      if (tags[slot] !== pc) {
+      const slot = pc & slotMask;
+      if (dc[slot] !== pc) {
         // RAM offset: flipping bit 31 maps RAM_BASE.. to 0.. and everything below RAM negative.
         const off = pc ^ 0x80000000;
         if (off < 0 || off >= ramSize) {
@@ -339,11 +338,11 @@ export class Cpu {
           }
           continue;
         }
-        packInto(m32[off >> 2]!, dec, slot << 1);
-        tags[slot] = pc;
+        packInto(m32[off >> 2]!, dc, slot + 1);
+        dc[slot] = pc;
       }
-      const w = dec[slot << 1]!;
-      const imm = dec[(slot << 1) | 1]!;
+      const w = dc[slot + 1]!;
+      const imm = dc[slot + 2]!;
       n++;
 
       switch (w & 0xff) {
@@ -770,6 +769,7 @@ export class Cpu {
       if (size > 2) v |= (m[off + 2]! << 16) | (m[off + 3]! << 24);
       this.slow = 0;
     } else {
+      this.pcReg = pc; // keep pc consistent should a device throw (our bug, not the guest's)
       const r = this.mmio.load(a >>> 0, size);
       if (r === undefined) return this.accessFault(Cause.LOAD_ACCESS_FAULT, a, pc);
       v = r;
@@ -800,6 +800,7 @@ export class Cpu {
       }
       return (pc + 4) | 0;
     }
+    this.pcReg = pc;
     if (!this.mmio.store(a >>> 0, size, bits)) return this.accessFault(Cause.STORE_ACCESS_FAULT, a, pc);
     this.slow = RECHECK;
     return (pc + 4) | 0;
@@ -946,19 +947,20 @@ export class Cpu {
       case Csr.MTVAL:
         this.mtval = v;
         return true;
-      // Counter writes: the value is what the next instruction reads. cycles/instret are the
-      // values at the start of this exec(), which has gone through n steps so far.
+      // Counter writes take effect after the writing instruction has counted itself: the next
+      // instruction reads the value written (a half written keeps the other half's count).
+      // cycles/instret are the values at the start of this exec(), which has taken n steps.
       case Csr.MCYCLE:
-        this.cycles = join64(hi32(this.cycles + n - 1), v) - n;
+        this.cycles = join64(hi32(this.cycles + n), v) - n;
         return true;
       case Csr.MCYCLEH:
-        this.cycles = join64(v, lo32(this.cycles + n - 1)) - n;
+        this.cycles = join64(v, lo32(this.cycles + n)) - n;
         return true;
       case Csr.MINSTRET:
-        this.instret = join64(hi32(this.instret + n - 1 - this.execTraps), v) - n + this.execTraps;
+        this.instret = join64(hi32(this.instret + n - this.execTraps), v) - n + this.execTraps;
         return true;
       case Csr.MINSTRETH:
-        this.instret = join64(v, lo32(this.instret + n - 1 - this.execTraps)) - n + this.execTraps;
+        this.instret = join64(v, lo32(this.instret + n - this.execTraps)) - n + this.execTraps;
         return true;
     }
     return false;

@@ -220,21 +220,21 @@ export class RamReader {
       const kind = flags & ~RamFlag.CONTINUE;
       switch (kind) {
         case RamFlag.PAGE: {
-          const block = await this.blockAt(flags, offset);
+          const block = this.continued(flags, offset) ?? (await this.named(offset));
           if (!r.has(pageSize)) await r.ensure(pageSize);
           visitor.page(block, offset, r.getBytes(pageSize));
           stats.pages++;
           break;
         }
         case RamFlag.ZERO: {
-          const block = await this.blockAt(flags, offset);
+          const block = this.continued(flags, offset) ?? (await this.named(offset));
           if (!r.has(1)) await r.ensure(1);
           visitor.zeroPage(block, offset, r.getU8());
           stats.zeroPages++;
           break;
         }
         case RamFlag.XBZRLE: {
-          const block = await this.blockAt(flags, offset);
+          const block = this.continued(flags, offset) ?? (await this.named(offset));
           if (!r.has(3)) await r.ensure(3);
           const encoding = r.getU8();
           const len = r.getBe16();
@@ -249,7 +249,7 @@ export class RamReader {
           break;
         }
         case RamFlag.COMPRESS_PAGE: {
-          const block = await this.blockAt(flags, offset);
+          const block = this.continued(flags, offset) ?? (await this.named(offset));
           const len = await r.readBe32();
           if (len > COMPRESS_PAGE_BOUND) {
             throw r.fail(new StreamFormatError('bad-compressed-length', `Invalid compressed data length: ${len | 0}`));
@@ -274,20 +274,25 @@ export class RamReader {
     }
   }
 
-  /** The block a page record addresses (named, or the previous one on CONTINUE), range-checked. */
-  private async blockAt(flags: number, offset: number): Promise<RamBlock> {
-    const r = this.r;
-    let block: RamBlock;
-    if (flags & RamFlag.CONTINUE) {
-      if (!this.lastBlock) throw r.fail(new StreamFormatError('ram-continue-without-block', 'Ack, bad migration stream!'));
-      block = this.lastBlock;
-    } else {
-      const name = await r.readCountedString();
-      const found = this.blocks.get(name);
-      if (!found) throw r.fail(new StreamFormatError('unknown-ramblock', `Can't find block ${name}`));
-      block = this.lastBlock = found;
-    }
-    if (offset >= block.length) throw r.fail(new StreamFormatError('illegal-ram-offset', `Illegal RAM offset ${hex(offset)}`));
+  /** The previous record's block on CONTINUE (synchronously: no await per page), range-checked. */
+  private continued(flags: number, offset: number): RamBlock | null {
+    if (!(flags & RamFlag.CONTINUE)) return null;
+    const block = this.lastBlock;
+    if (!block) throw this.r.fail(new StreamFormatError('ram-continue-without-block', 'Ack, bad migration stream!'));
+    return this.inBlock(block, offset);
+  }
+
+  /** The block a record names, range-checked. */
+  private async named(offset: number): Promise<RamBlock> {
+    const name = await this.r.readCountedString();
+    const found = this.blocks.get(name);
+    if (!found) throw this.r.fail(new StreamFormatError('unknown-ramblock', `Can't find block ${name}`));
+    this.lastBlock = found;
+    return this.inBlock(found, offset);
+  }
+
+  private inBlock(block: RamBlock, offset: number): RamBlock {
+    if (offset >= block.length) throw this.r.fail(new StreamFormatError('illegal-ram-offset', `Illegal RAM offset ${hex(offset)}`));
     return block;
   }
 

@@ -371,8 +371,9 @@ export class StreamWriter {
           this.setError(toIOError(e, 'Unable to write to the migration channel'));
           break;
         }
-        this.queuedBytes -= chunk.length;
         this.writtenBytes += chunk.length;
+        if (this.firstError) break; // setError() already emptied the queue and its count
+        this.queuedBytes -= chunk.length;
         if (this.queuedBytes <= this.highWater) this.releaseReadyWaiters();
       }
     } finally {

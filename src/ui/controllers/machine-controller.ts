@@ -8,13 +8,9 @@ import type { MachineService } from '../services/machine-service.js';
 export class MachineController implements ReactiveController {
   private current: MachineService | undefined;
   private connected = false;
-  private readonly update = () => this.host.requestUpdate();
+  private readonly changed = () => this.host.requestUpdate();
 
-  constructor(
-    private readonly host: ReactiveControllerHost & HTMLElement,
-    /** Called after each change, before the host re-renders (e.g. to react to a new runstate). */
-    private readonly onChange?: (service: MachineService) => void,
-  ) {
+  constructor(private readonly host: ReactiveControllerHost & HTMLElement) {
     // The consumer is added first, so its context arrives before hostConnected below runs.
     new ContextConsumer(host, { context: machineContext, subscribe: true, callback: (s) => this.use(s) });
     host.addController(this);
@@ -34,16 +30,11 @@ export class MachineController implements ReactiveController {
     this.current?.unsubscribe(this.changed);
   }
 
-  private readonly changed = () => {
-    if (this.current) this.onChange?.(this.current);
-    this.update();
-  };
-
   private use(service: MachineService | undefined): void {
     if (service === this.current) return;
     if (this.connected) this.current?.unsubscribe(this.changed);
     this.current = service;
     if (this.connected) service?.subscribe(this.changed);
-    this.update();
+    this.changed();
   }
 }

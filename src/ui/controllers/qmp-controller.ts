@@ -18,10 +18,6 @@ export class QmpController implements ReactiveController {
     host.addController(this);
   }
 
-  get client(): QmpClient | undefined {
-    return this.current;
-  }
-
   /** Runs a command; with no client, or when it throws, answers as QEMU would with an error. */
   execute(cmd: QmpCommand): Promise<QmpReply> {
     if (!this.current) return Promise.resolve({ error: { class: 'GenericError', desc: 'QMP is not available in this tab' } });

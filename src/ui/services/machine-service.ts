@@ -32,6 +32,8 @@ export interface ProgramInfo {
 export type GuestOutcome = ({ kind: 'exit' } & GuestExit) | { kind: 'panic'; message: string };
 
 const SAMPLE_MS = 500;
+/** Changes are passed on at most this often (30 Hz): the vCPU posts serial output up to 250 times a second. */
+const NOTIFY_MS = 33;
 const SERIAL_KEEP = 64 * 1024;
 
 export class MachineService {
@@ -49,6 +51,7 @@ export class MachineService {
   private readonly listeners = new Set<() => void>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private sample: { at: number; instructions: number } | null = null;
+  private notifyTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly machine: MachineLike,
@@ -71,8 +74,8 @@ export class MachineService {
   }
 
   /** The serial console's text, control characters already applied. */
-  get serial(): string {
-    return this.terminal.text;
+  get serial(): TerminalText {
+    return this.terminal;
   }
 
   get running(): boolean {
@@ -110,7 +113,9 @@ export class MachineService {
   private detach(): void {
     for (const [type, handler] of this.handlers) this.machine.removeEventListener(type, handler);
     clearInterval(this.timer);
+    clearTimeout(this.notifyTimer);
     this.timer = undefined;
+    this.notifyTimer = undefined;
   }
 
   private readonly handlers: [string, (e: Event) => void][] = [
@@ -164,7 +169,12 @@ export class MachineService {
     this.notify();
   }
 
+  /** Tells the listeners, once for all the changes of the next few milliseconds. */
   private notify(): void {
-    for (const listener of this.listeners) listener();
+    if (this.notifyTimer !== undefined) return;
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = undefined;
+      for (const listener of this.listeners) listener();
+    }, NOTIFY_MS);
   }
 }

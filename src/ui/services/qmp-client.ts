@@ -1,6 +1,8 @@
 // What the UI needs from QMP (src/qmp/ implements it; tests pass a fake). Everything the page does
 // to the machine goes through execute(), so a test or a user at the console can do the same.
 
+export { QMP_EVENT, type QmpEvent } from '../../qmp/events.js';
+
 export interface QmpCommand {
   execute: string;
   arguments?: object;
@@ -19,25 +21,11 @@ export interface QmpReply {
   id?: unknown;
 }
 
-export interface QmpTimestamp {
-  seconds: number;
-  microseconds: number;
-}
-
-/** The detail of a 'qmp-event' CustomEvent: a QMP event as QEMU sends it. */
-export interface QmpEvent {
-  event: string;
-  data?: unknown;
-  timestamp: QmpTimestamp;
-}
-
 export interface QmpClient {
   execute(cmd: QmpCommand): Promise<QmpReply>;
-  /** Dispatches 'qmp-event' CustomEvents whose detail is a QmpEvent. */
+  /** Dispatches QMP_EVENT ('qmp-event') CustomEvents whose detail is a QmpEvent. */
   events: EventTarget;
 }
-
-export const QMP_EVENT = 'qmp-event';
 
 /** Runs a command, turning a thrown exception into the GenericError reply QEMU would give. */
 export async function executeSafely(client: QmpClient, cmd: QmpCommand): Promise<QmpReply> {

@@ -1,0 +1,113 @@
+// The outgoing migration's shared block: its status (compare-and-set from any thread, as QEMU's
+// migrate_set_state), the words the migration and return-path workers signal each other with,
+// and every query-migrate counter. The migration worker writes the counters as it goes, so
+// query-migrate on the main thread reads exact, live numbers without asking anyone.
+
+import { MIGRATION_STATUSES, type MigrationStatus } from './state.js';
+
+/** Int32 words. */
+export const MigWord = {
+  STATUS: 0,
+  /** Bumped by migrate-continue; the worker waits on it in pre-switchover. */
+  CONTINUE: 1,
+  /** 0 until the destination's SHUT arrives: then 1 (fine) or 2 (it failed). */
+  RP_SHUT: 2,
+  /** 1 once the return path broke (bad message, closed early). */
+  RP_ERROR: 3,
+  /** PONGs received. */
+  PONGS: 4,
+  /** Value of the last PONG. */
+  LAST_PONG: 5,
+} as const;
+
+/** Float64 counters (exact: all integers below 2^53). */
+export const MigCounter = {
+  TRANSFERRED: 0,
+  DUPLICATE: 1,
+  NORMAL: 2,
+  DIRTY_SYNC_COUNT: 3,
+  DIRTY_PAGES_RATE: 4,
+  REMAINING: 5,
+  TOTAL: 6,
+  MBPS: 7,
+  EXPECTED_DOWNTIME: 8,
+  SETUP_TIME: 9,
+  DOWNTIME: 10,
+  TOTAL_TIME: 11,
+  START_TIME: 12,
+  POSTCOPY_REQUESTS: 13,
+  /** Bytes per millisecond over the last 100 ms window (the bandwidth estimate). */
+  BANDWIDTH: 14,
+  /** Bytes the downtime limit allows to be left for the stop-and-copy (threshold_size). */
+  THRESHOLD: 15,
+  /** Iterations (RAM section parts) sent so far. */
+  ITERATIONS: 16,
+  /** Pages sent in the current dirty-sync round. */
+  PAGES_THIS_ROUND: 17,
+} as const;
+
+const WORDS = 16;
+const COUNTERS = 32;
+export const MIGRATION_BLOCK_BYTES = WORDS * 4 + COUNTERS * 8;
+
+export class MigrationBlock {
+  readonly words: Int32Array;
+  readonly counters: Float64Array;
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(MIGRATION_BLOCK_BYTES)) {
+    this.words = new Int32Array(buffer, 0, WORDS);
+    this.counters = new Float64Array(buffer, WORDS * 4, COUNTERS);
+  }
+
+  get status(): MigrationStatus {
+    return MIGRATION_STATUSES[Atomics.load(this.words, MigWord.STATUS)]!;
+  }
+
+  /** Moves from `from` to `to` only if the status is still `from`; true if this call moved it. */
+  compareAndSet(from: MigrationStatus, to: MigrationStatus): boolean {
+    const f = MIGRATION_STATUSES.indexOf(from);
+    const t = MIGRATION_STATUSES.indexOf(to);
+    const moved = Atomics.compareExchange(this.words, MigWord.STATUS, f, t) === f;
+    if (moved) Atomics.notify(this.words, MigWord.STATUS);
+    return moved;
+  }
+
+  /** Starts over for a new migration (QEMU's migrate_init), keeping nothing of the last one. */
+  reset(status: MigrationStatus): void {
+    this.counters.fill(0);
+    for (let i = 1; i < WORDS; i++) Atomics.store(this.words, i, 0);
+    Atomics.store(this.words, MigWord.STATUS, MIGRATION_STATUSES.indexOf(status));
+  }
+
+  word(i: number): number {
+    return Atomics.load(this.words, i);
+  }
+
+  setWord(i: number, v: number): void {
+    Atomics.store(this.words, i, v);
+    Atomics.notify(this.words, i);
+  }
+
+  bumpWord(i: number): void {
+    Atomics.add(this.words, i, 1);
+    Atomics.notify(this.words, i);
+  }
+
+  /** Waits (in a worker, without blocking its event loop) until word i is no longer `value`. */
+  async waitWhile(i: number, value: number, timeoutMs?: number): Promise<void> {
+    const w = Atomics.waitAsync(this.words, i, value, timeoutMs);
+    if (w.async) await w.value;
+  }
+
+  get(c: number): number {
+    return this.counters[c]!;
+  }
+
+  set(c: number, v: number): void {
+    this.counters[c] = v;
+  }
+
+  add(c: number, v: number): void {
+    this.counters[c] = this.counters[c]! + v;
+  }
+}

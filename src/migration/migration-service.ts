@@ -1,0 +1,276 @@
+// The migration service: the one place on the main thread that knows about migration. QMP
+// commands, HMP and the UI all go through it. It holds the capabilities and parameters, the
+// outgoing migration's shared block and status, the incoming side's status, the migration
+// blockers, and it announces every state change (as QMP MIGRATION events when `events` is on).
+
+import type { Machine } from '../guest/machine.js';
+import { QmpError } from '../qmp/qmp-error.js';
+import type { Signaling } from '../transport/signaling.js';
+import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
+import { IncomingMigration } from './incoming-migration.js';
+import { MigCounter, MigrationBlock } from './migration-block.js';
+import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } from './migration-info.js';
+import { MigrationOptions, type OptionsContext } from './options.js';
+import { OutgoingMigration } from './outgoing-migration.js';
+import { isSetupOrActive, type MigrationStatus } from './state.js';
+
+/** The machine type written in (and required of) every stream's configuration section. */
+export const MACHINE_TYPE = 'tabmig-rv32-virt';
+
+/** QEMU's QERR_MIGRATION_ACTIVE. */
+export const MIGRATION_ACTIVE = "There's a migration process in progress";
+
+export interface MigrationEventSink {
+  emit(event: string, data?: Record<string, unknown>): unknown;
+}
+
+/** One sample per 100 ms-ish of a running migration, for the page's charts. */
+export interface MigrationSample {
+  t: number;
+  transferred: number;
+  remaining: number;
+  mbps: number;
+  dirtyPagesRate: number;
+  iteration: number;
+  syncCount: number;
+}
+
+export type MigrationLogEntry = { t: number; text: string };
+
+export class MigrationService extends EventTarget {
+  readonly block = new MigrationBlock();
+  private outStatus: MigrationStatus = 'none';
+  private outError: string | null = null;
+  private outgoing: OutgoingMigration | null = null;
+  private inStatus: MigrationStatus = 'none';
+  private inError: string | null = null;
+  private incoming: IncomingMigration | null = null;
+  private incomingStarted = false;
+  private incomingBytes = 0;
+  private readonly blockers = new Map<string, string>();
+  readonly samples: MigrationSample[] = [];
+  readonly log: MigrationLogEntry[] = [];
+  private sampler: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    readonly machine: Machine,
+    readonly options: MigrationOptions,
+    private readonly events: MigrationEventSink,
+    readonly signaling: Signaling | null,
+    /** -incoming: set when the page was started to receive a migration. */
+    private readonly deferredIncoming: boolean,
+    private readonly autostart: () => boolean,
+  ) {
+    super();
+  }
+
+  // ---- status --------------------------------------------------------------------------------
+
+  get outgoingStatus(): MigrationStatus {
+    return this.outStatus;
+  }
+
+  get incomingStatus(): MigrationStatus {
+    return this.inStatus;
+  }
+
+  get lastError(): string | null {
+    return this.outError ?? this.inError;
+  }
+
+  get incomingBytesReceived(): number {
+    return this.incomingBytes;
+  }
+
+  /** What migrate-set-capabilities checks against (QEMU looks at the outgoing state and runstate). */
+  optionsContext(): OptionsContext {
+    return { status: this.outStatus, inmigrate: this.machine.runstate === 'inmigrate' };
+  }
+
+  queryMigrate(): MigrationInfo {
+    // QEMU fills the source's view, then the destination's over it if this VM received one.
+    if (this.inStatus !== 'none') return destinationMigrationInfo(this.inStatus, this.inError);
+    return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now());
+  }
+
+  private setOutgoing(from: MigrationStatus, to: MigrationStatus): void {
+    void from;
+    this.outStatus = to;
+    this.note(`migration ${to}${to === 'failed' && this.outError ? `: ${this.outError}` : ''}`);
+    this.announce(to);
+    if (!isSetupOrActive(to) && to !== 'cancelling') this.stopSampling();
+  }
+
+  private setIncoming(to: MigrationStatus, error?: string): void {
+    if (error) this.inError ??= error;
+    this.inStatus = to;
+    this.note(`incoming migration ${to}${error ? `: ${error}` : ''}`);
+    this.announce(to);
+  }
+
+  private announce(status: MigrationStatus): void {
+    if (this.options.useEvents) this.events.emit('MIGRATION', { status });
+    this.changed();
+  }
+
+  private note(text: string): void {
+    this.log.push({ t: Date.now(), text });
+    if (this.log.length > 500) this.log.splice(0, this.log.length - 500);
+  }
+
+  private changed(): void {
+    this.dispatchEvent(new Event('change'));
+  }
+
+  // ---- blockers ------------------------------------------------------------------------------
+
+  /** QEMU's migrate_add_blocker: refused under only-migratable or while a migration runs. */
+  addBlocker(id: string, reason: string): void {
+    if (this.options.onlyMigratable) throw QmpError.generic(`disallowing migration blocker (--only-migratable) for: ${reason}`);
+    if (isSetupOrActive(this.outStatus) || this.outStatus === 'cancelling') {
+      throw QmpError.generic(`disallowing migration blocker (migration in progress) for: ${reason}`);
+    }
+    this.blockers.set(id, reason);
+    this.changed();
+  }
+
+  removeBlocker(id: string): void {
+    if (this.blockers.delete(id)) this.changed();
+  }
+
+  get activeBlockers(): string[] {
+    return [...this.blockers.values()];
+  }
+
+  // ---- outgoing ------------------------------------------------------------------------------
+
+  /** qmp_migrate: checks, then starts; the migration itself runs on in the workers. */
+  migrate(uriText: unknown, flags: { blk?: boolean; inc?: boolean; detach?: boolean; resume?: boolean } = {}): void {
+    if (flags.resume) {
+      if (this.outStatus !== 'postcopy-paused') throw QmpError.generic('Cannot resume if there is no paused migration');
+    }
+    if (isSetupOrActive(this.outStatus) || this.outStatus === 'cancelling' || this.outStatus === 'colo') {
+      throw QmpError.generic(MIGRATION_ACTIVE);
+    }
+    if (this.machine.runstate === 'inmigrate') throw QmpError.generic('Guest is waiting for an incoming migration');
+    const blocker = this.activeBlockers[0];
+    if (blocker) throw QmpError.generic(blocker);
+    if (flags.blk || flags.inc) throw QmpError.generic('QEMU compiled without old-style (blk/-b, inc/-i) block migration');
+
+    // migrate_init
+    this.block.reset('setup');
+    this.block.set(MigCounter.START_TIME, Date.now());
+    this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
+    this.outError = null;
+    this.samples.length = 0;
+    this.setOutgoing('none', 'setup');
+
+    let uri: MigrationUri;
+    try {
+      uri = parseMigrationUri(uriText, 'outgoing');
+    } catch (e) {
+      this.block.compareAndSet('setup', 'failed');
+      this.setOutgoing('setup', 'failed');
+      throw e;
+    }
+    const out = new OutgoingMigration(this.machine, this.block, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
+      status: (from, to) => this.setOutgoing(from, to),
+      error: (message) => (this.outError ??= message),
+      log: (text) => this.note(text),
+    });
+    this.outgoing = out;
+    this.startSampling();
+    void out.start();
+  }
+
+  /** qmp_migrate_cancel: from any setup or active state; a no-op otherwise, as in QEMU. */
+  cancel(): void {
+    for (;;) {
+      const s = this.block.status;
+      if (!isSetupOrActive(s)) return;
+      if (this.block.compareAndSet(s, 'cancelling')) {
+        this.setOutgoing(s, 'cancelling');
+        this.outgoing?.cancel();
+        return;
+      }
+    }
+  }
+
+  /** qmp_migrate_continue: leaves the pre-switchover pause. */
+  continue(state: MigrationStatus): void {
+    if (this.outStatus !== state) throw QmpError.generic(`Migration not in expected state: ${this.outStatus}`);
+    this.block.bumpWord(1 /* MigWord.CONTINUE */);
+  }
+
+  /** migrate-set-parameters: checked and applied by the options; a live limit follows at once. */
+  setParameters(args: unknown): void {
+    const changed = this.options.setParameters(args);
+    if (changed.includes('max-bandwidth')) this.outgoing?.setRateLimit(this.options.maxBandwidth);
+    this.changed();
+  }
+
+  /** The options changed behind the service's back (legacy and HMP commands): apply them live. */
+  optionsChanged(): void {
+    this.outgoing?.setRateLimit(this.options.maxBandwidth);
+    this.changed();
+  }
+
+  setCapabilities(list: unknown): void {
+    this.options.setCapabilities(list, this.optionsContext());
+    this.changed();
+  }
+
+  // ---- incoming ------------------------------------------------------------------------------
+
+  /** qmp_migrate_incoming (and -incoming at start-up, with `fromCommandLine`). */
+  migrateIncoming(uriText: unknown, opts: { fromCommandLine?: boolean; file?: Blob } = {}): void {
+    if (!opts.fromCommandLine) {
+      if (!this.deferredIncoming) throw QmpError.generic("For use with '-incoming defer'");
+      if (this.incomingStarted) throw QmpError.generic('The incoming migration has already been started');
+    }
+    const uri = parseMigrationUri(uriText, 'incoming');
+    if (uri.kind === 'defer') return;
+    const inc = new IncomingMigration(this.machine, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
+      status: (to, error) => this.setIncoming(to, error),
+      log: (text) => this.note(text),
+      progress: (bytes) => {
+        this.incomingBytes = bytes;
+        this.changed();
+      },
+      autostart: this.autostart,
+    }, opts.file);
+    inc.start();
+    this.incoming = inc;
+    this.incomingStarted = true;
+    if (uri.kind === 'webrtc') this.signaling?.setIncoming(true, uri.peer);
+  }
+
+  get waitingForIncoming(): boolean {
+    return this.incoming !== null && (this.inStatus === 'setup' || this.inStatus === 'active');
+  }
+
+  // ---- charts --------------------------------------------------------------------------------
+
+  private startSampling(): void {
+    this.stopSampling();
+    const b = this.block;
+    this.sampler = setInterval(() => {
+      this.samples.push({
+        t: Date.now() - b.get(MigCounter.START_TIME),
+        transferred: b.get(MigCounter.TRANSFERRED),
+        remaining: b.get(MigCounter.REMAINING),
+        mbps: b.get(MigCounter.MBPS),
+        dirtyPagesRate: b.get(MigCounter.DIRTY_PAGES_RATE),
+        iteration: b.get(MigCounter.ITERATIONS),
+        syncCount: b.get(MigCounter.DIRTY_SYNC_COUNT),
+      });
+      if (this.samples.length > 3000) this.samples.splice(0, this.samples.length - 3000);
+      this.changed();
+    }, 200);
+  }
+
+  private stopSampling(): void {
+    if (this.sampler !== null) clearInterval(this.sampler);
+    this.sampler = null;
+  }
+}

@@ -1,0 +1,53 @@
+// Messages between the main thread's migration service and the source-side workers
+// (migration.worker and return-path.worker). Everything that changes quickly or must be agreed
+// between threads (status, counters, the return path's SHUT) lives in the MigrationBlock instead.
+
+import type { MigrationOptionsPlain } from '../options.js';
+import type { MigrationStatus } from '../state.js';
+import type { RunState } from '../../guest/runstate.js';
+
+/** Where the stream goes. Channels themselves arrive as transport ChannelMessages. */
+export type StreamTarget =
+  | { kind: 'channel' }
+  | { kind: 'idb'; name: string }
+  | { kind: 'file'; name: string };
+
+export interface SourceStart {
+  type: 'start';
+  ram: SharedArrayBuffer;
+  dirtyLog: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  deviceState: SharedArrayBuffer;
+  block: SharedArrayBuffer;
+  options: MigrationOptionsPlain;
+  target: StreamTarget;
+  machineType: string;
+  /** Open the return path (capability return-path, and never for a file). */
+  returnPath: boolean;
+}
+
+export type ToSource =
+  | SourceStart
+  /** max-bandwidth changed during the migration (bytes per second, 0 = unlimited). */
+  | { type: 'set-rate-limit'; bytesPerSecond: number }
+  /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
+  | { type: 'cancel' };
+
+export type FromSource =
+  /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
+  | { type: 'status'; from: MigrationStatus; to: MigrationStatus; error?: string }
+  /** The worker changed the machine's runstate through the control block. */
+  | { type: 'runstate'; from: RunState; to: RunState }
+  /** A `file:` migration finished: the stream, for the page to download. */
+  | { type: 'file'; name: string; blob: Blob }
+  /** Everything is cleaned up; the worker may be terminated. */
+  | { type: 'finished' };
+
+export interface ReturnPathStart {
+  type: 'start';
+  block: SharedArrayBuffer;
+}
+
+export type FromReturnPath =
+  | { type: 'rp-error'; message: string }
+  | { type: 'rp-message'; name: string; value?: number };

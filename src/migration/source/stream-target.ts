@@ -1,0 +1,73 @@
+// Opens the byte sink a migration writes to, inside the migration worker: the main data channel
+// (transferred here by the transport), an IndexedDB snapshot, or a file the page will download.
+
+import { BlobSink } from '../../transport/file.js';
+import { SnapshotStore } from '../../transport/idb-store.js';
+import { channelSink, openChannel, type ByteSink as TransportSink, type MigrationChannel } from '../../transport/channel.js';
+import type { ByteSink } from '../stream/index.js';
+import type { StreamTarget } from './source-protocol.js';
+
+export interface OpenedTarget {
+  sink: ByteSink;
+  /** Makes a saved stream visible (snapshot) or hands it over (file); channels just close. */
+  commit(): Promise<Blob | null>;
+  /** Throws away whatever was written (a failed or cancelled save never shows up). */
+  abort(reason: string): Promise<void>;
+  channel: MigrationChannel | null;
+}
+
+/** Adapts a transport sink (commit/abort) to the stream writer's sink (close/shutdown). */
+function asStreamSink(t: TransportSink): ByteSink {
+  return { write: (c) => t.write(c), shutdown: () => void t.abort('shut down').catch(() => {}) };
+}
+
+export async function openTarget(target: StreamTarget, mainChannel: RTCDataChannel | MessagePort | null): Promise<OpenedTarget> {
+  switch (target.kind) {
+    case 'channel': {
+      if (!mainChannel) throw new Error('no migration channel was handed to the migration thread');
+      // A shallow send queue: bytes queued count as sent for the bandwidth estimate, and
+      // whatever is queued when the guest stops adds to the downtime. 1 MiB keeps the wire busy.
+      const channel = openChannel(mainChannel, { highWaterMark: 1 << 20, lowWaterMark: 256 << 10 });
+      await channel.opened;
+      const t = channelSink(channel);
+      return {
+        sink: asStreamSink(t),
+        channel,
+        commit: async () => {
+          await t.commit();
+          return null;
+        },
+        abort: (reason) => t.abort(reason),
+      };
+    }
+    case 'idb': {
+      const store = await SnapshotStore.open();
+      const t = await store.createSink(target.name);
+      return {
+        sink: asStreamSink(t),
+        channel: null,
+        commit: async () => {
+          await t.commit();
+          store.close();
+          return null;
+        },
+        abort: async (reason) => {
+          await t.abort(reason).catch(() => {});
+          store.close();
+        },
+      };
+    }
+    case 'file': {
+      const t = new BlobSink(target.name);
+      return {
+        sink: asStreamSink(t),
+        channel: null,
+        commit: async () => {
+          await t.commit();
+          return t.blob;
+        },
+        abort: () => t.abort(),
+      };
+    }
+  }
+}
