@@ -2,7 +2,7 @@
 // and saving/restoring through the device-state buffer (what migration carries).
 
 import { StopReason } from '../src/guest/bus.js';
-import { Cpu, MIP_MSIP, MIP_MTIP } from '../src/guest/cpu/cpu.js';
+import { Cpu, MIP_MSIP, MIP_MTIP, type PageGate } from '../src/guest/cpu/cpu.js';
 import { Csr } from '../src/guest/cpu/csr.js';
 import { DeviceName } from '../src/guest/device-state.js';
 import { RAM_BASE } from '../src/guest/memory-map.js';
@@ -10,7 +10,7 @@ import { Asm, I, R } from './fixtures/cpu-asm.js';
 import { DEV_BASE, Rig, halt } from './fixtures/cpu-rig.js';
 import { deepEqual, equal, match, ok } from './helpers/assert.js';
 
-const { a0, a1, a2, a3, t0, t1, t2, s0, s1, gp, a7, t5, t6 } = R;
+const { a0, a1, a2, a3, t0, t1, t2, s0, s1, gp, a7, t5, t6, ra } = R;
 const hex = (v: number) => '0x' + (v >>> 0).toString(16);
 
 const MSTATUS_MIE = 1 << 3;
@@ -540,5 +540,43 @@ describe('cpu: device state', () => {
     rig.cpu.setInterruptPending(MIP_MTIP, true);
     rig.runToHalt(p);
     equal(rig.reg(a0), 1);
+  });
+});
+
+describe('cpu: postcopy page gate', () => {
+  it('waits for missing pages before fetching, loading or storing, then runs at full speed without a gate', () => {
+    const rig = new Rig();
+    const page = (n: number) => RAM_BASE + n * 4096;
+    const p = new Asm().li(t0, page(5) + 8).emit(I.lw(a0, t0, 0)); // load from page 5
+    p.li(t1, page(7) - 2).li(a1, 0x4433_2211).emit(I.sw(a1, t1, 0)); // store across pages 6 and 7
+    p.emit(I.lw(a3, t0, 0)).li(t2, page(8)).emit(I.jalr(ra, t2, 0)); // code on page 8
+    halt(p);
+    rig.load(p);
+    const waits: number[] = [];
+    const gate: PageGate = {
+      present: new Uint8Array(new SharedArrayBuffer(rig.ramSize >>> 12)),
+      waitFor(n) {
+        waits.push(n);
+        // What the incoming side does: write the page, then publish it.
+        if (n === 5) rig.u32[(5 * 4096 + 8) / 4] = 0xabcd_ef01;
+        if (n === 6 || n === 7) rig.u8.fill(n === 6 ? 0xee : 0xdd, n * 4096, (n + 1) * 4096);
+        if (n === 8) rig.u32.set(halt(new Asm(page(8)).emit(I.addi(a2, 0, 9), I.jalr(0, ra, 0))).assemble(), (8 * 4096) / 4);
+        Atomics.store(this.present, n, 1);
+      },
+    };
+    gate.present[0] = 1; // the program itself has arrived
+    rig.cpu.setPageGate(gate);
+    rig.runToHalt(p);
+    deepEqual(waits, [5, 6, 7, 8], 'each missing page waited for once, in access order');
+    equal(hex(rig.reg(a0)), '0xabcdef01', 'the load saw the arrived page');
+    equal(hex(rig.reg(a3)), '0xabcdef01', 'no second wait for a present page');
+    deepEqual(Array.from(rig.u8.subarray(page(7) - RAM_BASE - 3, page(7) - RAM_BASE + 3)), [0xee, 0x11, 0x22, 0x33, 0x44, 0xdd]);
+    equal(rig.reg(a2), 9, 'code fetched from the arrived page');
+    deepEqual(rig.dirtyPages(), [6, 7]);
+
+    rig.cpu.setPageGate(null);
+    rig.load(p);
+    rig.runToHalt(p);
+    equal(waits.length, 4, 'no gate, no waits');
   });
 });

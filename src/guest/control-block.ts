@@ -20,7 +20,25 @@ export const Ctl = {
   GENERATION: 4,
   /** Bumped by the vCPU each time it has written its registers back into the device-state buffer. */
   STATE_SYNCS: 5,
+  /** 1 when the page runs with only-migratable (QEMU's --only-migratable): set once at start by
+   *  the main thread, read by the vCPU, which must refuse migration blockers on its own. */
+  ONLY_MIGRATABLE: 6,
+  /** Migration blockers and migrations exclude each other through this one word (GuardBit), so
+   *  the vCPU enabling a non-migratable device and the main thread starting a migration cannot
+   *  both win: each sets its bit by compare-and-exchange only while the other's is clear. */
+  MIGRATION_GUARD: 7,
 } as const;
+
+/** Bits of Ctl.MIGRATION_GUARD. */
+export const GuardBit = {
+  /** An outgoing migration is in setup, active or cancelling (kept by the MigrationService). */
+  MIGRATING: 1,
+  /** The guest has enabled the tabmig-hostdev device (devices/host-device.ts). */
+  HOSTDEV: 2,
+} as const;
+
+/** Why the vCPU refused a migration blocker, or 'ok' when it took it. */
+export type BlockerVerdict = 'ok' | 'only-migratable' | 'migration-in-progress';
 
 /** BigInt64 word indexes (the same buffer, viewed as BigInt64Array; index 4 starts at byte 32). */
 export const Ctl64 = {
@@ -95,6 +113,49 @@ export class ControlBlock {
   bumpGeneration(): void {
     Atomics.add(this.i32, Ctl.GENERATION, 1);
     Atomics.notify(this.i32, Ctl.GENERATION);
+  }
+
+  get onlyMigratable(): boolean {
+    return Atomics.load(this.i32, Ctl.ONLY_MIGRATABLE) === 1;
+  }
+
+  set onlyMigratable(on: boolean) {
+    Atomics.store(this.i32, Ctl.ONLY_MIGRATABLE, on ? 1 : 0);
+  }
+
+  get hostDeviceEnabled(): boolean {
+    return (Atomics.load(this.i32, Ctl.MIGRATION_GUARD) & GuardBit.HOSTDEV) !== 0;
+  }
+
+  /** vCPU side of QEMU's migrate_add_blocker for the host device: decided here, without a round
+   *  trip to the main thread (which is told afterwards). */
+  tryEnableHostDevice(): BlockerVerdict {
+    if (this.onlyMigratable) return 'only-migratable';
+    for (;;) {
+      const old = Atomics.load(this.i32, Ctl.MIGRATION_GUARD);
+      if (old & GuardBit.MIGRATING) return 'migration-in-progress';
+      if (Atomics.compareExchange(this.i32, Ctl.MIGRATION_GUARD, old, old | GuardBit.HOSTDEV) === old) return 'ok';
+    }
+  }
+
+  /** migrate_del_blocker for the host device (guest disable, reset, load). Returns whether it was on. */
+  disableHostDevice(): boolean {
+    return (Atomics.and(this.i32, Ctl.MIGRATION_GUARD, ~GuardBit.HOSTDEV) & GuardBit.HOSTDEV) !== 0;
+  }
+
+  /** Main thread, as a migration starts: false (and nothing set) if the guest has the host device
+   *  enabled, even when the main thread has not heard about it yet. */
+  tryBeginMigration(): boolean {
+    for (;;) {
+      const old = Atomics.load(this.i32, Ctl.MIGRATION_GUARD);
+      if (old & GuardBit.HOSTDEV) return false;
+      if (Atomics.compareExchange(this.i32, Ctl.MIGRATION_GUARD, old, old | GuardBit.MIGRATING) === old) return true;
+    }
+  }
+
+  /** The outgoing migration has ended (completed, failed, cancelled): blockers may be added again. */
+  endMigration(): void {
+    Atomics.and(this.i32, Ctl.MIGRATION_GUARD, ~GuardBit.MIGRATING);
   }
 
   get instructionsRetired(): number {

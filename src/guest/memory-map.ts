@@ -46,6 +46,17 @@ export const DISPLAY_MAX_WIDTH = 1024;
 export const DISPLAY_MAX_HEIGHT = 768;
 
 /**
+ * tabmig-hostdev: a host device passed through to the guest, like VFIO. Its state lives in the
+ * host, so while the guest has it enabled the VM cannot migrate (it is a migration blocker).
+ * 32-bit registers: +0 ENABLE (write 1 to enable, 0 to disable; reads 1 while enabled),
+ * +4 STATUS (reads 1 if the last enable was refused: only-migratable, or a migration running).
+ */
+export const HOSTDEV_BASE = 0x1000_2000;
+export const HOSTDEV_SIZE = 0x100;
+export const HOSTDEV_ENABLE = 0x00;
+export const HOSTDEV_STATUS = 0x04;
+
+/**
  * Boot information, written by the loader into the last page of RAM; a1 points at it at entry
  * (a0 = hart id), the way QEMU hands a device tree to a kernel.
  * Layout (little-endian u32): +0 magic BOOTINFO_MAGIC, +4 RAM base, +8 RAM size,

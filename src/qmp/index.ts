@@ -3,6 +3,7 @@
 
 import { PROGRAMS } from '../guest/programs.js';
 import { registerControlCommands } from './control-commands.js';
+import { registerDeviceCommands } from './device-commands.js';
 import { QmpDispatcher } from './dispatcher.js';
 import { QmpEvents } from './events.js';
 import { Hmp } from './hmp.js';
@@ -47,5 +48,6 @@ export function createQmp(opts: CreateQmpOptions): Qmp {
     autostart: opts.autostart,
     programs: PROGRAMS,
   });
+  if (opts.machine.deviceState) registerDeviceCommands(dispatcher, hmp, opts.machine.deviceState);
   return { dispatcher, events, hmp, vm };
 }

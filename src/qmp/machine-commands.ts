@@ -2,6 +2,7 @@
 // x-tabmig- ones), their HMP forms, and the run-state events QEMU sends (STOP, RESUME, RESET,
 // SHUTDOWN, GUEST_PANICKED), derived from what the Machine reports.
 
+import type { DeviceState } from '../guest/device-state.js';
 import { ElfError, base64ToBytes, checkFitsInRam, parseElf } from '../guest/elf.js';
 import type { GuestInfo } from '../guest/machine.js';
 import { BOOTINFO_CMDLINE_MAX, PAGE_SIZE } from '../guest/memory-map.js';
@@ -24,6 +25,8 @@ export interface QmpMachine extends EventTarget {
   ramHash(): Promise<string>;
   readPhysical(addr: number, length: number): Uint8Array | null;
   sendInput(text: string): void;
+  /** The shared device state, for `info registers` and x-tabmig-device-state (fakes may omit it). */
+  readonly deviceState?: DeviceState;
 }
 
 export interface MachineCommandsOptions {

@@ -22,6 +22,7 @@
 //                           exitCode = the stored value (riscv-tests: 1 = pass, else failing test
 //                           number << 1 | 1). 0 = none.
 //   setInterruptPending(mask, pending)   drives mip lines: MIP_MTIP (timer), MIP_MSIP, MIP_MEIP.
+//   setPageGate(gate | null) postcopy: touch RAM pages only once they have arrived (PageGate).
 //   requestStop(reason, exitCode?)       from inside a bus callback: end run() after the current
 //                           instruction with that StopReason (e.g. the test finisher's EXIT/RESET).
 //   exitCode, panicMessage, waitingForInterrupt, pc, getReg/setReg, readCsr — for the worker,
@@ -72,6 +73,18 @@ export interface CpuOptions {
   decodeCacheEntries?: number;
 }
 
+/**
+ * Postcopy's page gate: while set, the CPU touches a RAM page (fetch, load or store) only once its
+ * `present` byte is nonzero (read with Atomics.load, so the page data written before the byte was
+ * set is visible), and otherwise calls waitFor(page), which must return only when it is present
+ * (queue the page request, then Atomics.wait). Costs nothing when no gate is set.
+ */
+export interface PageGate {
+  /** One byte per RAM page; nonzero once the page's contents are in RAM. */
+  readonly present: Uint8Array;
+  waitFor(page: number): void;
+}
+
 /** Internal exec() result: not a StopReason; run() must look at interrupts and stop requests. */
 const RECHECK = 5;
 /** Decode-cache tag of an empty slot: odd, so it never equals a (4-aligned) pc in exec(). */
@@ -118,6 +131,7 @@ export class Cpu {
   private readonly state: DeviceState;
   private readonly readTime: (() => number) | undefined;
   private tohost = 0;
+  private gate: PageGate | null = null;
 
   /** Decode cache: 4 words per slot — tag (the pc), packed op/registers, immediate, unused. */
   private readonly dc: Int32Array;
@@ -174,6 +188,11 @@ export class Cpu {
 
   setTohost(addr: number): void {
     this.tohost = addr | 0;
+  }
+
+  /** Postcopy: gate RAM accesses on pages having arrived (see PageGate); null to remove. */
+  setPageGate(gate: PageGate | null): void {
+    this.gate = gate;
   }
 
   /** Raises (pending = true) or lowers the given mip bits (MIP_MTIP, MIP_MSIP, MIP_MEIP). */
@@ -319,6 +338,8 @@ export class Cpu {
     const dc = this.dc;
     const slotMask = this.slotMask;
     const ramSize = this.ramSize;
+    // With a page gate (postcopy) every RAM access takes the slow path, which checks presence.
+    const fastLimit = this.gate === null ? ramSize : 0;
     const tohost = this.tohost;
     let pc = this.pcReg;
     let n = 0;
@@ -338,6 +359,7 @@ export class Cpu {
           }
           continue;
         }
+        if (this.gate !== null) this.awaitPages(off, 4);
         packInto(m32[off >> 2]!, dc, slot + 1);
         dc[slot] = pc;
       }
@@ -402,7 +424,7 @@ export class Cpu {
           // LB
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if (off >= 0 && off < ramSize) {
+          if (off >= 0 && off < fastLimit) {
             x[(w >>> 8) & 0xff] = s8[off]!;
             pc = (pc + 4) | 0;
             break;
@@ -419,7 +441,7 @@ export class Cpu {
           // LH
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if ((off & 1) === 0 && off >= 0 && off < ramSize) {
+          if ((off & 1) === 0 && off >= 0 && off < fastLimit) {
             x[(w >>> 8) & 0xff] = s16[off >> 1]!;
             pc = (pc + 4) | 0;
             break;
@@ -436,7 +458,7 @@ export class Cpu {
           // LW
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if ((off & 3) === 0 && off >= 0 && off < ramSize) {
+          if ((off & 3) === 0 && off >= 0 && off < fastLimit) {
             x[(w >>> 8) & 0xff] = m32[off >> 2]!;
             pc = (pc + 4) | 0;
             break;
@@ -453,7 +475,7 @@ export class Cpu {
           // LBU
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if (off >= 0 && off < ramSize) {
+          if (off >= 0 && off < fastLimit) {
             x[(w >>> 8) & 0xff] = m8[off]!;
             pc = (pc + 4) | 0;
             break;
@@ -470,7 +492,7 @@ export class Cpu {
           // LHU
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if ((off & 1) === 0 && off >= 0 && off < ramSize) {
+          if ((off & 1) === 0 && off >= 0 && off < fastLimit) {
             x[(w >>> 8) & 0xff] = m16[off >> 1]!;
             pc = (pc + 4) | 0;
             break;
@@ -487,7 +509,7 @@ export class Cpu {
           // SB
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if (off >= 0 && off < ramSize) {
+          if (off >= 0 && off < fastLimit) {
             m8[off] = x[w >>> 24]!;
             Atomics.store(dirty, off >>> 12, 1);
             pc = (pc + 4) | 0;
@@ -510,7 +532,7 @@ export class Cpu {
           // SH
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if ((off & 1) === 0 && off >= 0 && off < ramSize) {
+          if ((off & 1) === 0 && off >= 0 && off < fastLimit) {
             m16[off >> 1] = x[w >>> 24]!;
             Atomics.store(dirty, off >>> 12, 1);
             pc = (pc + 4) | 0;
@@ -533,7 +555,7 @@ export class Cpu {
           // SW
           const a = (x[(w >>> 16) & 0xff]! + imm) | 0;
           const off = a ^ 0x80000000;
-          if ((off & 3) === 0 && off >= 0 && off < ramSize) {
+          if ((off & 3) === 0 && off >= 0 && off < fastLimit) {
             m32[off >> 2] = x[w >>> 24]!;
             Atomics.store(dirty, off >>> 12, 1);
             pc = (pc + 4) | 0;
@@ -757,12 +779,13 @@ export class Cpu {
 
   // ---- slow paths ------------------------------------------------------------------------------
 
-  /** Misaligned RAM loads, RAM-end and MMIO loads. Returns the next pc; sets `slow`. */
+  /** Misaligned RAM loads, RAM-end, MMIO and gated loads. Returns the next pc; sets `slow`. */
   private slowLoad(a: number, size: 1 | 2 | 4, signed: boolean, rd: number, pc: number): number {
     const off = a ^ 0x80000000;
     let v: number;
     if (off >= 0) {
       if (off > this.ramSize - size) return this.accessFault(Cause.LOAD_ACCESS_FAULT, a, pc);
+      if (this.gate !== null) this.awaitPages(off, size);
       const m = this.m8;
       v = m[off]!;
       if (size > 1) v |= m[off + 1]! << 8;
@@ -781,12 +804,13 @@ export class Cpu {
     return (pc + 4) | 0;
   }
 
-  /** Misaligned RAM stores (possibly spanning two pages), RAM-end and MMIO stores. */
+  /** Misaligned RAM stores (possibly spanning two pages), RAM-end, MMIO and gated stores. */
   private slowStore(a: number, size: 1 | 2 | 4, value: number, pc: number): number {
     const off = a ^ 0x80000000;
     const bits = size === 4 ? value >>> 0 : value & ((1 << (8 * size)) - 1);
     if (off >= 0) {
       if (off > this.ramSize - size) return this.accessFault(Cause.STORE_ACCESS_FAULT, a, pc);
+      if (this.gate !== null) this.awaitPages(off, size);
       const m = this.m8;
       for (let i = 0; i < size; i++) m[off + i] = value >>> (8 * i);
       Atomics.store(this.dirty, off >>> 12, 1);
@@ -804,6 +828,14 @@ export class Cpu {
     if (!this.mmio.store(a >>> 0, size, bits)) return this.accessFault(Cause.STORE_ACCESS_FAULT, a, pc);
     this.slow = RECHECK;
     return (pc + 4) | 0;
+  }
+
+  /** Postcopy: blocks until the page(s) holding RAM bytes off..off+size-1 have arrived. */
+  private awaitPages(off: number, size: number): void {
+    const gate = this.gate!;
+    const first = off >>> PAGE_SHIFT;
+    const last = (off + size - 1) >>> PAGE_SHIFT;
+    for (let p = first; p <= last; p++) if (Atomics.load(gate.present, p) === 0) gate.waitFor(p);
   }
 
   private accessFault(cause: number, a: number, pc: number): number {

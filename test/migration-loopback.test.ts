@@ -1,0 +1,88 @@
+// Precopy between two tabs in one page over loopback:NAME, checked the way QEMU's migration-test
+// checks a migration: the destination's RAM equals the source's and the a-b guest's invariant
+// holds on it, the run states at both ends are QEMU's, the MIGRATION events come in order, and
+// query-migrate's counters agree with each other.
+
+import { DeviceState } from '../src/guest/device-state.js';
+import { deepEqual, equal, ok } from './helpers/assert.js';
+import { MiB, abCheck, abPasses, advances, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+
+declare function describe(name: string, fn: () => void): void;
+declare function it(name: string, fn: () => void | Promise<void>): void;
+declare function afterEach(fn: () => void | Promise<void>): void;
+
+const tabs: Tab[] = [];
+async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
+  const t = await createTab(...args);
+  tabs.push(t);
+  return t;
+}
+
+afterEach(() => {
+  for (const t of tabs.splice(0)) t.dispose();
+});
+
+/** A running a-b source and a deferred destination listening on a fresh loopback name. */
+async function pair(dest: { startPaused?: boolean } = {}, src: { args?: string } = {}) {
+  const a = await tab({ program: 'ab', args: src.args });
+  const b = await tab({ incoming: 'defer', startPaused: dest.startPaused });
+  await abPasses(a, 1);
+  const uri = `loopback:${loopbackName('precopy')}`;
+  await a.setCaps({ events: true, 'return-path': true });
+  await b.setCaps({ events: true, 'return-path': true });
+  await b.ok('migrate-incoming', { uri });
+  return { a, b, uri };
+}
+
+describe('precopy over loopback', () => {
+  it('migrates a running a-b guest: RAM, devices, run states, events and counters', async () => {
+    const { a, b, uri } = await pair({ startPaused: true });
+    equal(await b.runstate(), 'inmigrate', 'the destination waits in inmigrate');
+    await a.ok('migrate', { uri });
+    const info = await a.waitStatus(['completed', 'failed', 'cancelled']);
+    equal(info.status, 'completed', `source status (${info['error-desc'] ?? ''})`);
+    await b.waitStatus(['completed', 'failed']);
+    equal((await b.queryMigrate()).status, 'completed', 'destination status');
+
+    equal(await a.runstate(), 'postmigrate', 'source runstate');
+    equal(await b.runstate(), 'paused', 'destination runstate under -S');
+    equal(b.instructions(), 0, 'the destination vCPU never ran');
+
+    // The source is stopped for good, so its RAM and devices are what the destination must hold.
+    equal(await b.ramHash(), await a.ramHash(), 'RAM hash');
+    deepEqual(Array.from(new DeviceState(b.machine.deviceState.buffer).bytes), Array.from(new DeviceState(a.machine.deviceState.buffer).bytes), 'device state');
+    const ga = await a.ok('x-tabmig-guest-info');
+    const gb = await b.ok('x-tabmig-guest-info');
+    equal(gb.program, 'ab');
+    equal(gb.args, ga.args);
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant on the destination');
+
+    deepEqual(a.migrationEvents(), ['setup', 'active', 'completed'], 'MIGRATION events on the source');
+    deepEqual(b.migrationEvents(), ['setup', 'active', 'completed'], 'MIGRATION events on the destination');
+
+    // query-migrate on the source, completed: QEMU's field set, consistent counters.
+    for (const k of ['total-time', 'downtime', 'setup-time']) ok(typeof info[k] === 'number' && info[k] >= 0, `${k} present`);
+    equal(info['expected-downtime'], undefined, 'no expected-downtime once completed');
+    const ram = info.ram;
+    for (const k of ['transferred', 'total', 'duplicate', 'normal', 'normal-bytes', 'dirty-sync-count', 'page-size', 'mbps']) {
+      ok(typeof ram[k] === 'number', `ram.${k} present`);
+    }
+    equal(ram.remaining, undefined, 'no ram.remaining once completed');
+    equal(ram['page-size'], 4096);
+    equal(ram.total, 16 * MiB);
+    equal(ram['normal-bytes'], ram.normal * 4096, 'normal-bytes = normal × page size');
+    ok(ram.duplicate + ram.normal >= ram.total / 4096, `every page sent at least once (${ram.duplicate} + ${ram.normal})`);
+    ok(ram.transferred >= ram['normal-bytes'], 'transferred covers the normal pages');
+    ok(ram['dirty-sync-count'] >= 2, 'at least the setup sync and the final one');
+    ok(ram.mbps > 0, 'mbps');
+    ok(info['total-time'] >= info['setup-time'], 'total-time ≥ setup-time');
+
+    // The destination runs the guest on from where it stopped.
+    await b.ok('cont');
+    equal(await b.runstate(), 'running');
+    await advances(b, 'the migrated guest to run');
+    const passes = (b.machine.serialOutput.match(/B/g) ?? []).length;
+    await abPasses(b, passes + 1);
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant while it runs on');
+  });
+});
