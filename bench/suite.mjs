@@ -1,4 +1,5 @@
 // The benchmarks `npm run bench` runs, each returning named figures.
+import { downtime, idle, incompressible } from './migration.mjs';
 import { rawTabToTab } from './raw-channel.mjs';
 
 /** Interpreter speed in the vCPU worker with dirty tracking on, for a CPU-bound and a store-heavy guest. */
@@ -34,7 +35,21 @@ async function rawChannel({ browser }) {
   return { raw_channel_mb_s: mbs };
 }
 
+/** Figures that only mean something together: migration throughput over the raw channel. */
+export function ratios(figures) {
+  const out = {};
+  if (figures.raw_channel_mb_s && figures.incompressible_256m_mb_s) {
+    out.incompressible_over_raw = figures.incompressible_256m_mb_s / figures.raw_channel_mb_s;
+  }
+  return out;
+}
+
 export const benches = [
   { name: 'mips', run: mips },
   { name: 'raw', run: rawChannel },
+  { name: 'incompressible', run: incompressible },
+  { name: 'idle', run: idle },
+  { name: 'downtime', run: downtime },
+  // the raw channel again, after the migrations: the ratio uses the mean of both measurements
+  { name: 'raw-after', run: async (ctx) => ({ raw_channel_after_mb_s: (await rawChannel(ctx)).raw_channel_mb_s }) },
 ];

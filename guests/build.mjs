@@ -25,7 +25,7 @@ const PROGRAMS = [
     name: 'life',
     description:
       "Conway's Game of Life on the display: colourful cells are born, grow old and die twenty times a second " +
-      '(keys: r reseed, g glider gun, space pause, s step, +/- speed).',
+      '(keys: r reseed, g glider gun, space pause, s step, +/- speed, h host device).',
     defaultArgs: 'speed=20',
   },
   {

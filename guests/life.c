@@ -9,7 +9,8 @@
  * Generations are paced with the CLINT timer (speed=N generations per second). When the board
  * settles into still lifes and blinkers, or dies out, it reseeds itself after a short pause.
  * Keys on the serial console: r reseed, g glider gun, space pause/resume, s single step,
- * + / - speed.
+ * + / - speed, h host device on/off (the tabmig-hostdev device: while it is on, the VM cannot
+ * migrate).
  *
  * Arguments: speed=N (generations per second, 1..60, default 20), seed=N (random seed; 0 or
  * absent: from the clock).
@@ -211,7 +212,7 @@ int main(const char *cmdline) {
   show_frame();
 
   tm_printf("life: Game of Life, %ux%u cells, %lu generations/s. Keys: r reseed, g glider gun, "
-            "space pause, s step, +/- speed\n",
+            "space pause, s step, +/- speed, h host device\n",
             W, H, speed);
 
   uint64_t period = TM_TIMEBASE_HZ / speed;
@@ -260,13 +261,29 @@ int main(const char *cmdline) {
           period = TM_TIMEBASE_HZ / speed;
           tm_printf("life: %lu generations/s\n", speed);
           break;
+        case 'h':
+        case 'H': {
+          int was = (int)(tm_read32(TM_HOSTDEV_BASE + TM_HOSTDEV_ENABLE) & 1u);
+          int on = tm_hostdev_set(!was);
+          if (was) tm_printf("life: host device disabled\n");
+          else if (on) tm_printf("life: host device enabled; migration is blocked until it is disabled\n");
+          else tm_printf("life: host device refused\n");
+          break;
+        }
         default:
           break;
       }
     }
 
     uint64_t now = tm_mtime();
-    if (!(single || (!paused && now >= next))) continue;
+    if (!(single || (!paused && now >= next))) {
+      /* Nothing to draw yet: sleep (WFI) until the next generation, but look at the keyboard
+       * at least every 20 ms. */
+      uint64_t wake = now + TM_TIMEBASE_HZ / 50;
+      if (!paused && next < wake) wake = next;
+      tm_wait_until(wake);
+      continue;
+    }
     single = 0;
     next += period;
     if (next < now) next = now; /* fell behind (slow host, migration downtime): do not race */

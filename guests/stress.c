@@ -10,6 +10,9 @@
  *              pattern (default): repeating counter bytes, which compress well;
  *              random: xorshift bytes, which do not. Random mode first fills the whole working
  *              set once, so that every page holds incompressible data.
+ *   hostdev=on  enable the tabmig-hostdev host device at start, which blocks migration; prints
+ *              "stress: host device enabled", or "stress: host device refused" when the VM
+ *              runs with only-migratable (default off)
  *
  * Writes go round the working set in order, one 32-bit word at a time, in 10 ms steps timed
  * with the CLINT. Serial output: a summary line, "stress: ready" once any initial fill is done
@@ -68,9 +71,12 @@ static void write_words(uint32_t n) {
   }
 }
 
+/* Gaps in the guest's own clock longer than this are reported on the serial port. */
+#define GAP_REPORT_TICKS (TM_TIMEBASE_HZ / 50)
+
 int main(const char *cmdline) {
   (void)cmdline;
-  static const char *const known[] = {"wss", "rate", "mode", 0};
+  static const char *const known[] = {"wss", "rate", "mode", "hostdev", 0};
   tm_warn_unknown_args("stress", known);
 
   uint32_t wss = tm_arg_size("wss", 16u << 20);
@@ -80,6 +86,12 @@ int main(const char *cmdline) {
   if (strcmp(mode, "random") == 0) random_mode = 1;
   else if (strcmp(mode, "pattern") != 0) {
     tm_printf("error: mode=%s is not pattern or random\n", mode);
+    tm_exit(2);
+  }
+  char hostdev[8] = "off";
+  int want_hostdev = tm_arg("hostdev", hostdev, sizeof hostdev) && (hostdev[0] == 0 || strcmp(hostdev, "on") == 0);
+  if (!want_hostdev && strcmp(hostdev, "off") != 0) {
+    tm_printf("error: hostdev=%s is not on or off\n", hostdev);
     tm_exit(2);
   }
   if (rate > (1u << 30)) rate = 1u << 30;
@@ -102,6 +114,11 @@ int main(const char *cmdline) {
   tm_printf("stress: wss=%lu at 0x%08lx..0x%08lx rate=%lu%s mode=%s\n", wss, lo, lo + wss, rate,
             rate ? "/s" : " (unlimited)", mode);
 
+  if (want_hostdev) {
+    int on = tm_hostdev_set(1);
+    tm_printf(on && !tm_hostdev_refused() ? "stress: host device enabled\n" : "stress: host device refused\n");
+  }
+
   uint64_t seed = tm_mtime();
   rng ^= (uint32_t)seed ^ (uint32_t)(seed >> 32);
   if (rng == 0) rng = 1;
@@ -119,8 +136,23 @@ int main(const char *cmdline) {
   uint64_t written_at_report = 0;
   uint32_t seconds = 0, acc = 0, spare_bytes = 0;
 
+  /* When the loop expected to look at the clock next: now, or the end of a sleep it chose. */
+  uint64_t due = tm_mtime();
   for (;;) {
     uint64_t now = tm_mtime();
+    /* mtime follows real time even while the machine is stopped, so a stop (a migration's
+     * downtime, say) shows up here as lateness: report it as the guest saw it. */
+    if (now - due >= GAP_REPORT_TICKS) {
+      /* 32-bit division: a gap of more than 7 minutes would wrap, which nobody waits for. */
+      tm_printf("stress: clock jumped %lu ms\n", (unsigned long)(uint32_t)(now - due) / (TM_TIMEBASE_HZ / 1000));
+    }
+    due = now;
+    if (rate != 0 && now < next_step && now + STEP_TICKS >= next_step) {
+      /* Ahead of the schedule: sleep in WFI until the next step instead of spinning. */
+      tm_wait_until(next_step);
+      due = next_step;
+      continue;
+    }
     if (rate == 0) {
       write_words(FAST_CHUNK_WORDS);
     } else if (now >= next_step) {

@@ -34,7 +34,7 @@ async function start(app: TmApp): Promise<void> {
     app.startupError = e instanceof CommandLineError ? e.message : describe(e);
     return;
   }
-  const machine = new Machine({ ramSize: cl.ramSize, runstate: initialRunstate(cl) });
+  const machine = new Machine({ ramSize: cl.ramSize, runstate: initialRunstate(cl), onlyMigratable: options.onlyMigratable });
   await machine.ready;
   // QEMU -S loads the guest but does not start it; -incoming leaves RAM for the migration to fill.
   // Booting is not a reset, so it happens before QMP listens for the machine's events.

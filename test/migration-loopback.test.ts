@@ -83,6 +83,71 @@ describe('precopy over loopback', () => {
     await advances(b, 'the migrated guest to run');
     const passes = (b.machine.serialOutput.match(/B/g) ?? []).length;
     await abPasses(b, passes + 1);
-    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant while it runs on');
+    await b.ok('stop');
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant after it ran on');
+  });
+
+  it('without -S the destination runs the guest on by itself (autostart)', async () => {
+    const { a, b, uri } = await pair();
+    await a.ok('migrate', { uri });
+    equal((await a.waitStatus(['completed', 'failed', 'cancelled'])).status, 'completed');
+    equal((await b.waitStatus(['completed', 'failed'])).status, 'completed');
+    equal(await a.runstate(), 'postmigrate');
+    equal(await b.runstate(), 'running');
+    await advances(b, 'the destination guest to run');
+    await b.ok('stop');
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant');
+  });
+
+  it('a guest paused at the source stays paused at the destination (globalstate), autostart or not', async () => {
+    const { a, b, uri } = await pair();
+    await a.ok('stop');
+    equal(await a.runstate(), 'paused');
+    await a.ok('migrate', { uri });
+    equal((await a.waitStatus(['completed', 'failed', 'cancelled'])).status, 'completed');
+    equal((await b.waitStatus(['completed', 'failed'])).status, 'completed');
+    // QEMU: a source that was not running ends in postmigrate too; the destination takes the
+    // globalstate's run state instead of autostarting.
+    equal(await a.runstate(), 'postmigrate');
+    equal(await b.runstate(), 'paused');
+    equal(b.instructions(), 0, 'the destination vCPU never ran');
+    equal(await b.ramHash(), await a.ramHash(), 'RAM hash');
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant');
+  });
+
+  it('without the return path and the events capability: completes, and sends no MIGRATION events', async () => {
+    const a = await tab({ program: 'ab' });
+    const b = await tab({ incoming: 'defer', startPaused: true });
+    await abPasses(a, 1);
+    const uri = `loopback:${loopbackName('no-rp')}`;
+    await b.ok('migrate-incoming', { uri });
+    await a.ok('migrate', { uri });
+    equal((await a.waitStatus(['completed', 'failed', 'cancelled'])).status, 'completed');
+    equal((await b.waitStatus(['completed', 'failed'])).status, 'completed');
+    deepEqual(a.migrationEvents(), [], 'no events without the capability');
+    equal(await b.ramHash(), await a.ramHash(), 'RAM hash');
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant');
+  });
+
+  it('a migrated guest can be migrated on again (A → B → C)', async () => {
+    const { a, b, uri } = await pair();
+    await a.ok('migrate', { uri });
+    equal((await b.waitStatus(['completed', 'failed'])).status, 'completed');
+    await advances(b);
+    const c = await tab({ incoming: 'defer', startPaused: true });
+    await c.setCaps({ events: true, 'return-path': true });
+    const uri2 = `loopback:${loopbackName('second-hop')}`;
+    await c.ok('migrate-incoming', { uri: uri2 });
+    await b.setCaps({ 'return-path': true });
+    await b.ok('migrate', { uri: uri2 });
+    const info = await b.waitStatus(['completed', 'failed', 'cancelled']);
+    equal(info.status, 'completed', `second hop (${info['error-desc'] ?? ''})`);
+    // QEMU's query-migrate shows the outgoing migration over the incoming one it had received.
+    ok(info.ram && info.ram.total === 16 * MiB, 'query-migrate on B reports its outgoing migration');
+    deepEqual(b.migrationEvents(), ['setup', 'active', 'completed', 'setup', 'active', 'completed'], 'B: incoming, then outgoing');
+    equal((await c.waitStatus(['completed', 'failed'])).status, 'completed');
+    equal(await c.runstate(), 'paused');
+    equal(await c.ramHash(), await b.ramHash(), 'RAM hash after two hops');
+    equal(abCheck(c.machine.ramBytes, c.machine.ramSize), null, 'a-b invariant after two hops');
   });
 });

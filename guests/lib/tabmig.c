@@ -35,9 +35,19 @@ uint64_t tm_mtime(void) {
 }
 
 void tm_delay_us(uint32_t us) {
-  uint64_t until = tm_mtime() + (uint64_t)us * (TM_TIMEBASE_HZ / 1000000u);
-  while (tm_mtime() < until) {
-  }
+  tm_wait_until(tm_mtime() + (uint64_t)us * (TM_TIMEBASE_HZ / 1000000u));
+}
+
+void tm_wait_until(uint64_t t) {
+  const uint32_t mie_mtie = 1u << 7;
+  /* Writing the high word to all-ones first keeps a half-written compare from firing early. */
+  tm_write32(TM_CLINT_MTIMECMP + 4, 0xffffffffu);
+  tm_write32(TM_CLINT_MTIMECMP, (uint32_t)t);
+  tm_write32(TM_CLINT_MTIMECMP + 4, (uint32_t)(t >> 32));
+  __asm__ volatile("csrs mie, %0" ::"r"(mie_mtie));
+  while (tm_mtime() < t) __asm__ volatile("wfi");
+  __asm__ volatile("csrc mie, %0" ::"r"(mie_mtie));
+  tm_write32(TM_CLINT_MTIMECMP + 4, 0xffffffffu);
 }
 
 /* ---- exit ---------------------------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 
 #define TM_CLINT_BASE      0x02000000u
 #define TM_CLINT_MTIME     (TM_CLINT_BASE + 0xbff8u)
+#define TM_CLINT_MTIMECMP  (TM_CLINT_BASE + 0x4000u)
 #define TM_TIMEBASE_HZ     10000000u   /* mtime ticks per second */
 
 #define TM_UART_BASE       0x10000000u /* NS16550A, byte registers */
@@ -40,6 +41,10 @@
 #define TM_DISPLAY_ENABLE  0x10
 #define TM_DISPLAY_FRAME   0x14
 
+#define TM_HOSTDEV_BASE    0x10002000u /* tabmig-hostdev (a migration blocker), 32-bit registers */
+#define TM_HOSTDEV_ENABLE  0x00        /* write 1 enable, 0 disable; reads 1 while enabled */
+#define TM_HOSTDEV_STATUS  0x04        /* reads 1 if the last enable was refused */
+
 #define TM_BOOTINFO_MAGIC  0x544d4249u /* "TMBI" */
 
 /* ---- MMIO --------------------------------------------------------------------------------- */
@@ -48,6 +53,18 @@ static inline uint8_t tm_read8(uint32_t addr) { return *(volatile uint8_t *)(uin
 static inline void tm_write8(uint32_t addr, uint8_t v) { *(volatile uint8_t *)(uintptr_t)addr = v; }
 static inline uint32_t tm_read32(uint32_t addr) { return *(volatile uint32_t *)(uintptr_t)addr; }
 static inline void tm_write32(uint32_t addr, uint32_t v) { *(volatile uint32_t *)(uintptr_t)addr = v; }
+
+/* ---- host device ------------------------------------------------------------------------- */
+
+/* Enables (on != 0) or disables the tabmig-hostdev device, a host device passed through like VFIO:
+ * while it is enabled the VM cannot migrate. An enable is refused (the device stays off and
+ * STATUS reads 1) when the VM runs with only-migratable or while a migration is in progress.
+ * Returns 1 if the device is enabled afterwards. */
+static inline int tm_hostdev_set(int on) {
+  tm_write32(TM_HOSTDEV_BASE + TM_HOSTDEV_ENABLE, on ? 1u : 0u);
+  return (int)(tm_read32(TM_HOSTDEV_BASE + TM_HOSTDEV_ENABLE) & 1u);
+}
+static inline int tm_hostdev_refused(void) { return (int)(tm_read32(TM_HOSTDEV_BASE + TM_HOSTDEV_STATUS) & 1u); }
 
 /* ---- boot information --------------------------------------------------------------------- */
 
@@ -69,6 +86,10 @@ extern char _end[];
 
 uint64_t tm_mtime(void); /* 10 MHz, safe against the low word wrapping between the two reads */
 void tm_delay_us(uint32_t us);
+/* Sleeps until mtime reaches t: arms the CLINT timer and waits in WFI (interrupts stay masked in
+ * mstatus, so nothing traps; the pending timer only wakes the hart). The vCPU thread sleeps too,
+ * instead of spinning on mtime, which leaves the host's cores to the migration. */
+void tm_wait_until(uint64_t t);
 
 /* ---- exit --------------------------------------------------------------------------------- */
 

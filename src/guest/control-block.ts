@@ -37,8 +37,9 @@ export const GuardBit = {
   HOSTDEV: 2,
 } as const;
 
-/** Why the vCPU refused a migration blocker, or 'ok' when it took it. */
-export type BlockerVerdict = 'ok' | 'only-migratable' | 'migration-in-progress';
+/** Why the vCPU refused a migration blocker (QEMU's -EACCES and -EBUSY of migrate_add_blocker). */
+export type BlockerRefusal = 'only-migratable' | 'migration-in-progress';
+export type BlockerVerdict = 'ok' | BlockerRefusal;
 
 /** BigInt64 word indexes (the same buffer, viewed as BigInt64Array; index 4 starts at byte 32). */
 export const Ctl64 = {

@@ -3,7 +3,7 @@
 // events. It imports nothing from the DOM: QMP and the UI sit on top of it.
 
 import { bootProgram, checkBootable } from './boot.js';
-import { ControlBlock, VcpuState } from './control-block.js';
+import { ControlBlock, VcpuState, type BlockerRefusal } from './control-block.js';
 import { readDisplayMode, type DisplayMode } from './devices/display.js';
 import { DeviceName, DeviceState } from './device-state.js';
 import { parseElf, type ElfImage } from './elf.js';
@@ -19,6 +19,9 @@ export interface MachineOptions {
   ramSize: number;
   /** The initial runstate: 'running', 'prelaunch' (QEMU's -S) or 'inmigrate' (-incoming). */
   runstate: RunState;
+  /** QEMU's --only-migratable (the migration object's only-migratable property): the guest may
+   *  not enable devices that block migration. The MigrationService sets it too. */
+  onlyMigratable?: boolean;
 }
 
 export interface GuestExit {
@@ -36,6 +39,8 @@ export interface GuestInfo {
   runstate: RunState;
   exit?: GuestExit;
   panic?: string;
+  /** Whether the guest has the tabmig-hostdev device (a migration blocker) enabled. */
+  hostdev?: boolean;
 }
 
 export type MachineEventMap = {
@@ -44,6 +49,9 @@ export type MachineEventMap = {
   'guest-exit': GuestExit;
   'guest-panic': { message: string };
   reset: { guest: boolean };
+  /** The host device was enabled or disabled (`enabled` is its state now), or the guest's enable
+   *  was refused (`refused` says why; QEMU's migrate_add_blocker errors). */
+  hostdev: { enabled: boolean; refused?: BlockerRefusal };
 };
 
 export class Machine extends EventTarget {
@@ -62,6 +70,7 @@ export class Machine extends EventTarget {
   private readonly decoder = new TextDecoder();
   private exitInfo: GuestExit | undefined;
   private panicMessage: string | undefined;
+  private hostdevEnabled = false;
 
   constructor(opts: MachineOptions) {
     super();
@@ -71,6 +80,7 @@ export class Machine extends EventTarget {
     this.ramBytes = new Uint8Array(this.ram);
     this.dirtyLog = new SharedArrayBuffer(opts.ramSize / PAGE_SIZE);
     this.control.runstate = opts.runstate;
+    this.control.onlyMigratable = opts.onlyMigratable ?? false;
     this.worker = new Worker(new URL('./vcpu.worker.ts', import.meta.url), { type: 'module', name: 'vcpu' });
     this.ready = new Promise((resolve, reject) => {
       this.worker.addEventListener('message', (e: MessageEvent<FromVcpu>) => {
@@ -155,6 +165,9 @@ export class Machine extends EventTarget {
     if (image) checkBootable(image, args, this.ramSize);
     const before = this.runstate;
     await this.control.stopAsync();
+    // A reset unplugs nothing, but the device comes up disabled: its blocker goes.
+    this.control.disableHostDevice();
+    this.syncHostDevice();
     if (image) bootProgram(this.ramBytes, this.deviceState, { image, program: name, args, clearRam: fresh });
     this.image = image;
     this.exitInfo = undefined;
@@ -188,6 +201,11 @@ export class Machine extends EventTarget {
     return this.serialHistory;
   }
 
+  /** Whether the guest has the tabmig-hostdev device enabled (as last heard on this thread). */
+  get hostDeviceEnabled(): boolean {
+    return this.hostdevEnabled;
+  }
+
   get display(): DisplayMode {
     return readDisplayMode(this.deviceState);
   }
@@ -200,6 +218,7 @@ export class Machine extends EventTarget {
       instructions: this.instructionsRetired,
       serial: this.serialHistory.slice(-4096),
       runstate: this.runstate,
+      hostdev: this.control.hostDeviceEnabled,
     };
     if (this.exitInfo) info.exit = this.exitInfo;
     if (this.panicMessage) info.panic = this.panicMessage;
@@ -245,12 +264,24 @@ export class Machine extends EventTarget {
         this.setRunstate('internal-error');
         this.emit('guest-panic', { message: this.panicMessage });
         return;
+      case 'hostdev':
+        this.syncHostDevice(msg.refused);
+        return;
       case 'reset-request':
         void this.reset(true);
         return;
       case 'ready':
         return;
     }
+  }
+
+  /** Announces the host device's state from the control block, which is the truth (a message can
+   *  arrive after a reset already turned the device off), plus any refusal the vCPU reported. */
+  private syncHostDevice(refused?: BlockerRefusal): void {
+    const enabled = this.control.hostDeviceEnabled;
+    if (enabled === this.hostdevEnabled && !refused) return;
+    this.hostdevEnabled = enabled;
+    this.emit('hostdev', refused ? { enabled, refused } : { enabled });
   }
 
   private emit<K extends keyof MachineEventMap>(type: K, detail: MachineEventMap[K]): void {

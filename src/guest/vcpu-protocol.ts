@@ -2,6 +2,8 @@
 // they go through the control block so the migration worker can use them too. Only what needs
 // the worker's event loop does: the one-time setup, keyboard input, and what the guest reports.
 
+import type { BlockerRefusal } from './control-block.js';
+
 export interface VcpuInit {
   type: 'init';
   ram: SharedArrayBuffer;
@@ -25,6 +27,9 @@ export type FromVcpu =
   | { type: 'exit'; code: number; via: 'tohost' | 'finisher' }
   /** The guest faulted with no way to handle it. */
   | { type: 'panic'; message: string }
+  /** The guest enabled or disabled the tabmig-hostdev device, or an enable was refused (why), since
+   *  the last message. The control block's MIGRATION_GUARD word holds the current state. */
+  | { type: 'hostdev'; enabled: boolean; refused?: BlockerRefusal }
   /** The guest asked for a machine reset (test finisher). The vCPU has stopped and waits. */
   | { type: 'reset-request' }
   /** A bug in tabmig itself, not the guest: reported, the worker keeps serving. */

@@ -8,6 +8,7 @@ import { ControlBlock, Ctl, Ctl64, VcpuState } from './control-block.js';
 import { Cpu } from './cpu/cpu.js';
 import { Clint, wallClockMicros } from './devices/clint.js';
 import { Display } from './devices/display.js';
+import { HostDevice } from './devices/host-device.js';
 import { createMmioBus } from './devices/mmio.js';
 import { TestFinisher } from './devices/test-finisher.js';
 import { Uart } from './devices/uart.js';
@@ -32,6 +33,7 @@ class VcpuThread {
   private readonly uart: Uart;
   private readonly clint: Clint;
   private readonly finisher = new TestFinisher();
+  private readonly hostdev: HostDevice;
   private serialOut: number[] = [];
   private generation = -1;
   private inputArrived: (() => void) | null = null;
@@ -43,7 +45,14 @@ class VcpuThread {
     this.state = new DeviceState(init.deviceState);
     this.uart = new Uart(this.state, (b) => this.serialOut.push(b));
     this.clint = new Clint(this.state);
-    const mmio = createMmioBus({ uart: this.uart, clint: this.clint, display: new Display(this.state), finisher: this.finisher });
+    this.hostdev = new HostDevice(this.ctl);
+    const mmio = createMmioBus({
+      uart: this.uart,
+      clint: this.clint,
+      display: new Display(this.state),
+      finisher: this.finisher,
+      hostdev: this.hostdev,
+    });
     this.cpu = new Cpu({
       ram: init.ram,
       ramSize: init.ram.byteLength,
@@ -106,6 +115,7 @@ class VcpuThread {
       this.generation = gen;
       this.cpu.flushDecodeCache();
       this.finisher.take();
+      this.hostdev.reset();
     }
     this.cpu.loadState();
     this.cpu.setTohost(this.state.get(DeviceName.MACHINE, 'tohost'));
@@ -204,7 +214,11 @@ class VcpuThread {
     });
   }
 
+  /** Posts the guest's output: host device news first (so a blocker is in place by the time the
+   *  guest's line about it arrives), then the serial bytes. */
   private flushSerial(): void {
+    const hostdev = this.hostdev.takeReport();
+    if (hostdev) post({ type: 'hostdev', ...hostdev });
     if (this.serialOut.length === 0) return;
     const bytes = Uint8Array.from(this.serialOut);
     this.serialOut = [];

@@ -3,7 +3,9 @@
 // outgoing migration's shared block and status, the incoming side's status, the migration
 // blockers, and it announces every state change (as QMP MIGRATION events when `events` is on).
 
-import type { Machine } from '../guest/machine.js';
+import type { BlockerRefusal } from '../guest/control-block.js';
+import { HOSTDEV_BLOCKER_REASON, HOSTDEV_ID } from '../guest/devices/host-device.js';
+import type { Machine, MachineEventMap } from '../guest/machine.js';
 import { QmpError } from '../qmp/qmp-error.js';
 import type { Signaling } from '../transport/signaling.js';
 import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
@@ -19,6 +21,12 @@ export const MACHINE_TYPE = 'tabmig-rv32-virt';
 
 /** QEMU's QERR_MIGRATION_ACTIVE. */
 export const MIGRATION_ACTIVE = "There's a migration process in progress";
+
+/** migrate_add_blocker's error when it refuses a blocker. */
+export function blockerRefusalText(why: BlockerRefusal, reason: string): string {
+  const because = why === 'only-migratable' ? '--only-migratable' : 'migration in progress';
+  return `disallowing migration blocker (${because}) for: ${reason}`;
+}
 
 export interface MigrationEventSink {
   emit(event: string, data?: Record<string, unknown>): unknown;
@@ -62,6 +70,9 @@ export class MigrationService extends EventTarget {
     private readonly autostart: () => boolean,
   ) {
     super();
+    // The vCPU decides on the guest's blockers by itself, so it must know the rule.
+    machine.control.onlyMigratable = options.onlyMigratable;
+    machine.addEventListener('hostdev', (e) => this.onHostDevice((e as CustomEvent<MachineEventMap['hostdev']>).detail));
   }
 
   // ---- status --------------------------------------------------------------------------------
@@ -88,14 +99,18 @@ export class MigrationService extends EventTarget {
   }
 
   queryMigrate(): MigrationInfo {
-    // QEMU fills the source's view, then the destination's over it if this VM received one.
-    if (this.inStatus !== 'none') return destinationMigrationInfo(this.inStatus, this.inError);
+    // qmp_query_migrate fills the destination's view first and the source's over it: a VM that
+    // received a migration and then sent one on reports the outgoing one. (This used to prefer
+    // the incoming status, so a tab that had been a destination showed 'completed' for ever.)
+    if (this.outStatus === 'none') return destinationMigrationInfo(this.inStatus, this.inError);
     return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now());
   }
 
   private setOutgoing(from: MigrationStatus, to: MigrationStatus): void {
     void from;
     this.outStatus = to;
+    // The vCPU refuses blockers while a migration is in progress (ControlBlock.tryEnableHostDevice).
+    if (!isSetupOrActive(to) && to !== 'cancelling') this.machine.control.endMigration();
     this.note(`migration ${to}${to === 'failed' && this.outError ? `: ${this.outError}` : ''}`);
     this.announce(to);
     if (!isSetupOrActive(to) && to !== 'cancelling') this.stopSampling();
@@ -126,9 +141,9 @@ export class MigrationService extends EventTarget {
 
   /** QEMU's migrate_add_blocker: refused under only-migratable or while a migration runs. */
   addBlocker(id: string, reason: string): void {
-    if (this.options.onlyMigratable) throw QmpError.generic(`disallowing migration blocker (--only-migratable) for: ${reason}`);
+    if (this.options.onlyMigratable) throw QmpError.generic(blockerRefusalText('only-migratable', reason));
     if (isSetupOrActive(this.outStatus) || this.outStatus === 'cancelling') {
-      throw QmpError.generic(`disallowing migration blocker (migration in progress) for: ${reason}`);
+      throw QmpError.generic(blockerRefusalText('migration-in-progress', reason));
     }
     this.blockers.set(id, reason);
     this.changed();
@@ -140,6 +155,23 @@ export class MigrationService extends EventTarget {
 
   get activeBlockers(): string[] {
     return [...this.blockers.values()];
+  }
+
+  /** The guest's host device: the vCPU already applied migrate_add_blocker's rules; here the
+   *  blocker is recorded, or the refusal logged as QEMU reports it. */
+  private onHostDevice({ enabled, refused }: MachineEventMap['hostdev']): void {
+    if (refused) this.note(blockerRefusalText(refused, HOSTDEV_BLOCKER_REASON));
+    if (!enabled) {
+      this.removeBlocker(HOSTDEV_ID);
+      if (refused) this.changed();
+      return;
+    }
+    try {
+      this.addBlocker(HOSTDEV_ID, HOSTDEV_BLOCKER_REASON);
+    } catch (e) {
+      // Cannot happen while the control block's guard holds; migrate() still checks it.
+      this.note(e instanceof QmpError ? e.desc : String(e));
+    }
   }
 
   // ---- outgoing ------------------------------------------------------------------------------
@@ -156,6 +188,8 @@ export class MigrationService extends EventTarget {
     const blocker = this.activeBlockers[0];
     if (blocker) throw QmpError.generic(blocker);
     if (flags.blk || flags.inc) throw QmpError.generic('QEMU compiled without old-style (blk/-b, inc/-i) block migration');
+    // The guest may have enabled its host device a moment ago, before this thread heard of it.
+    if (!this.machine.control.tryBeginMigration()) throw QmpError.generic(HOSTDEV_BLOCKER_REASON);
 
     // migrate_init
     this.block.reset('setup');

@@ -82,7 +82,16 @@ export class OutgoingMigration {
     ];
     try {
       if (this.uri.kind === 'loopback') {
-        this.link = connectLoopback(this.uri.name, { routes });
+        const link = connectLoopback(this.uri.name, { routes });
+        this.link = link;
+        // As for WebRTC below: a destination that gives up (a stream it refused, say) closes the
+        // link, which is all the source learns, since the channel ports live in workers and their
+        // 'close' event is not reliable. Without this the source waited for ever on a back-pressured
+        // write to a destination that had stopped reading (QEMU's source sees the socket close).
+        const name = this.uri.name;
+        link.closed.then((info) => {
+          if (!this.ended) this.failFromOutside(`Connection to loopback:${name} closed by the destination: ${info.reason}`);
+        });
       } else if (this.uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
         const link = await connectToPeer(this.signaling, this.uri.peer!, { routes, info: { ramSize: this.machine.ramSize } });

@@ -26,7 +26,7 @@ describe('a running toy machine in a tab', () => {
 
   it('runs ab: serial output grows, stop freezes RAM, cont resumes', async () => {
     const tab = await browser.open('?S&name=e2e');
-    assert.deepEqual(await tab.ret('query-status'), { running: false, status: 'prelaunch' });
+    assert.deepEqual(await tab.ret('query-status'), { running: false, singlestep: false, status: 'prelaunch' });
     assert.deepEqual(await tab.ret('query-name'), { name: 'e2e' });
     await tab.ret('x-tabmig-load', { program: 'ab' });
     await tab.ret('cont');
@@ -61,14 +61,14 @@ describe('a running toy machine in a tab', () => {
   });
 
   it('shows a clear error for a bad RAM size instead of starting a guest', async () => {
-    const page = await browser.open('?m=3G').catch(() => null);
-    // Either way, the page must say what is wrong.
-    const p = page?.page;
-    if (p) {
-      const text = await p.evaluate(() => document.body.innerText + (document.querySelector('tm-app')?.shadowRoot?.textContent ?? ''));
-      assert.match(text, /3G/);
-      await p.close();
-    }
+    const page = await browser.openPage('?m=3G');
+    const banner = page.locator('tm-app').getByRole('alert');
+    await banner.waitFor({ timeout: 20000 });
+    const text = await banner.innerText();
+    assert.match(text, /3G/);
+    assert.match(text, /16M to 1G/);
+    assert.equal(await page.evaluate(() => typeof window.qmp), 'undefined', 'no machine, no monitor');
+    await page.close();
   });
 
   it('raised no page errors', () => {

@@ -60,10 +60,15 @@ export async function startBrowser(base) {
   const pageErrors = [];
   return {
     pageErrors,
-    async open(query = '') {
+    /** A tab as the user gets it, without waiting for anything. */
+    async openPage(query = '') {
       const page = await context.newPage();
       page.on('pageerror', (e) => pageErrors.push(e.message));
       await page.goto(base + query);
+      return page;
+    },
+    async open(query = '') {
+      const page = await this.openPage(query);
       await page.waitForFunction(() => typeof window.qmp === 'function', null, { timeout: 30000 });
       return new Tab(page);
     },

@@ -18,6 +18,11 @@ export class QmpController implements ReactiveController {
     host.addController(this);
   }
 
+  /** Whether a QMP client has arrived from the context. */
+  get available(): boolean {
+    return this.current !== undefined;
+  }
+
   /** Runs a command; with no client, or when it throws, answers as QEMU would with an error. */
   execute(cmd: QmpCommand): Promise<QmpReply> {
     if (!this.current) return Promise.resolve({ error: { class: 'GenericError', desc: 'QMP is not available in this tab' } });

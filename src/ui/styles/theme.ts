@@ -63,6 +63,29 @@ export function runstateTone(state: RunState | string): Tone {
   }
 }
 
+/** A migration's QAPI MigrationStatus: moving blue, stopped-for-switchover amber, done green, failed red. */
+export function migrationStatusTone(status: string): Tone {
+  switch (status) {
+    case 'setup':
+    case 'active':
+    case 'postcopy-active':
+    case 'postcopy-recover':
+    case 'colo':
+      return 'info';
+    case 'pre-switchover':
+    case 'device':
+    case 'cancelling':
+    case 'postcopy-paused':
+      return 'warn';
+    case 'completed':
+      return 'ok';
+    case 'failed':
+      return 'danger';
+    default:
+      return 'neutral';
+  }
+}
+
 export const toneStyles = css`
   .tone-ok { --tone: var(--tm-ok); --tone-soft: var(--tm-ok-soft); }
   .tone-warn { --tone: var(--tm-warn); --tone-soft: var(--tm-warn-soft); }

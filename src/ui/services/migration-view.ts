@@ -1,0 +1,83 @@
+// What the migration panels read from the page's MigrationService (src/migration/
+// migration-service.ts satisfies this structurally; tests pass a small fake). Reading only: every
+// action a panel takes is a QMP command, so a user at the console or a test can do the same.
+
+import type { MigrationInfo } from '../../migration/migration-info.js';
+import type { MigrationLogEntry, MigrationSample } from '../../migration/migration-service.js';
+import type { MigrationCapability, MigrationParameterValues } from '../../migration/options-schema.js';
+import type { MigrationStatus } from '../../migration/state.js';
+
+export type { MigrationInfo, MigrationRamInfo } from '../../migration/migration-info.js';
+export type { MigrationLogEntry, MigrationSample } from '../../migration/migration-service.js';
+export type { MigrationStatus } from '../../migration/state.js';
+
+/** Another tab as the peer list shows it (src/transport/signaling.ts PeerInfo). */
+export interface PeerView {
+  readonly id: string;
+  readonly name: string;
+  /** Waiting for an incoming migration. */
+  readonly incoming: boolean;
+  /** When incoming: the only peer it accepts (null: anyone). */
+  readonly incomingFrom: string | null;
+}
+
+/** The tab's BroadcastChannel signaling: dispatches 'peers' and 'id' events. */
+export interface SignalingView extends EventTarget {
+  readonly id: string;
+  readonly name: string;
+  readonly peers: readonly PeerView[];
+}
+
+export interface MigrationOptionsView {
+  queryCapabilities(): readonly { capability: MigrationCapability; state: boolean }[];
+  queryParameters(): MigrationParameterValues;
+}
+
+/** Dispatches a plain 'change' Event whenever anything here changes. */
+export interface MigrationView extends EventTarget {
+  readonly outgoingStatus: MigrationStatus;
+  readonly incomingStatus: MigrationStatus;
+  readonly lastError: string | null;
+  readonly waitingForIncoming: boolean;
+  readonly incomingBytesReceived: number;
+  readonly activeBlockers: readonly string[];
+  /** One sample per 200 ms of a running outgoing migration (cleared when the next one starts). */
+  readonly samples: readonly MigrationSample[];
+  readonly log: readonly MigrationLogEntry[];
+  readonly options: MigrationOptionsView;
+  readonly signaling: SignalingView | null;
+  queryMigrate(): MigrationInfo;
+}
+
+/** QEMU's migration_is_setup_or_active(). */
+export function isSetupOrActive(s: MigrationStatus): boolean {
+  switch (s) {
+    case 'setup':
+    case 'active':
+    case 'postcopy-active':
+    case 'postcopy-paused':
+    case 'postcopy-recover':
+    case 'pre-switchover':
+    case 'device':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Which side the panels follow: an outgoing migration if there is or was one, else the incoming one. */
+export function currentDirection(m: MigrationView): 'outgoing' | 'incoming' {
+  return m.outgoingStatus === 'none' && m.incomingStatus !== 'none' ? 'incoming' : 'outgoing';
+}
+
+export function currentStatus(m: MigrationView): MigrationStatus {
+  return currentDirection(m) === 'incoming' ? m.incomingStatus : m.outgoingStatus;
+}
+
+/**
+ * The tab was started with `?incoming=defer` and nothing has been asked of it yet: it is waiting
+ * for a migrate-incoming command (runstate inmigrate, no incoming migration started).
+ */
+export function isDeferredIncoming(m: MigrationView, runstate: string | undefined): boolean {
+  return runstate === 'inmigrate' && m.incomingStatus === 'none' && !m.waitingForIncoming;
+}

@@ -1,0 +1,234 @@
+// The destination refuses a bad stream: fed bytes straight from the test (a stand-in source on
+// loopback) or a real source whose machine does not match, it ends 'failed' with a clear
+// error-desc, stays in 'inmigrate', and never runs a single guest instruction. A real source whose
+// destination fails ends 'failed' itself and keeps its guest running.
+
+import { DEVICES, DeviceState } from '../src/guest/device-state.js';
+import { MACHINE_TYPE } from '../src/migration/migration-service.js';
+import {
+  BufferSink,
+  RAM_BLOCK_MAIN,
+  RamWriter,
+  StreamWriter,
+  writeConfiguration,
+  writeDeviceSection,
+  writeEof,
+  writeSectionFooter,
+  writeSectionFull,
+  writeSectionStart,
+  writeSnapshot,
+  writeStreamHeader,
+} from '../src/migration/stream/index.js';
+import { deepEqual, equal, match, ok } from './helpers/assert.js';
+import { MiB, abPasses, advances, connectRawSource, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+
+declare function describe(name: string, fn: () => void): void;
+declare function it(name: string, fn: () => void | Promise<void>): void;
+declare function afterEach(fn: () => void | Promise<void>): void;
+
+const tabs: Tab[] = [];
+const cleanups: (() => void)[] = [];
+async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
+  const t = await createTab(...args);
+  tabs.push(t);
+  return t;
+}
+
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+  for (const t of tabs.splice(0)) t.dispose();
+});
+
+const RAM = 16 * MiB;
+
+async function bytesOf(write: (w: StreamWriter) => void | Promise<void>): Promise<Uint8Array> {
+  const sink = new BufferSink();
+  const w = new StreamWriter(sink);
+  await write(w);
+  await w.flush();
+  return sink.toBytes();
+}
+
+function header(w: StreamWriter, machineType = MACHINE_TYPE): void {
+  writeStreamHeader(w);
+  writeConfiguration(w, machineType);
+}
+
+/** A complete, valid stream of a small machine (what a stopped source would send). */
+async function validStream(ramSize = RAM): Promise<Uint8Array> {
+  const sink = new BufferSink();
+  const w = new StreamWriter(sink, { chunkSize: 64 * 1024 });
+  const ram = new Uint8Array(ramSize);
+  ram.fill(0x5a, 0x10_0000, 0x10_0000 + 8192);
+  const state = new DeviceState();
+  state.setString('tabmig-machine', 'program', 'ab');
+  await writeSnapshot(w, { machineType: MACHINE_TYPE, ramBlock: { name: RAM_BLOCK_MAIN, length: ramSize }, ram, state, runState: 'running' });
+  return sink.toBytes();
+}
+
+/** A deferred destination listening on a fresh loopback name, with a raw source connected. */
+async function destinationWithRawSource(opts: { startPaused?: boolean } = {}) {
+  const b = await tab({ incoming: 'defer', startPaused: opts.startPaused });
+  await b.setCaps({ events: true });
+  const name = loopbackName('raw');
+  await b.ok('migrate-incoming', { uri: `loopback:${name}` });
+  const src = connectRawSource(name);
+  cleanups.push(() => src.link.close('test over'));
+  return { b, src };
+}
+
+/** What a destination that refused its stream must look like. Returns the error-desc. */
+async function expectRefused(b: Tab): Promise<string> {
+  const info = await b.waitStatus(['failed', 'completed']);
+  equal(info.status, 'failed', 'destination status');
+  const desc = info['error-desc'];
+  ok(typeof desc === 'string' && desc.length > 0, 'an error-desc says why');
+  deepEqual(b.migrationEvents(), ['setup', 'active', 'failed'], 'MIGRATION events on the destination');
+  equal(await b.runstate(), 'inmigrate', 'the destination stays in inmigrate');
+  // Give a wrongly started vCPU the chance to show itself before checking it never ran.
+  await new Promise((r) => setTimeout(r, 100));
+  equal(b.instructions(), 0, 'the vCPU never ran');
+  equal(b.machine.vcpuRunning, false, 'the vCPU is not running');
+  return desc;
+}
+
+/** Sends `bytes` and closes the stream in order (or keeps it open for the destination to judge). */
+async function feed(bytes: Uint8Array, b: Tab, src: ReturnType<typeof connectRawSource>, end: 'close' | 'open' = 'close'): Promise<string> {
+  await src.main.write(bytes);
+  if (end === 'close') await src.main.close();
+  return expectRefused(b);
+}
+
+describe('destination: malformed streams', () => {
+  it('a valid stream from the stand-in source loads (the baseline for the cases below)', async () => {
+    const { b, src } = await destinationWithRawSource({ startPaused: true });
+    await src.main.write(await validStream());
+    await src.main.close();
+    const info = await b.waitStatus(['completed', 'failed']);
+    equal(info.status, 'completed', `baseline (${info['error-desc'] ?? ''})`);
+    equal(await b.runstate(), 'paused');
+    equal(b.machine.ramBytes[0x10_0000], 0x5a, 'a page arrived');
+    equal((await b.ok('x-tabmig-guest-info')).program, 'ab');
+  });
+
+  it('bad magic', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const bytes = await validStream();
+    bytes.set([0x51, 0x45, 0x56, 0x4e], 0); // QEVN
+    equal(await feed(bytes, b, src, 'open'), 'Not a migration stream');
+  });
+
+  it('wrong stream version, and the obsolete version 2', async () => {
+    {
+      const { b, src } = await destinationWithRawSource();
+      const bytes = await validStream();
+      new DataView(bytes.buffer, bytes.byteOffset).setUint32(4, 4);
+      equal(await feed(bytes, b, src, 'open'), 'Unsupported migration stream version');
+    }
+    {
+      const { b, src } = await destinationWithRawSource();
+      const bytes = await validStream();
+      new DataView(bytes.buffer, bytes.byteOffset).setUint32(4, 2);
+      equal(await feed(bytes, b, src, 'open'), "SaveVM v2 format is obsolete and don't work anymore");
+    }
+  });
+
+  it('a stream of another machine type', async () => {
+    const { b, src } = await destinationWithRawSource();
+    // The configuration section ends with a look at the next byte for subsections, as in QEMU.
+    const bytes = await bytesOf((w) => {
+      header(w, 'pc-i440fx-3.0');
+      writeEof(w);
+    });
+    equal(await feed(bytes, b, src, 'open'), `Machine type received is 'pc-i440fx-3.0' and local is '${MACHINE_TYPE}'`);
+  });
+
+  it('a RAM block of another size (a 32M stream into a 16M destination)', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const bytes = await bytesOf((w) => {
+      header(w);
+      writeSectionStart(w, 0, 'ram', 0, 4);
+      const rw = new RamWriter(w);
+      rw.writeMemSize([{ name: RAM_BLOCK_MAIN, length: 32 * MiB }]);
+      rw.writeEos();
+      writeSectionFooter(w, 0);
+    });
+    match(await feed(bytes, b, src, 'open'), /mismatch: riscv_virt_board\.ram: 0x2000000 (in )?!= 0x1000000/i);
+  });
+
+  it('an unknown section', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const bytes = await bytesOf((w) => {
+      header(w);
+      writeSectionFull(w, 7, 'virtio-net', 0, 11);
+      w.putBytes(new Uint8Array(16));
+    });
+    match(await feed(bytes, b, src, 'open'), /Unknown savevm section or instance 'virtio-net' 0/);
+  });
+
+  it('a device section newer than this side loads', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const cpu = DEVICES.find((d) => d.name === 'cpu')!;
+    const bytes = await bytesOf((w) => {
+      header(w);
+      writeSectionFull(w, 1, 'cpu', 0, cpu.version + 1);
+    });
+    equal(await feed(bytes, b, src, 'open'), `savevm: unsupported version ${cpu.version + 1} for 'cpu' v${cpu.version}`);
+  });
+
+  it('a stream that ends early (truncated, then the source closes)', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const full = await validStream();
+    // Cut in the middle of the page data.
+    const desc = await feed(full.subarray(0, Math.floor(full.length / 2)), b, src, 'close');
+    match(desc, /^Unexpected end of migration stream/);
+  });
+
+  it('a complete stream without EOF, then the source goes away', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const state = new DeviceState();
+    const bytes = await bytesOf((w) => {
+      header(w);
+      for (const [i, spec] of DEVICES.entries()) writeDeviceSection(w, spec, state, 10 + i);
+      // no EOF
+    });
+    await src.main.write(bytes);
+    src.main.abort('source crashed');
+    const desc = await expectRefused(b);
+    match(desc, /aborted by peer: source crashed/);
+  });
+
+  it('garbage after EOF where the VM description belongs', async () => {
+    const { b, src } = await destinationWithRawSource();
+    const bytes = await bytesOf((w) => {
+      header(w);
+      writeEof(w);
+      w.putU8(0x42);
+      w.putBytes(new Uint8Array(8));
+    });
+    equal(await feed(bytes, b, src, 'close'), 'Expected vmdescription section, but got 66');
+  });
+});
+
+describe('destination: a real source with a mismatched machine', () => {
+  it('32M source into a 16M destination: both fail, the source guest keeps running', async () => {
+    const a = await tab({ program: 'ab', ramSize: 32 * MiB });
+    const b = await tab({ incoming: 'defer' });
+    await abPasses(a, 1);
+    const uri = `loopback:${loopbackName('size')}`;
+    await a.setCaps({ events: true, 'return-path': true });
+    await b.setCaps({ events: true, 'return-path': true });
+    await b.ok('migrate-incoming', { uri });
+    await a.ok('migrate', { uri });
+
+    const desc = await expectRefused(b);
+    match(desc, /mismatch: riscv_virt_board\.ram: 0x2000000 (in )?!= 0x1000000/i);
+
+    const info = await a.waitStatus(['failed', 'completed', 'cancelled']);
+    equal(info.status, 'failed', 'source status');
+    match(info['error-desc'] ?? '', /closed by the destination/, 'source error-desc');
+    deepEqual(a.migrationEvents().slice(-1), ['failed']);
+    equal(await a.runstate(), 'running', 'the source guest keeps running');
+    await advances(a, 'the source guest to keep running');
+  });
+});
