@@ -47,7 +47,7 @@ async function start(app: TmApp): Promise<void> {
   app.peerId = signaling.id;
   signaling.addEventListener('id', () => (app.peerId = signaling.id));
   app.machine = machine;
-  (app as TmApp & { migration?: MigrationService }).migration = migration;
+  app.migration = migration;
   app.qmp = { execute: (cmd) => qmp.dispatcher.execute(cmd), events: qmp.events };
   if (cl.incoming) {
     try {

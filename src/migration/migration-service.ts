@@ -240,12 +240,16 @@ export class MigrationService extends EventTarget {
   setParameters(args: unknown): void {
     const changed = this.options.setParameters(args);
     if (changed.includes('max-bandwidth')) this.outgoing?.setRateLimit(this.options.maxBandwidth);
+    // QEMU's migration thread reads downtime-limit live too (migration_update_counters); the
+    // worker had only the value from the start, so raising it could not end a stuck migration.
+    if (changed.includes('downtime-limit')) this.outgoing?.setDowntimeLimit(this.options.downtimeLimit);
     this.changed();
   }
 
   /** The options changed behind the service's back (legacy and HMP commands): apply them live. */
   optionsChanged(): void {
     this.outgoing?.setRateLimit(this.options.maxBandwidth);
+    this.outgoing?.setDowntimeLimit(this.options.downtimeLimit); // migrate_set_downtime, HMP
     this.changed();
   }
 

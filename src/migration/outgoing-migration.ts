@@ -106,6 +106,10 @@ export class OutgoingMigration {
     }
   }
 
+  setDowntimeLimit(ms: number): void {
+    this.worker.postMessage({ type: 'set-downtime-limit', ms } satisfies ToSource);
+  }
+
   setRateLimit(bytesPerSecond: number): void {
     this.worker.postMessage({ type: 'set-rate-limit', bytesPerSecond } satisfies ToSource);
   }

@@ -29,7 +29,8 @@ const NEXT: Record<MigrationStatus, readonly MigrationStatus[]> = {
   device: ['completed', 'failed', 'cancelling', 'postcopy-active'],
   'postcopy-active': ['completed', 'failed', 'postcopy-paused', 'cancelling'],
   'postcopy-paused': ['postcopy-recover', 'failed', 'cancelling'],
-  'postcopy-recover': ['postcopy-active', 'postcopy-paused', 'failed'],
+  // migrate_fd_cancel cancels from every setup-or-active state, postcopy-recover included.
+  'postcopy-recover': ['postcopy-active', 'postcopy-paused', 'failed', 'cancelling'],
   cancelling: ['cancelled', 'failed'],
   completed: ['setup', 'none'],
   failed: ['setup', 'none'],

@@ -21,6 +21,7 @@ const OUTGOING: Record<MigrationStatus, string> = {
 };
 
 const INCOMING: Partial<Record<MigrationStatus, string>> = {
+  none: 'none: this tab was started with -incoming defer; migrate-incoming (Wait for a migration) starts listening.',
   setup: 'setup: waiting for the source to connect; the guest here is empty and does not run.',
   active: 'active: receiving RAM and device state; the guest here starts only once all of it has arrived.',
   completed: 'completed: the whole machine arrived and now runs in this tab.',
@@ -31,8 +32,15 @@ export function phaseText(status: MigrationStatus, direction: 'outgoing' | 'inco
   return (direction === 'incoming' ? INCOMING[status] : undefined) ?? OUTGOING[status];
 }
 
-/** The phases of a precopy migration in order, for the step strip. */
+/** The final stop-and-copy inside `active` (QEMU enters `device` only after pre-switchover). */
+export const STOP_AND_COPY =
+  'active, guest stopped (runstate finish-migrate): the last dirty pages, the CPU and the devices are being sent. This pause is the downtime.';
+
+/**
+ * The phases of a precopy migration in order, for the step strip. As in QEMU, `pre-switchover`
+ * and `device` happen only with the pause-before-switchover capability.
+ */
 export function phaseSteps(direction: 'outgoing' | 'incoming', preSwitchover: boolean): MigrationStatus[] {
   if (direction === 'incoming') return ['setup', 'active', 'completed'];
-  return preSwitchover ? ['setup', 'active', 'pre-switchover', 'device', 'completed'] : ['setup', 'active', 'device', 'completed'];
+  return preSwitchover ? ['setup', 'active', 'pre-switchover', 'device', 'completed'] : ['setup', 'active', 'completed'];
 }

@@ -4,21 +4,35 @@ import { customElement, property, state } from 'lit/decorators.js';
 import { RAM_SIZE_DEFAULT, RAM_SIZE_MAX, RAM_SIZE_MIN } from '../guest/memory-map.js';
 import { PROGRAMS } from '../guest/programs.js';
 import { machineContext } from './contexts/machine-context.js';
+import { migrationContext } from './contexts/migration-context.js';
 import { qmpContext } from './contexts/qmp-context.js';
+import { snapshotsContext } from './contexts/snapshots-context.js';
 import { MachineService, type MachineLike, type ProgramInfo } from './services/machine-service.js';
+import type { MigrationView } from './services/migration-view.js';
 import type { QmpClient } from './services/qmp-client.js';
+import { SnapshotService, type SnapshotsView } from './services/snapshot-service.js';
 import { tokens } from './styles/theme.js';
+import './tm-capabilities.js';
 import './tm-controls.js';
 import './tm-display.js';
+import './tm-event-log.js';
 import './tm-header.js';
+import './tm-migrate-panel.js';
+import './tm-migration-charts.js';
+import './tm-migration-status.js';
+import './tm-parameters.js';
+import './tm-peers.js';
 import './tm-qmp-console.js';
 import './tm-serial.js';
+import './tm-snapshots.js';
 import './tm-status.js';
 
 /**
- * The page: provides the machine and QMP to every panel and lays them out. The guest (controls,
- * display, serial console) on the left; the side column holds the QMP monitor, with the
- * migration panels above it.
+ * The page: provides the machine, QMP, the migration service and the snapshot store to every
+ * panel and lays them out. The guest (controls, display, serial console) on the left; the side
+ * holds the migration panels and, last, the QMP monitor. On a wide screen the side splits in two:
+ * the migration as it happens (migrate, live status, charts) next to the tabs, event log,
+ * settings, snapshots and monitor, so a projected page shows the guest and the migration at once.
  */
 @customElement('tm-app')
 export class TmApp extends LitElement {
@@ -85,6 +99,42 @@ export class TmApp extends LitElement {
         flex: 1 1 20rem;
         min-height: 20rem;
       }
+      /*
+       * The side: one scrolling column of panels (tabs first), or on a wide screen two columns,
+       * the migration as it happens next to the tabs, log, settings and monitor.
+       */
+      .sides {
+        display: flex;
+        flex-direction: column;
+        gap: 1rem;
+        min-height: 0;
+        min-width: 0;
+        overflow: auto;
+      }
+      .sides > .column {
+        display: contents;
+      }
+      .sides tm-peers {
+        order: -1;
+      }
+      .sides > * > :not(tm-qmp-console) {
+        flex: none;
+      }
+      @media (min-width: 1400px) and (min-height: 641px) {
+        main {
+          grid-template-columns: minmax(0, 1.2fr) minmax(0, 1.1fr) minmax(0, 1fr);
+        }
+        .sides {
+          display: contents;
+        }
+        .sides > .column {
+          display: flex;
+          overflow: auto;
+        }
+        .sides tm-peers {
+          order: 0;
+        }
+      }
       .banner {
         display: flex;
         gap: 0.9rem;
@@ -139,7 +189,9 @@ export class TmApp extends LitElement {
         main {
           grid-template-columns: minmax(0, 1fr);
         }
-        .column {
+        .column,
+        .sides,
+        .sides > .column {
           overflow: visible;
         }
       }
@@ -158,10 +210,17 @@ export class TmApp extends LitElement {
   @property({ attribute: 'peer-id' }) peerId = '';
   /** Why the machine could not start (e.g. a bad `?m=`): shown in a banner instead of a blank page. */
   @property({ attribute: 'startup-error' }) startupError = '';
+  /** The migration service (src/migration/migration-service.ts): the migration panels read it. */
+  @property({ attribute: false }) migration?: MigrationView;
+  /** Saved snapshots; by default this browser's IndexedDB store, opened once a panel shows them. */
+  @property({ attribute: false }) snapshots?: SnapshotsView;
 
   @provide({ context: machineContext }) @state() protected service?: MachineService;
   @provide({ context: qmpContext }) @state() protected qmpClient?: QmpClient;
+  @provide({ context: migrationContext }) @state() protected migrationService?: MigrationView;
+  @provide({ context: snapshotsContext }) @state() protected snapshotStore?: SnapshotsView;
 
+  private defaultSnapshots?: SnapshotService;
   private readonly titleUpdate = () => this.updateTitle();
 
   override connectedCallback(): void {
@@ -181,6 +240,10 @@ export class TmApp extends LitElement {
       if (this.isConnected) this.service?.subscribe(this.titleUpdate);
     }
     if (changed.has('qmp')) this.qmpClient = this.qmp;
+    if (changed.has('migration')) this.migrationService = this.migration;
+    if (changed.has('snapshots') || changed.has('migration')) {
+      this.snapshotStore = this.snapshots ?? (this.migration ? (this.defaultSnapshots ??= new SnapshotService()) : undefined);
+    }
     if (changed.has('vmName')) this.updateTitle();
   }
 
@@ -201,11 +264,25 @@ export class TmApp extends LitElement {
                 <tm-display></tm-display>
                 <tm-serial></tm-serial>
               </section>
-              <aside class="column side" aria-label="Monitor and migration">
-                <!-- The migration panels (peers, migrate, capabilities, parameters, live status,
-                     event log) stack here, above the monitor. -->
-                <tm-qmp-console></tm-qmp-console>
-              </aside>
+              <div class="sides">
+                ${this.migrationService
+                  ? html`<section class="column side migration" aria-label="Migration">
+                      <tm-migrate-panel></tm-migrate-panel>
+                      <tm-migration-status></tm-migration-status>
+                      <tm-migration-charts></tm-migration-charts>
+                    </section>`
+                  : nothing}
+                <aside class="column side tools" aria-label="Tabs, events, settings and monitor">
+                  ${this.migrationService
+                    ? html`<tm-peers></tm-peers>
+                        <tm-event-log></tm-event-log>
+                        <tm-capabilities></tm-capabilities>
+                        <tm-parameters></tm-parameters>
+                        <tm-snapshots></tm-snapshots>`
+                    : nothing}
+                  <tm-qmp-console></tm-qmp-console>
+                </aside>
+              </div>
             </main>
             <tm-status></tm-status>`
         : nothing}

@@ -1,9 +1,10 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
+import { MachineController } from './controllers/machine-controller.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { SnapshotsController } from './controllers/snapshots-controller.js';
-import { phaseSteps, phaseText } from './migration-phases.js';
+import { STOP_AND_COPY, phaseSteps, phaseText } from './migration-phases.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { currentDirection, currentStatus, isSetupOrActive } from './services/migration-view.js';
 import type { QmpCommand } from './services/qmp-client.js';
@@ -171,9 +172,8 @@ export class TmMigratePanel extends LitElement {
       }
       .actions {
         display: flex;
-        flex-wrap: wrap;
-        gap: 0.5rem;
-        margin-top: 0.8rem;
+        gap: 0.4rem;
+        margin-left: auto;
       }
       button.danger:not(:disabled) {
         color: var(--tm-danger);
@@ -188,11 +188,6 @@ export class TmMigratePanel extends LitElement {
         border-color: var(--tm-warn);
         color: #fff;
       }
-      .actions .note {
-        align-self: center;
-        font-size: 0.82rem;
-        color: var(--tm-muted);
-      }
     `,
   ];
 
@@ -201,6 +196,7 @@ export class TmMigratePanel extends LitElement {
   @state() private actionOutcome: CommandOutcome | null = null;
 
   private readonly migration = new MigrationController(this);
+  private readonly machine = new MachineController(this);
   private readonly snapshots = new SnapshotsController(this);
   private readonly qmp = new QmpController(this);
 
@@ -216,6 +212,7 @@ export class TmMigratePanel extends LitElement {
       </div>
       <div class="panel-body">
         ${this.renderStatus()}
+        ${renderOutcome(this.actionOutcome)}
         ${m.activeBlockers.length ? html`<p class="blocker" role="status">Migration is blocked: ${m.activeBlockers.join('; ')}</p>` : nothing}
         <form class="uri" @submit=${this.onMigrate}>
           <label for="uri">Destination</label>
@@ -241,37 +238,30 @@ export class TmMigratePanel extends LitElement {
           )}
         </div>
         ${renderOutcome(this.migrateOutcome)}
-        <div class="actions">
-          <button class="danger cancel" ?disabled=${!isSetupOrActive(out)} @click=${() => this.act({ execute: 'migrate_cancel' })} title="QMP migrate_cancel">
-            Cancel
-          </button>
-          <button
-            class="go continue"
-            ?disabled=${out !== 'pre-switchover'}
-            @click=${() => this.act({ execute: 'migrate-continue', arguments: { state: 'pre-switchover' } })}
-            title="QMP migrate-continue {state: pre-switchover}: leave the pause before switchover"
-          >
-            Continue
-          </button>
-          <span class="note">${out === 'pre-switchover' ? 'Paused before switchover: Continue sends the rest.' : 'Continue works in pre-switchover (capability pause-before-switchover).'}</span>
-        </div>
-        ${renderOutcome(this.actionOutcome)}
       </div>
     </section>`;
   }
 
   private renderStatus() {
     const m = this.migration.service!;
-    const direction = currentDirection(m);
-    const status = currentStatus(m);
+    const runstate = this.machine.service?.runstate;
+    const direction = currentDirection(m, runstate);
+    const status = currentStatus(m, runstate);
     const tone = migrationStatusTone(status);
     const pause = m.options.queryCapabilities().some((c) => c.capability === 'pause-before-switchover' && c.state);
     const steps = phaseSteps(direction, pause || status === 'pre-switchover');
     const at = steps.indexOf(status);
-    const [name, ...rest] = phaseText(status, direction).split(':');
+    let text = phaseText(status, direction);
+    if (direction === 'incoming' && status === 'completed' && runstate === 'paused') {
+      text = 'completed: the whole machine arrived; it waits paused (this tab was started with -S): press Run.';
+    } else if (direction === 'outgoing' && status === 'active' && runstate === 'finish-migrate') {
+      text = STOP_AND_COPY;
+    }
+    const colon = text.indexOf(':');
     return html`<div class="status tone-${tone}" role="status" aria-live="polite">
-      <span class="direction">${direction === 'incoming' ? 'Incoming migration' : 'Outgoing migration'}</span>
+      <span class="direction">${direction === 'incoming' ? 'Incoming' : 'Outgoing'}</span>
       <tm-migration-badge .status=${status}></tm-migration-badge>
+      ${direction === 'outgoing' ? this.renderActions() : nothing}
       <ol class="steps" aria-label="Phases">
         ${steps.map((s, i) => {
           const cls = s === status ? 'now' : at > i ? 'done' : '';
@@ -279,9 +269,26 @@ export class TmMigratePanel extends LitElement {
         })}
         ${at < 0 && status !== 'none' ? html`<li class="now"><span class="step">${status}</span></li>` : nothing}
       </ol>
-      <p class="phase"><b>${name}</b>:${rest.join(':')}</p>
+      <p class="phase"><b>${text.slice(0, colon)}</b>${text.slice(colon)}</p>
       ${status === 'failed' && m.lastError ? html`<p class="error-desc"><span class="key">error-desc:</span> ${m.lastError}</p>` : nothing}
     </div>`;
+  }
+
+  private renderActions() {
+    const out = this.migration.service!.outgoingStatus;
+    return html`<span class="actions">
+      <button class="danger cancel" ?disabled=${!isSetupOrActive(out)} @click=${() => this.act({ execute: 'migrate_cancel' })} title="QMP migrate_cancel">
+        Cancel
+      </button>
+      <button
+        class="go continue"
+        ?disabled=${out !== 'pre-switchover'}
+        @click=${() => this.act({ execute: 'migrate-continue', arguments: { state: 'pre-switchover' } })}
+        title="QMP migrate-continue {state: pre-switchover}: only in pre-switchover (capability pause-before-switchover)"
+      >
+        Continue
+      </button>
+    </span>`;
   }
 
   private suggestions(): Suggestion[] {

@@ -7,7 +7,7 @@ import { panelStyles } from './styles/theme.js';
 
 /** The charts redraw at most this often (the service samples every 200 ms). */
 const REDRAW_MS = 200;
-const HEIGHT = 104;
+const HEIGHT = 92;
 const PAD = { left: 58, right: 10, top: 14, bottom: 20 };
 
 interface Series {
@@ -180,7 +180,7 @@ export class TmMigrationCharts extends LitElement {
     const width = Math.max(200, this.width - 32);
     const plotW = width - PAD.left - PAD.right;
     const plotH = HEIGHT - PAD.top - PAD.bottom;
-    const t0 = samples[0]!.t;
+    const t0 = 0;
     const tEnd = Math.max(samples[samples.length - 1]!.t, t0 + 1000);
     // At most about one point per pixel.
     const stride = Math.max(1, Math.ceil(samples.length / plotW));
@@ -193,10 +193,20 @@ export class TmMigrationCharts extends LitElement {
     const y = (v: number) => PAD.top + plotH - (Math.max(0, v) / yMax) * plotH;
     const line = points.map((p) => `${x(p.t).toFixed(1)},${y(series.value(p)).toFixed(1)}`).join(' ');
     const area = `${x(points[0]!.t).toFixed(1)},${y(0)} ${line} ${x(points[points.length - 1]!.t).toFixed(1)},${y(0)}`;
-    const rounds: { t: number; n: number }[] = [];
+    // A new round wherever dirty-sync-count went up (several rounds may fall between two samples).
+    const rounds: { t: number; label: string }[] = [];
     for (let i = 1; i < samples.length; i++) {
-      if (samples[i]!.syncCount > samples[i - 1]!.syncCount) rounds.push({ t: samples[i]!.t, n: samples[i]!.syncCount });
+      const from = samples[i - 1]!.syncCount;
+      const to = samples[i]!.syncCount;
+      if (to > from) rounds.push({ t: samples[i]!.t, label: to === from + 1 ? `r${to}` : `r${from + 1}–${to}` });
     }
+    // Every round gets its line; labels only where there is room for them.
+    let lastLabel = -Infinity;
+    const labelled = rounds.map((r) => {
+      const show = x(r.t) - lastLabel >= 8 + 6.5 * r.label.length;
+      if (show) lastLabel = x(r.t);
+      return show;
+    });
     const latest = series.value(samples[samples.length - 1]!);
     return html`<div class="chart" data-series=${series.key}>
       <div class="title">
@@ -209,8 +219,8 @@ export class TmMigrationCharts extends LitElement {
             <text class="axis-label" x=${PAD.left - 6} y=${y(f * yMax) + 4} text-anchor="end">${series.axis(f * yMax)}</text>`,
         )}
         ${rounds.map(
-          (r) => svg`<line class="round-tick" x1=${x(r.t)} x2=${x(r.t)} y1=${PAD.top - 2} y2=${PAD.top + plotH}></line>
-            <text class="round-label" x=${x(r.t) + 2} y=${PAD.top - 4}>r${r.n}</text>`,
+          (r, i) => svg`<line class="round-tick" x1=${x(r.t)} x2=${x(r.t)} y1=${PAD.top - 2} y2=${PAD.top + plotH}></line>
+            ${labelled[i] ? svg`<text class="round-label" x=${x(r.t) + 2} y=${PAD.top - 4}>${r.label}</text>` : nothing}`,
         )}
         <polygon class="area" points=${area} style="fill:${series.colour}"></polygon>
         <polyline class="line" points=${line} style="stroke:${series.colour}"></polyline>

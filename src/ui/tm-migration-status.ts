@@ -78,15 +78,23 @@ export class TmMigrationStatus extends LitElement {
     panelStyles,
     toneStyles,
     css`
+      .panel-head .hint {
+        order: 3;
+        flex-basis: 100%;
+      }
       .summary {
         display: grid;
         grid-template-columns: 1fr auto;
-        gap: 0.35rem 1rem;
-        align-items: end;
+        gap: 0.2rem 1rem;
+        align-items: center;
+      }
+      .bars {
+        display: flex;
+        flex-direction: column;
+        gap: 0.45rem;
+        min-width: 0;
       }
       .round {
-        grid-row: 1 / span 2;
-        grid-column: 2;
         text-align: center;
         padding: 0.35rem 0.8rem;
         border-radius: 10px;
@@ -97,7 +105,7 @@ export class TmMigrationStatus extends LitElement {
       .round .n {
         display: block;
         font-family: var(--tm-mono);
-        font-size: 2rem;
+        font-size: 2.1rem;
         font-weight: 750;
         line-height: 1.1;
         color: var(--tm-accent);
@@ -113,19 +121,20 @@ export class TmMigrationStatus extends LitElement {
         display: flex;
         flex-wrap: wrap;
         align-items: baseline;
-        gap: 0.2rem 0.8rem;
-        font-size: 0.92rem;
+        justify-content: space-between;
+        gap: 0 0.6rem;
+        font-size: 0.86rem;
+        color: var(--tm-muted);
+        margin-bottom: 0.15rem;
       }
       .caption strong {
         font-family: var(--tm-mono);
-        font-size: 1.15rem;
-      }
-      .caption .muted {
-        color: var(--tm-muted);
+        font-size: 1.05rem;
+        color: var(--tm-text);
       }
       .bar {
         position: relative;
-        height: 1.1rem;
+        height: 0.9rem;
         border-radius: 999px;
         background: var(--tm-neutral-soft);
         border: 1px solid var(--tm-border);
@@ -137,81 +146,83 @@ export class TmMigrationStatus extends LitElement {
         background: var(--tm-accent);
         transition: width 0.2s linear;
       }
+      .bar.copied .fill {
+        background: var(--tm-ok);
+      }
       .bar .again {
         position: absolute;
         inset: 0 auto 0 auto;
         background: repeating-linear-gradient(-45deg, var(--tm-warn) 0 6px, #f0a640 6px 12px);
         transition: width 0.2s linear, left 0.2s linear;
       }
-      .bar.done .fill {
-        background: var(--tm-ok);
-      }
-      .legend {
-        display: flex;
-        flex-wrap: wrap;
-        gap: 0.2rem 1rem;
+      .note {
+        margin: 0.4rem 0 0;
         font-size: 0.8rem;
         color: var(--tm-muted);
       }
-      .legend i {
-        display: inline-block;
-        width: 0.7rem;
-        height: 0.7rem;
-        border-radius: 2px;
-        margin-right: 0.3rem;
-        vertical-align: -0.05rem;
-        background: var(--tm-accent);
-      }
-      .legend i.again {
-        background: var(--tm-warn);
-      }
       h3 {
-        margin: 0.9rem 0 0.3rem;
-        font-size: 0.8rem;
+        margin: 0.8rem 0 0.35rem;
+        font-size: 0.78rem;
         font-weight: 650;
         color: var(--tm-muted);
         text-transform: uppercase;
         letter-spacing: 0.06em;
       }
+      h3 code {
+        text-transform: none;
+        letter-spacing: 0;
+      }
       dl {
         margin: 0;
         display: grid;
-        grid-template-columns: repeat(auto-fill, minmax(15.5rem, 1fr));
-        column-gap: 1.2rem;
+        grid-template-columns: repeat(auto-fill, minmax(8.6rem, 1fr));
+        gap: 0.35rem;
       }
-      .row {
+      .tile {
         display: flex;
-        align-items: baseline;
-        justify-content: space-between;
-        gap: 0.6rem;
-        padding: 0.22rem 0;
-        border-bottom: 1px dotted var(--tm-border);
+        flex-direction: column;
+        padding: 0.25rem 0.5rem 0.3rem;
+        border-radius: 6px;
+        background: var(--tm-surface-2);
+        min-width: 0;
+      }
+      .tile.wide {
+        grid-column: 1 / -1;
       }
       dt {
         font-family: var(--tm-mono);
-        font-size: 0.86rem;
-        color: #3c4655;
+        font-size: 0.74rem;
+        color: var(--tm-muted);
+        white-space: nowrap;
+        overflow: hidden;
+        text-overflow: ellipsis;
       }
       dd {
         margin: 0;
         font-family: var(--tm-mono);
         font-variant-numeric: tabular-nums;
         font-weight: 650;
-        font-size: 1rem;
-        text-align: right;
+        font-size: 1.1rem;
         white-space: nowrap;
       }
       dd .unit {
         font-weight: 400;
-        font-size: 0.8rem;
+        font-size: 0.78rem;
         color: var(--tm-muted);
         margin-left: 0.25rem;
       }
-      dd.absent {
+      .tile.absent dd {
         color: #a3adbb;
         font-weight: 400;
-        font-size: 0.82rem;
+        font-size: 0.8rem;
         font-family: var(--tm-font);
+        line-height: 1.65rem;
+      }
+      dd.error-desc {
+        white-space: normal;
+        color: var(--tm-danger);
+        font-size: 0.9rem;
+        overflow-wrap: anywhere;
       }
       .incoming {
         margin: 0;
@@ -305,89 +316,98 @@ export class TmMigrationStatus extends LitElement {
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Live status</h2>
-        <p class="hint">Every field of QEMU's <code>query-migrate</code> reply, as a monitoring tool would read it.</p>
+        <p class="hint">QEMU's <code>query-migrate</code> reply, every field, as a monitoring tool reads it.</p>
         <span class="aside" title="How often query-migrate is asked">${this.polling ? `query-migrate ${Math.round(1000 / POLL_MS)}×/s` : 'on change'}</span>
       </div>
       <div class="panel-body">
         ${incoming ? this.renderIncoming() : this.renderProgress(info)}
         ${this.error ? html`<p class="error-text" role="alert">query-migrate → ${describeError(this.error)}</p>` : nothing}
-        <h3>Reply</h3>
+        <h3>The reply, field by field</h3>
         <dl class="top">
-          <div class="row">
+          <div class="tile">
             <dt>status</dt>
-            <dd>${info.status ? html`<tm-migration-badge .status=${info.status}></tm-migration-badge>` : html`<span class="unit">— (no migration yet: {})</span>`}</dd>
+            <dd>${info.status ? html`<tm-migration-badge .status=${info.status}></tm-migration-badge>` : html`<span class="unit">none yet: {}</span>`}</dd>
           </div>
-          ${TIMES.map((f) => this.renderField(f, (info as Record<string, unknown>)[f.key]))}
-          ${info['error-desc'] !== undefined ? html`<div class="row"><dt>error-desc</dt><dd class="error-text">${info['error-desc']}</dd></div>` : nothing}
+          ${incoming ? nothing : TIMES.map((f) => this.renderField(f, (info as Record<string, unknown>)[f.key]))}
+          ${info['error-desc'] !== undefined
+            ? html`<div class="tile wide"><dt>error-desc</dt><dd class="error-desc">${info['error-desc']}</dd></div>`
+            : nothing}
         </dl>
-        <h3>ram</h3>
-        <dl class="ram">${RAM.map((f) => this.renderField(f, info.ram?.[f.key as keyof MigrationRamInfo]))}</dl>
+        ${incoming
+          ? nothing
+          : html`<h3><code>ram</code></h3>
+              <dl class="ram">${RAM.map((f) => this.renderField(f, info.ram?.[f.key as keyof MigrationRamInfo]))}</dl>`}
       </div>
     </section>`;
   }
 
   private renderProgress(info: MigrationInfo) {
     const ram = info.ram;
-    const round = ram?.['dirty-sync-count'] ?? 0;
+    const round = ram?.['dirty-sync-count'];
+    const roundBox = html`<div class="round" title="dirty-sync-count: each round sends the pages dirtied during the one before">
+      <span class="n">${round ?? '—'}</span><span class="label">round</span>
+    </div>`;
     if (!ram) {
       return html`<div class="summary">
-        <p class="idle">${info.status === 'setup' ? 'Setting up: no RAM sent yet.' : 'The progress shows here while this tab sends a migration.'}</p>
-        <div class="round"><span class="n">${round || '—'}</span><span class="label">round</span></div>
+        <p class="note">${info.status === 'setup' ? 'Setting up: no RAM sent yet.' : 'The progress shows here while this tab sends a migration.'}</p>
+        ${roundBox}
       </div>`;
     }
     const total = ram.total || 1;
     const sent = ram.transferred;
-    // Past 100 %, the extra is RAM the guest wrote again after it had been sent: sent twice.
+    const remaining = ram.remaining ?? 0;
+    const copied = Math.min(1, Math.max(0, (total - remaining) / total));
+    // Past the RAM size, the extra is RAM the guest wrote again after it had been sent.
     const scale = Math.max(total, sent);
     const first = Math.min(sent, total) / scale;
     const again = Math.max(0, sent - total) / scale;
-    const done = info.status === 'completed';
     return html`<div class="summary">
-      <div class="caption">
-        <span><strong class="transferred">${formatBytes(sent)}</strong> <span class="muted">transferred of</span> <strong>${formatBytes(ram.total)}</strong> RAM</span>
-        ${ram.remaining !== undefined ? html`<span class="muted">remaining ${formatBytes(ram.remaining)}</span>` : nothing}
-        <span class="muted">${Math.round((sent / total) * 100)} %</span>
+        <div class="bars">
+          <div>
+            <div class="caption">
+              <span>copied: RAM size − <code>remaining</code></span><span><strong>${Math.round(copied * 100)} %</strong> · ${formatBytes(remaining)} left</span>
+            </div>
+            <div class="bar copied" role="progressbar" aria-label="RAM copied" aria-valuemin="0" aria-valuemax="100" aria-valuenow=${Math.round(copied * 100)}>
+              <span class="fill" style="width:${(copied * 100).toFixed(2)}%"></span>
+            </div>
+          </div>
+          <div>
+            <div class="caption">
+              <span><code>transferred</code> of <code>total</code></span>
+              <span><strong class="transferred">${formatBytes(sent)}</strong> of ${formatBytes(ram.total)}</span>
+            </div>
+            <div class="bar sent" role="progressbar" aria-label="RAM transferred" aria-valuemin="0" aria-valuemax=${ram.total} aria-valuenow=${Math.min(sent, ram.total)}>
+              <span class="fill" style="width:${(first * 100).toFixed(2)}%"></span>
+              ${again > 0 ? html`<span class="again" style="left:${(first * 100).toFixed(2)}%;width:${(again * 100).toFixed(2)}%"></span>` : nothing}
+            </div>
+          </div>
+        </div>
+        ${roundBox}
       </div>
-      <div class="round" title="dirty-sync-count: each round sends the pages dirtied during the one before">
-        <span class="n">${round}</span><span class="label">round</span>
-      </div>
-      <div
-        class="bar ${done ? 'done' : ''}"
-        role="progressbar"
-        aria-label="RAM transferred"
-        aria-valuemin="0"
-        aria-valuemax=${ram.total}
-        aria-valuenow=${Math.min(sent, ram.total)}
-      >
-        <span class="fill" style="width:${(first * 100).toFixed(2)}%"></span>
-        ${again > 0 ? html`<span class="again" style="left:${(first * 100).toFixed(2)}%;width:${(again * 100).toFixed(2)}%"></span>` : nothing}
-      </div>
-    </div>
-    <div class="legend">
-      <span><i></i>transferred, up to the RAM size</span>
-      ${again > 0 ? html`<span><i class="again"></i>beyond it: pages written again and re-sent</span>` : nothing}
-      <span>zero pages travel as a few bytes, so a mostly empty RAM finishes early</span>
-    </div>`;
+      <p class="note">
+        Each round, pages the guest wrote meanwhile count as remaining again${again > 0 ? ', and are sent again (striped)' : ''}; zero pages travel as a
+        few bytes, so <code>transferred</code> can end below the RAM size.
+      </p>`;
   }
 
   private renderIncoming() {
     const m = this.migration.service!;
     return html`<p class="incoming">
-      Receiving side: <strong>${formatBytes(m.incomingBytesReceived)}</strong> of stream received.
-      <span class="hint">QEMU reports only the status here: the counters belong to the source.</span>
+      Receiving: <strong>${formatBytes(m.incomingBytesReceived)}</strong> of stream so far.
+      <span class="hint">On the destination QEMU reports only the status (and error-desc): the counters belong to the source.</span>
     </p>`;
   }
 
   private renderField(f: Field, v: unknown) {
     if (typeof v !== 'number') {
-      return html`<div class="row" title=${f.about}>
+      return html`<div class="tile absent" title=${f.about}>
         <dt>${f.key}</dt>
-        <dd class="absent">— ${f.when ? `(${f.when})` : ''}</dd>
+        <dd>— ${f.when ?? ''}</dd>
       </div>`;
     }
     const { value, unit } = formatValue(v, f.kind);
     const exact = f.kind === 'bytes' ? `${formatCount(v)} bytes` : f.kind === 'ms' ? formatMs(v) : String(v);
-    return html`<div class="row" title="${f.about} (${exact})">
+    return html`<div class="tile" title="${f.key}: ${f.about} (${exact})">
       <dt>${f.key}</dt>
       <dd data-field=${f.key}>${value}${unit ? html`<span class="unit">${unit}</span>` : nothing}</dd>
     </div>`;

@@ -26,7 +26,7 @@ export class TmPeers extends LitElement {
         grid-template-columns: 1fr auto;
         align-items: center;
         gap: 0.1rem 0.75rem;
-        padding: 0.7rem 0.9rem;
+        padding: 0.55rem 0.9rem;
         border-radius: 10px;
         background: var(--tm-accent-soft);
         border: 1px solid #cdd6fa;
@@ -40,7 +40,7 @@ export class TmPeers extends LitElement {
       }
       .id {
         font-family: var(--tm-mono);
-        font-size: 2rem;
+        font-size: 1.8rem;
         font-weight: 700;
         letter-spacing: 0.06em;
         color: var(--tm-accent);

@@ -56,6 +56,8 @@ export class MigrationThread {
   private iterationInitialBytes = 0;
   private thresholdBytes = 0;
   private error: string | null = null;
+  /** Live copy of downtime-limit (set-downtime-limit changes it; the options are a snapshot). */
+  private downtimeLimit: number;
   /** Set once the last byte of the stream has left. */
   private allSent = false;
 
@@ -69,6 +71,7 @@ export class MigrationThread {
     this.state = new DeviceState(start.deviceState);
     this.options = MigrationOptions.fromPlain(start.options);
     this.footers = this.options.sendSectionFooter;
+    this.downtimeLimit = this.options.downtimeLimit;
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
     this.ram = new RamSaver(new Uint8Array(start.ram), start.dirtyLog, this.w, this.block);
@@ -77,6 +80,11 @@ export class MigrationThread {
       // (or its absence) decides how the migration ended.
       if (!this.allSent) this.fail(`Unable to write to the migration channel: ${info.reason}`);
     });
+  }
+
+  /** migrate-set-parameters downtime-limit mid-migration: the next convergence test uses it. */
+  setDowntimeLimit(ms: number): void {
+    this.downtimeLimit = ms;
   }
 
   setRateLimit(bytesPerSecond: number): void {
@@ -150,7 +158,7 @@ export class MigrationThread {
     const transferred = this.w.transferred - this.iterationInitialBytes;
     const ms = now - this.iterationStart;
     const bandwidth = transferred / ms;
-    this.thresholdBytes = bandwidth * this.options.downtimeLimit;
+    this.thresholdBytes = bandwidth * this.downtimeLimit;
     this.block.set(MigCounter.BANDWIDTH, bandwidth);
     this.block.set(MigCounter.THRESHOLD, this.thresholdBytes);
     this.block.set(MigCounter.MBPS, (transferred * 8) / (ms / 1000) / 1e6);

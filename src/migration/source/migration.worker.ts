@@ -53,6 +53,9 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
     case 'set-rate-limit':
       thread?.setRateLimit(m.bytesPerSecond);
       return;
+    case 'set-downtime-limit':
+      thread?.setDowntimeLimit(m.ms);
+      return;
     case 'cancel':
       if (thread) thread.cancel();
       return;

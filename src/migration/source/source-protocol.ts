@@ -30,6 +30,8 @@ export type ToSource =
   | SourceStart
   /** max-bandwidth changed during the migration (bytes per second, 0 = unlimited). */
   | { type: 'set-rate-limit'; bytesPerSecond: number }
+  /** downtime-limit changed during the migration (ms): QEMU's thread reads it at every update. */
+  | { type: 'set-downtime-limit'; ms: number }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
   | { type: 'cancel' };
 

@@ -23,6 +23,12 @@ export class QmpController implements ReactiveController {
     return this.current !== undefined;
   }
 
+  /** The events sent before now, if the client keeps a log of them (src/qmp/events.ts does). */
+  get eventLog(): readonly QmpEvent[] {
+    const log = (this.current?.events as { log?: unknown } | undefined)?.log;
+    return Array.isArray(log) ? (log as QmpEvent[]) : [];
+  }
+
   /** Runs a command; with no client, or when it throws, answers as QEMU would with an error. */
   execute(cmd: QmpCommand): Promise<QmpReply> {
     if (!this.current) return Promise.resolve({ error: { class: 'GenericError', desc: 'QMP is not available in this tab' } });

@@ -65,13 +65,17 @@ export function isSetupOrActive(s: MigrationStatus): boolean {
   }
 }
 
-/** Which side the panels follow: an outgoing migration if there is or was one, else the incoming one. */
-export function currentDirection(m: MigrationView): 'outgoing' | 'incoming' {
-  return m.outgoingStatus === 'none' && m.incomingStatus !== 'none' ? 'incoming' : 'outgoing';
+/**
+ * Which side the panels follow: an outgoing migration if there is or was one, else the incoming
+ * one (also before it starts, in a tab waiting as `-incoming`: runstate inmigrate).
+ */
+export function currentDirection(m: MigrationView, runstate?: string): 'outgoing' | 'incoming' {
+  if (m.outgoingStatus !== 'none') return 'outgoing';
+  return m.incomingStatus !== 'none' || runstate === 'inmigrate' ? 'incoming' : 'outgoing';
 }
 
-export function currentStatus(m: MigrationView): MigrationStatus {
-  return currentDirection(m) === 'incoming' ? m.incomingStatus : m.outgoingStatus;
+export function currentStatus(m: MigrationView, runstate?: string): MigrationStatus {
+  return currentDirection(m, runstate) === 'incoming' ? m.incomingStatus : m.outgoingStatus;
 }
 
 /**

@@ -1,0 +1,123 @@
+// The return path, from the source's side: with capability return-path the source opens it
+// (OPEN_RETURN_PATH, PING) and, after the last byte, waits for the destination's SHUT before it
+// calls the migration completed (QEMU's await_return_path_close_on_source). A destination the
+// test controls decides what comes back: SHUT 0, SHUT with an error, a message the table refuses,
+// a postcopy request in a precopy migration, or nothing at all before it hangs up.
+// (The message table itself is unit-tested in stream-commands.test.ts.)
+
+import { PAGE_SIZE } from '../src/guest/memory-map.js';
+import { deepEqual, equal, match, ok } from './helpers/assert.js';
+import {
+  abCheck,
+  abPasses,
+  advances,
+  createTab,
+  listenFakeDestination,
+  loopbackName,
+  type FakeDestination,
+  type Tab,
+} from './fixtures/migration-harness.js';
+
+declare function describe(name: string, fn: () => void): void;
+declare function it(name: string, fn: () => void | Promise<void>): void;
+declare function afterEach(fn: () => void | Promise<void>): void;
+
+const tabs: Tab[] = [];
+const cleanups: (() => void)[] = [];
+
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+  for (const t of tabs.splice(0)) t.dispose();
+});
+
+/** A running a-b source migrating to a fake destination that has loaded the whole stream. */
+async function migratedToFake(opts: { waitForLoad?: boolean } = {}): Promise<{ a: Tab; dest: FakeDestination }> {
+  const name = loopbackName('rp');
+  const fake = listenFakeDestination(name);
+  cleanups.push(() => fake.close());
+  const a = await createTab({ program: 'ab' });
+  tabs.push(a);
+  await abPasses(a, 1);
+  await a.setCaps({ events: true, 'return-path': true });
+  await a.ok('migrate', { uri: `loopback:${name}` });
+  const dest = await fake.connection;
+  cleanups.push(() => dest.close());
+  if (opts.waitForLoad ?? true) await dest.loaded;
+  return { a, dest };
+}
+
+async function expectSourceFailed(a: Tab, desc: string | RegExp): Promise<void> {
+  const info = await a.waitStatus(['failed', 'completed', 'cancelled']);
+  equal(info.status, 'failed', 'source status');
+  if (typeof desc === 'string') equal(info['error-desc'], desc, 'error-desc');
+  else match(info['error-desc'] ?? '', desc, 'error-desc');
+  equal(await a.runstate(), 'running', 'the source guest runs again');
+  await advances(a, 'the source guest to advance after the failure');
+}
+
+describe('return path (source side)', () => {
+  it('opens the return path, and waits for SHUT before completing', async () => {
+    const { a, dest } = await migratedToFake();
+    deepEqual(
+      dest.commands.map((c) => (c.type === 'PING' ? `PING ${c.value}` : c.type)),
+      ['OPEN_RETURN_PATH', 'PING 1'],
+      'commands in the stream',
+    );
+    equal(dest.runstate, 'running', 'globalstate: the guest was running');
+    // Every byte is out and the guest is stopped, but without SHUT this is not a completed migration.
+    await new Promise((r) => setTimeout(r, 300));
+    equal((await a.queryMigrate()).status, 'active', 'still active while waiting for SHUT');
+    equal(await a.runstate(), 'finish-migrate');
+    ok(a.migration.log.some((e) => e.text === 'return path: PONG 1'), 'the PONG was seen');
+
+    // What the source sent is what it holds (it is stopped for good now).
+    ok(a.machine.ramBytes.every((v, i) => dest.ram[i] === v), 'the destination got every byte of RAM');
+    equal(abCheck(dest.ram, dest.ram.length), null, 'a-b invariant on what arrived');
+    deepEqual(Array.from(dest.state.bytes), Array.from(a.machine.deviceState.bytes), 'device state');
+
+    await dest.sendRp({ type: 'SHUT', error: 0 });
+    const info = await a.waitStatus(['completed', 'failed']);
+    equal(info.status, 'completed', `after SHUT 0 (${info['error-desc'] ?? ''})`);
+    equal(await a.runstate(), 'postmigrate');
+    deepEqual(a.migrationEvents(), ['setup', 'active', 'completed']);
+    ok(info.ram.normal * PAGE_SIZE <= info.ram.transferred);
+  });
+
+  it('SHUT with an error fails the migration', async () => {
+    const { a, dest } = await migratedToFake();
+    await dest.sendRp({ type: 'SHUT', error: 1 });
+    await expectSourceFailed(a, 'the destination failed to load the migration stream');
+  });
+
+  it('a message of the wrong length is refused by the table', async () => {
+    const { a, dest } = await migratedToFake();
+    // SHUT (type 1) carries 4 bytes; this one claims 8.
+    await dest.sendRaw(new Uint8Array([0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0]));
+    await expectSourceFailed(a, "RP: Received 'SHUT' message (0x0001) with incorrect length 8 expecting 4");
+  });
+
+  it('a message of an unknown type is refused by the table', async () => {
+    const { a, dest } = await migratedToFake();
+    await dest.sendRaw(new Uint8Array([0, 0x42, 0, 4, 0, 0, 0, 0]));
+    await expectSourceFailed(a, 'RP: Received invalid message 0x0042 length 0x0004');
+  });
+
+  it('a postcopy page request on a precopy migration is refused', async () => {
+    const { a, dest } = await migratedToFake();
+    await dest.sendRp({ type: 'REQ_PAGES_ID', start: 0, length: PAGE_SIZE, blockName: 'riscv_virt_board.ram' });
+    await expectSourceFailed(a, /RP: Received unexpected message REQ_PAGES_ID/);
+  });
+
+  it('a destination that hangs up the return path without SHUT fails the migration', async () => {
+    const { a, dest } = await migratedToFake();
+    await dest.rp.close();
+    await expectSourceFailed(a, /RP: the destination closed the return path before it was done/);
+  });
+
+  it('a bad message during the iterations fails the migration at the latest at completion', async () => {
+    const { a, dest } = await migratedToFake({ waitForLoad: false });
+    await dest.sendRaw(new Uint8Array([0, 0x42, 0, 4, 0, 0, 0, 0]));
+    // The source may only notice once it waits for SHUT; it must not complete either way.
+    await expectSourceFailed(a, 'RP: Received invalid message 0x0042 length 0x0004');
+  });
+});

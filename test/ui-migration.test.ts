@@ -1,0 +1,448 @@
+// The migration panels as a user sees them: <tm-app> over a fake machine, a fake QMP client that
+// records what it is asked, a fake migration service and a fake snapshot store. Each test acts as
+// a user would (types, clicks) and checks the QMP command sent or what appears on the page.
+
+import type { DisplayMode } from '../src/guest/devices/display.js';
+import type { RunState } from '../src/guest/runstate.js';
+import { defaultParameters, MIGRATION_CAPABILITIES, type MigrationCapability, type MigrationParameterValues } from '../src/migration/options-schema.js';
+import { incomingPageUrl } from '../src/ui/page-url.js';
+import type { MachineLike } from '../src/ui/services/machine-service.js';
+import type {
+  MigrationInfo,
+  MigrationLogEntry,
+  MigrationSample,
+  MigrationStatus,
+  MigrationView,
+  PeerView,
+  SignalingView,
+} from '../src/ui/services/migration-view.js';
+import type { QmpClient, QmpCommand, QmpReply } from '../src/ui/services/qmp-client.js';
+import type { SnapshotInfo, SnapshotsView } from '../src/ui/services/snapshot-service.js';
+import '../src/ui/tm-app.js';
+import type { TmApp } from '../src/ui/tm-app.js';
+import { deepEqual, equal, eventually, match, ok } from './helpers/assert.js';
+
+class FakeMachine extends EventTarget implements MachineLike {
+  runstate: RunState = 'running';
+  readonly ramSize = 1 << 20;
+  readonly ramBytes = new Uint8Array(this.ramSize);
+  programName = 'ab';
+  programArgs = '';
+  instructionsRetired = 0;
+  serialOutput = '';
+  display: DisplayMode = { fbAddr: 0, width: 0, height: 0, stride: 0, enabled: false, frame: 0 };
+
+  sendInput(): void {}
+
+  setRunstate(to: RunState): void {
+    const from = this.runstate;
+    this.runstate = to;
+    this.dispatchEvent(new CustomEvent('runstate', { detail: { from, to } }));
+  }
+}
+
+type Answer = QmpReply | ((cmd: QmpCommand) => QmpReply);
+
+class FakeQmp implements QmpClient {
+  readonly events = new EventTarget();
+  readonly sent: QmpCommand[] = [];
+  replies: Record<string, Answer> = {};
+
+  async execute(cmd: QmpCommand): Promise<QmpReply> {
+    this.sent.push(cmd);
+    const a = this.replies[cmd.execute];
+    return typeof a === 'function' ? a(cmd) : (a ?? { return: {} });
+  }
+
+  /** Commands sent, leaving out the status panel's query-migrate polling. */
+  get actions(): QmpCommand[] {
+    return this.sent.filter((c) => c.execute !== 'query-migrate');
+  }
+
+  emit(event: string, data?: Record<string, unknown>): void {
+    const detail = { event, data, timestamp: { seconds: Math.floor(Date.now() / 1000), microseconds: 0 } };
+    this.events.dispatchEvent(new CustomEvent('qmp-event', { detail }));
+  }
+}
+
+class FakeSignaling extends EventTarget implements SignalingView {
+  id = 'me2345ab';
+  name = 'alice';
+  peers: PeerView[] = [];
+
+  setPeers(peers: PeerView[]): void {
+    this.peers = peers;
+    this.dispatchEvent(new Event('peers'));
+  }
+}
+
+class FakeMigration extends EventTarget implements MigrationView {
+  outgoingStatus: MigrationStatus = 'none';
+  incomingStatus: MigrationStatus = 'none';
+  lastError: string | null = null;
+  waitingForIncoming = false;
+  incomingBytesReceived = 0;
+  activeBlockers: string[] = [];
+  samples: MigrationSample[] = [];
+  log: MigrationLogEntry[] = [];
+  caps = Object.fromEntries(MIGRATION_CAPABILITIES.map((c) => [c, false])) as Record<MigrationCapability, boolean>;
+  params: MigrationParameterValues = defaultParameters();
+  readonly signaling = new FakeSignaling();
+  readonly options = {
+    queryCapabilities: () => MIGRATION_CAPABILITIES.filter((c) => c !== 'block').map((capability) => ({ capability, state: this.caps[capability] })),
+    queryParameters: () => ({ ...this.params }),
+  };
+
+  queryMigrate(): MigrationInfo {
+    return this.outgoingStatus === 'none' ? {} : { status: this.outgoingStatus };
+  }
+
+  set(changes: Partial<FakeMigration>): void {
+    Object.assign(this, changes);
+    this.dispatchEvent(new Event('change'));
+  }
+}
+
+class FakeSnapshots implements SnapshotsView {
+  snapshots: SnapshotInfo[] = [];
+  ready = true;
+  error: string | null = null;
+  imported: { name: string; size: number }[] = [];
+  private readonly listeners = new Set<() => void>();
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.unsubscribe(fn);
+  }
+
+  unsubscribe(fn: () => void): void {
+    this.listeners.delete(fn);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    const had = this.snapshots.some((s) => s.name === name);
+    this.snapshots = this.snapshots.filter((s) => s.name !== name);
+    this.changed();
+    return had;
+  }
+
+  async exportBlob(): Promise<Blob> {
+    return new Blob([new Uint8Array(8)]);
+  }
+
+  async importBlob(name: string, blob: Blob, onProgress?: (done: number, total: number) => void): Promise<SnapshotInfo> {
+    onProgress?.(blob.size, blob.size);
+    const info = { name, size: blob.size, created: Date.now() };
+    this.imported.push({ name, size: blob.size });
+    this.snapshots = [info, ...this.snapshots];
+    this.changed();
+    return info;
+  }
+
+  changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+}
+
+let app: TmApp;
+let machine: FakeMachine;
+let qmp: FakeQmp;
+let migration: FakeMigration;
+let snapshots: FakeSnapshots;
+
+async function mount(): Promise<void> {
+  machine = new FakeMachine();
+  qmp = new FakeQmp();
+  migration = new FakeMigration();
+  snapshots = new FakeSnapshots();
+  app = document.createElement('tm-app');
+  Object.assign(app, { machine, qmp, migration, snapshots, vmName: 'alice' });
+  document.body.append(app);
+  await app.updateComplete;
+}
+
+function root(tag: string): ShadowRoot {
+  const host = app.shadowRoot!.querySelector(tag);
+  ok(host?.shadowRoot, `<${tag}> is on the page`);
+  return host.shadowRoot;
+}
+
+/** Waits for `selector` in `tag` to exist and satisfy `pred` (the panels render asynchronously). */
+async function until<E extends Element = HTMLElement>(tag: string, selector: string, pred: (el: E) => unknown = () => true, what = `${selector} in ${tag}`): Promise<E> {
+  const found = await eventually(() => {
+    const el = app.shadowRoot?.querySelector(tag)?.shadowRoot?.querySelector<E>(selector);
+    return el && pred(el) ? el : null;
+  }, 5000, what);
+  return found!;
+}
+
+async function sent(execute: string): Promise<QmpCommand> {
+  const cmd = await eventually(() => qmp.actions.find((c) => c.execute === execute), 5000, `${execute} sent`);
+  return cmd!;
+}
+
+function type(input: HTMLInputElement, value: string): void {
+  input.value = value;
+  input.dispatchEvent(new Event('input'));
+}
+
+beforeEach(mount);
+
+afterEach(() => {
+  app?.remove();
+});
+
+describe('tm-migrate-panel', () => {
+  it('sends migrate with the typed URI when Migrate is clicked', async () => {
+    const input = await until<HTMLInputElement>('tm-migrate-panel', 'input#uri');
+    type(input, 'webrtc:bob12345');
+    (await until<HTMLButtonElement>('tm-migrate-panel', 'button.migrate', (b) => !b.disabled, 'Migrate enabled')).click();
+    deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'webrtc:bob12345' } });
+    await until('tm-migrate-panel', '.feedback .ok');
+  });
+
+  it("shows QEMU's error reply next to the Migrate button", async () => {
+    qmp.replies['migrate'] = { error: { class: 'GenericError', desc: "Parameter 'uri' expects a valid migration protocol" } };
+    type(await until<HTMLInputElement>('tm-migrate-panel', 'input#uri'), 'tcp:0:4444');
+    (await until<HTMLButtonElement>('tm-migrate-panel', 'button.migrate', (b) => !b.disabled)).click();
+    const err = await until('tm-migrate-panel', '.feedback.failed');
+    match(err.textContent ?? '', /GenericError: Parameter 'uri' expects a valid migration protocol/);
+  });
+
+  it('a suggested peer fills in its webrtc: URI', async () => {
+    migration.signaling.setPeers([{ id: 'bob12345', name: 'bob', incoming: true, incomingFrom: null }]);
+    const chip = await until<HTMLButtonElement>('tm-migrate-panel', '.chip', (c) => c.textContent?.includes('webrtc:bob12345'));
+    chip.click();
+    await until<HTMLInputElement>('tm-migrate-panel', 'input#uri', (i) => i.value === 'webrtc:bob12345');
+  });
+
+  it('Cancel sends migrate_cancel while a migration is active', async () => {
+    const cancel = await until<HTMLButtonElement>('tm-migrate-panel', 'button.cancel');
+    ok(cancel.disabled, 'nothing to cancel yet');
+    migration.set({ outgoingStatus: 'active' });
+    (await until<HTMLButtonElement>('tm-migrate-panel', 'button.cancel', (b) => !b.disabled, 'Cancel enabled')).click();
+    deepEqual(await sent('migrate_cancel'), { execute: 'migrate_cancel' });
+  });
+
+  it('Continue is enabled only in pre-switchover and sends migrate-continue', async () => {
+    migration.set({ outgoingStatus: 'active' });
+    await until<HTMLButtonElement>('tm-migrate-panel', 'button.continue', (b) => b.disabled, 'Continue disabled while active');
+    migration.set({ outgoingStatus: 'pre-switchover' });
+    (await until<HTMLButtonElement>('tm-migrate-panel', 'button.continue', (b) => !b.disabled, 'Continue enabled')).click();
+    deepEqual(await sent('migrate-continue'), { execute: 'migrate-continue', arguments: { state: 'pre-switchover' } });
+  });
+
+  it('shows the status with its meaning, and error-desc when it failed', async () => {
+    migration.set({ outgoingStatus: 'active' });
+    const status = await until('tm-migrate-panel', '.status', (s) => s.classList.contains('tone-info'));
+    match(status.textContent ?? '', /copying RAM while the guest keeps running/);
+    migration.set({ outgoingStatus: 'failed', lastError: 'Connection to peer bob12345 lost: closed' });
+    const desc = await until('tm-migrate-panel', '.error-desc');
+    match(desc.textContent ?? '', /Connection to peer bob12345 lost/);
+    ok(root('tm-migrate-panel').querySelector('.status.tone-danger'), 'failed is red');
+    equal((root('tm-migrate-panel').querySelector('tm-migration-badge') as HTMLElement & { status: string }).status, 'failed');
+  });
+});
+
+describe('tm-peers', () => {
+  it("shows this tab's peer id and the other tabs, with Migrate for a waiting one", async () => {
+    migration.signaling.setPeers([
+      { id: 'bob12345', name: 'bob', incoming: true, incomingFrom: null },
+      { id: 'carol678', name: 'carol', incoming: false, incomingFrom: null },
+    ]);
+    await until('tm-peers', '.id', (el) => el.textContent === 'me2345ab');
+    await until('tm-peers', 'li.peer[data-peer=carol678]');
+    equal(root('tm-peers').querySelector('li.peer[data-peer=carol678] button.migrate'), null, 'no Migrate for a tab that is not waiting');
+    (await until<HTMLButtonElement>('tm-peers', 'li.peer[data-peer=bob12345] button.migrate')).click();
+    deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'webrtc:bob12345' } });
+  });
+
+  it('"Receive a migration" reloads the page as -incoming webrtc:', async () => {
+    const peers = app.shadowRoot!.querySelector('tm-peers')!;
+    const went: string[] = [];
+    peers.navigate = (url) => went.push(url);
+    (await until<HTMLButtonElement>('tm-peers', 'button.receive')).click();
+    equal(went.length, 1);
+    match(went[0]!, /\?incoming=webrtc:$/);
+    equal(qmp.actions.length, 0, 'no QMP command: -incoming is a start-up option');
+  });
+
+  it('says when this tab waits for an incoming migration', async () => {
+    migration.set({ waitingForIncoming: true, incomingStatus: 'setup' });
+    const w = await until('tm-peers', '.waiting');
+    match(w.textContent ?? '', /waiting for an incoming migration/);
+  });
+
+  it('a tab started with incoming=defer listens through migrate-incoming', async () => {
+    machine.setRunstate('inmigrate');
+    (await until<HTMLButtonElement>('tm-peers', 'button.listen')).click();
+    deepEqual(await sent('migrate-incoming'), { execute: 'migrate-incoming', arguments: { uri: 'webrtc:' } });
+  });
+});
+
+describe('tm-capabilities', () => {
+  it('a switch sends migrate-set-capabilities', async () => {
+    const sw = await until<HTMLInputElement>('tm-capabilities', 'li[data-capability=events] input');
+    equal(sw.checked, false);
+    sw.click();
+    deepEqual(await sent('migrate-set-capabilities'), {
+      execute: 'migrate-set-capabilities',
+      arguments: { capabilities: [{ capability: 'events', state: true }] },
+    });
+  });
+
+  it("shows QEMU's refusal on the capability's row and turns the switch back", async () => {
+    qmp.replies['migrate-set-capabilities'] = { error: { class: 'GenericError', desc: "Capability 'xbzrle' is not supported by tabmig yet" } };
+    const sw = await until<HTMLInputElement>('tm-capabilities', 'li[data-capability=xbzrle] input');
+    sw.click();
+    const err = await until('tm-capabilities', 'li[data-capability=xbzrle] .feedback.failed');
+    match(err.textContent ?? '', /Capability 'xbzrle' is not supported by tabmig yet/);
+    await eventually(() => !sw.checked, 5000, 'the switch is off again');
+  });
+
+  it('lists every capability QEMU reports, each with a description', async () => {
+    await until('tm-capabilities', 'li[data-capability=late-block-activate]');
+    const rows = root('tm-capabilities').querySelectorAll('li[data-capability]');
+    equal(rows.length, MIGRATION_CAPABILITIES.length - 1, 'all but block (compiled out)');
+    for (const row of rows) ok(row.querySelector('.desc')?.textContent?.trim(), `${row.getAttribute('data-capability')} has a description`);
+  });
+});
+
+describe('tm-parameters', () => {
+  it('Apply sends only the changed values', async () => {
+    const dl = await until<HTMLInputElement>('tm-parameters', '[data-parameter=downtime-limit] input');
+    equal(dl.value, '300');
+    type(dl, '500');
+    const bw = await until<HTMLInputElement>('tm-parameters', '[data-parameter=max-bandwidth] input');
+    type(bw, String(migration.params['max-bandwidth'])); // typed, but the same value
+    (await until<HTMLButtonElement>('tm-parameters', 'button.apply', (b) => !b.disabled, 'Apply enabled')).click();
+    deepEqual(await sent('migrate-set-parameters'), { execute: 'migrate-set-parameters', arguments: { 'downtime-limit': 500 } });
+  });
+
+  it("shows QEMU's error by the field it names", async () => {
+    qmp.replies['migrate-set-parameters'] = {
+      error: { class: 'GenericError', desc: "Parameter 'downtime_limit' expects an integer in the range of 0 to 2000000 milliseconds" },
+    };
+    type(await until<HTMLInputElement>('tm-parameters', '[data-parameter=downtime-limit] input'), '9999999');
+    (await until<HTMLButtonElement>('tm-parameters', 'button.apply', (b) => !b.disabled)).click();
+    const err = await until('tm-parameters', '[data-parameter=downtime-limit] .field-error');
+    match(err.textContent ?? '', /expects an integer in the range of 0 to 2000000 milliseconds/);
+  });
+
+  it('reads max-bandwidth in MiB/s as well', async () => {
+    const bw = await until<HTMLInputElement>('tm-parameters', '[data-parameter=max-bandwidth] input');
+    type(bw, String(8 << 20));
+    await until('tm-parameters', '[data-parameter=max-bandwidth] .readable', (el) => el.textContent === '= 8 MiB/s');
+  });
+});
+
+describe('tm-migration-status', () => {
+  const reply: MigrationInfo = {
+    status: 'active',
+    'total-time': 5062,
+    'setup-time': 1,
+    'expected-downtime': 442,
+    ram: {
+      transferred: 61_000_000,
+      remaining: 5_138_022,
+      total: 64 << 20,
+      duplicate: 12283,
+      skipped: 0,
+      normal: 14000,
+      'normal-bytes': 14000 * 4096,
+      'dirty-pages-rate': 5421,
+      mbps: 123.8,
+      'dirty-sync-count': 5,
+      'postcopy-requests': 0,
+      'page-size': 4096,
+      'multifd-bytes': 0,
+    },
+  };
+
+  it('shows the fields of a query-migrate reply, with units', async () => {
+    qmp.replies['query-migrate'] = { return: reply };
+    migration.set({ outgoingStatus: 'active' });
+    await until('tm-migration-status', '[data-field=total-time]', (el) => el.textContent === '5,062ms');
+    equal(root('tm-migration-status').querySelector('[data-field=transferred]')?.textContent, '58.2MiB');
+    equal(root('tm-migration-status').querySelector('[data-field=dirty-pages-rate]')?.textContent, '5,421pages/s');
+    equal(root('tm-migration-status').querySelector('[data-field=mbps]')?.textContent, '124Mbit/s');
+    equal(root('tm-migration-status').querySelector('.round .n')?.textContent, '5');
+    const bar = root('tm-migration-status').querySelector('.bar.copied');
+    equal(bar?.getAttribute('aria-valuenow'), '92', 'copied = 1 − remaining / total');
+  });
+
+  it('asks query-migrate through QMP repeatedly while a migration is active', async () => {
+    qmp.replies['query-migrate'] = { return: reply };
+    migration.set({ outgoingStatus: 'active' });
+    const before = qmp.sent.length;
+    await eventually(() => qmp.sent.filter((c) => c.execute === 'query-migrate').length >= 3 && qmp.sent.length > before + 2, 5000, 'polling');
+    migration.set({ outgoingStatus: 'completed' });
+    qmp.replies['query-migrate'] = { return: { status: 'completed', downtime: 42 } };
+    await until('tm-migration-status', '[data-field=downtime]', (el) => el.textContent === '42ms');
+    await until('tm-migration-status', '.aside', (el) => el.textContent === 'on change');
+  });
+});
+
+describe('tm-event-log', () => {
+  it('shows a MIGRATION event, newest first, and the migration notes', async () => {
+    migration.set({ log: [{ t: Date.now() - 1000, text: 'return path: PONG 1' }] });
+    await until('tm-event-log', 'li.migration');
+    qmp.emit('STOP');
+    qmp.emit('MIGRATION', { status: 'completed' });
+    const first = await until('tm-event-log', 'li:first-child', (li) => li.textContent?.includes('MIGRATION'), 'MIGRATION on top');
+    match(first.textContent ?? '', /\{"status":"completed"\}/);
+    ok(first.classList.contains('tone-ok'), 'completed is green');
+    match(root('tm-event-log').querySelector('.log')!.textContent ?? '', /STOP[\s\S]*PONG 1/);
+  });
+});
+
+describe('tm-migration-charts', () => {
+  it('draws throughput, remaining and dirty rate, with a mark for each new round', async () => {
+    const samples: MigrationSample[] = [];
+    for (let i = 1; i <= 20; i++) {
+      const syncCount = i < 8 ? 1 : i < 14 ? 2 : 3;
+      samples.push({ t: i * 200, transferred: i * 1e6, remaining: 30e6 - i * 1e6, mbps: 100 + i, dirtyPagesRate: syncCount * 500, iteration: i, syncCount });
+    }
+    migration.set({ outgoingStatus: 'active', samples });
+    await until('tm-migration-charts', '[data-series=dirty] polyline');
+    equal(root('tm-migration-charts').querySelectorAll('.chart').length, 3);
+    equal(root('tm-migration-charts').querySelectorAll('[data-series=remaining] .round-tick').length, 2, 'rounds 2 and 3');
+    match(root('tm-migration-charts').querySelector('[data-series=mbps] .now')?.textContent ?? '', /120 Mbit\/s/);
+  });
+});
+
+describe('tm-snapshots', () => {
+  it('Save sends migrate to idb:NAME', async () => {
+    type(await until<HTMLInputElement>('tm-snapshots', 'input#snap-name'), 'lesson1');
+    (await until<HTMLButtonElement>('tm-snapshots', 'form.save button')).click();
+    deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'idb:lesson1' } });
+  });
+
+  it('lists the snapshots; Restore reloads the tab as -incoming idb:NAME', async () => {
+    snapshots.snapshots = [{ name: 'lesson1', size: 5 << 20, created: Date.now() }];
+    snapshots.changed();
+    const row = await until('tm-snapshots', 'li[data-snapshot=lesson1]');
+    match(row.textContent ?? '', /5 MiB/);
+    const went: string[] = [];
+    app.shadowRoot!.querySelector('tm-snapshots')!.navigate = (url) => went.push(url);
+    row.querySelector<HTMLButtonElement>('button.restore')!.click();
+    equal(went.length, 1);
+    match(went[0]!, /\?incoming=idb:lesson1$/);
+  });
+
+  it('a picked .qemu file is imported, then offered for restore', async () => {
+    const panel = app.shadowRoot!.querySelector('tm-snapshots')!;
+    await until('tm-snapshots', '.drop');
+    await panel.importFile(new File([new Uint8Array(1234)], 'class-demo.qemu'));
+    deepEqual(snapshots.imported, [{ name: 'class-demo', size: 1234 }]);
+    await until('tm-snapshots', 'button.restore-imported');
+    await until('tm-snapshots', 'li[data-snapshot=class-demo]');
+  });
+});
+
+describe('page addresses', () => {
+  it('a destination keeps -m and -name and drops the rest', () => {
+    equal(incomingPageUrl('http://h:5174/?m=256M&S&name=alice&global=x', 'webrtc:'), 'http://h:5174/?incoming=webrtc:&m=256M&name=alice');
+    equal(incomingPageUrl('http://h/app/?name=a%20b', 'idb:snap 1'), 'http://h/app/?incoming=idb:snap%201&name=a%20b');
+  });
+});
