@@ -64,6 +64,9 @@ export async function downtime({ browser, sleep }) {
     await a.until('x-tabmig-guest-info', (i) => i.serial.includes('stress: ready'), 60000);
     await sleep(1500);
     await a.ret('migrate-set-parameters', { 'downtime-limit': limit });
+    // With the return path the source waits for the destination's SHUT, so the downtime QEMU
+    // reports covers the bytes still in flight and the destination's load, as the guest sees it.
+    await a.ret('migrate-set-capabilities', { capabilities: [{ capability: 'return-path', state: true }] });
     const info = await migrate(a, id);
     // The destination runs on (no -S); the guest reports the jump in its clock once it runs again.
     const seen = await b.until('x-tabmig-guest-info', (i) => /clock jumped (\d+) ms/.test(i.serial), 30000);

@@ -376,8 +376,8 @@ describe('tm-migration-status', () => {
     migration.set({ outgoingStatus: 'active' });
     const before = qmp.sent.length;
     await eventually(() => qmp.sent.filter((c) => c.execute === 'query-migrate').length >= 3 && qmp.sent.length > before + 2, 5000, 'polling');
-    migration.set({ outgoingStatus: 'completed' });
     qmp.replies['query-migrate'] = { return: { status: 'completed', downtime: 42 } };
+    migration.set({ outgoingStatus: 'completed' });
     await until('tm-migration-status', '[data-field=downtime]', (el) => el.textContent === '42ms');
     await until('tm-migration-status', '.aside', (el) => el.textContent === 'on change');
   });
@@ -437,6 +437,18 @@ describe('tm-snapshots', () => {
     deepEqual(snapshots.imported, [{ name: 'class-demo', size: 1234 }]);
     await until('tm-snapshots', 'button.restore-imported');
     await until('tm-snapshots', 'li[data-snapshot=class-demo]');
+  });
+
+  it('a stream file dropped anywhere on the page is imported', async () => {
+    await until('tm-snapshots', '.drop');
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(77)], 'dropped.qemu'));
+    window.dispatchEvent(new DragEvent('dragenter', { dataTransfer: data }));
+    await until('tm-snapshots', '.overlay');
+    window.dispatchEvent(new DragEvent('drop', { dataTransfer: data, cancelable: true }));
+    await eventually(() => snapshots.imported.length === 1, 5000, 'the import');
+    deepEqual(snapshots.imported, [{ name: 'dropped', size: 77 }]);
+    equal(root('tm-snapshots').querySelector('.overlay'), null, 'the drop overlay is gone');
   });
 });
 

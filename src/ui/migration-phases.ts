@@ -8,7 +8,7 @@ const OUTGOING: Record<MigrationStatus, string> = {
   setup: 'setup: connecting to the destination and preparing the dirty log; the guest keeps running.',
   active: 'active: copying RAM while the guest keeps running; pages it writes again are sent again in the next round.',
   'pre-switchover':
-    'pre-switchover: the guest is stopped and nearly all RAM is across; press Continue to send the rest (pause-before-switchover).',
+    'pre-switchover: the guest is stopped; the last dirty pages and the devices wait for Continue (capability pause-before-switchover).',
   device: 'device: the guest is stopped; the last dirty pages, the CPU and the devices are being sent. This pause is the downtime.',
   completed: 'completed: the destination has the whole machine and runs it; this copy stays stopped (postmigrate).',
   failed: 'failed: the migration stopped; the guest carries on here as if nothing had happened.',

@@ -186,8 +186,11 @@ export class TmEventLog extends LitElement {
     const events = this.events.map(eventLine);
     const lines = [...events, ...(this.showMigration ? m.log.map(logLine).filter((l) => !restates(l, events)) : [])]
       .filter((l) => l.t >= this.since)
-      .sort((a, b) => b.t - a.t)
-      .slice(0, SHOW);
+      .map((l, i) => ({ l, i }))
+      // Newest first; of two at the same millisecond, the one that arrived later.
+      .sort((a, b) => b.l.t - a.l.t || b.i - a.i)
+      .slice(0, SHOW)
+      .map(({ l }) => l);
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Event log</h2>

@@ -249,7 +249,10 @@ export class TmMigratePanel extends LitElement {
     const status = currentStatus(m, runstate);
     const tone = migrationStatusTone(status);
     const pause = m.options.queryCapabilities().some((c) => c.capability === 'pause-before-switchover' && c.state);
-    const steps = phaseSteps(direction, pause || status === 'pre-switchover');
+    let steps = phaseSteps(direction, pause || status === 'pre-switchover' || status === 'device');
+    // A migration that ends badly ends there, instead of at completed.
+    const ended = status === 'failed' || status === 'cancelling' || status === 'cancelled';
+    if (ended) steps = [...steps.slice(0, -1), status];
     const at = steps.indexOf(status);
     let text = phaseText(status, direction);
     if (direction === 'incoming' && status === 'completed' && runstate === 'paused') {
@@ -264,7 +267,8 @@ export class TmMigratePanel extends LitElement {
       ${direction === 'outgoing' ? this.renderActions() : nothing}
       <ol class="steps" aria-label="Phases">
         ${steps.map((s, i) => {
-          const cls = s === status ? 'now' : at > i ? 'done' : '';
+          // After a failure we do not know how far it got: only the end is marked.
+          const cls = s === status ? 'now' : at > i && !ended ? 'done' : '';
           return html`<li class=${cls}><span class="step">${s}</span></li>`;
         })}
         ${at < 0 && status !== 'none' ? html`<li class="now"><span class="step">${status}</span></li>` : nothing}

@@ -175,6 +175,12 @@ export class TmMigrationCharts extends LitElement {
     </section>`;
   }
 
+  /** A round's label right of its line, or left of it near the right edge. */
+  private roundLabel(x: number, width: number, label: string) {
+    const flip = x + 4 + 6.5 * label.length > width;
+    return svg`<text class="round-label" x=${flip ? x - 2 : x + 2} y=${PAD.top - 4} text-anchor=${flip ? 'end' : 'start'}>${label}</text>`;
+  }
+
   private renderChart(series: Series, samples: readonly MigrationSample[]) {
     // The panel body's padding (1rem each side) is not part of the chart.
     const width = Math.max(200, this.width - 32);
@@ -220,7 +226,7 @@ export class TmMigrationCharts extends LitElement {
         )}
         ${rounds.map(
           (r, i) => svg`<line class="round-tick" x1=${x(r.t)} x2=${x(r.t)} y1=${PAD.top - 2} y2=${PAD.top + plotH}></line>
-            ${labelled[i] ? svg`<text class="round-label" x=${x(r.t) + 2} y=${PAD.top - 4}>${r.label}</text>` : nothing}`,
+            ${labelled[i] ? this.roundLabel(x(r.t), width, r.label) : nothing}`,
         )}
         <polygon class="area" points=${area} style="fill:${series.colour}"></polygon>
         <polyline class="line" points=${line} style="stroke:${series.colour}"></polyline>

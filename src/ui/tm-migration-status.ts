@@ -250,6 +250,7 @@ export class TmMigrationStatus extends LitElement {
 
   private timer: ReturnType<typeof setInterval> | undefined;
   private inflight = false;
+  private again = false;
   private asked = false;
 
   private readonly migration = new MigrationController(this, { onChange: () => this.onChange() });
@@ -291,18 +292,28 @@ export class TmMigrationStatus extends LitElement {
     if (on) void this.refresh();
   }
 
-  /** One query-migrate through QMP (never two at once). */
+  /**
+   * One query-migrate through QMP, never two at once; a change that comes in while one is out
+   * asks again afterwards, so the last reply shown is never older than the last change.
+   */
   private async refresh(): Promise<void> {
-    if (this.inflight || !this.qmp.available) return;
+    if (!this.qmp.available) return;
+    if (this.inflight) {
+      this.again = true;
+      return;
+    }
     this.inflight = true;
     try {
-      const reply = await this.qmp.execute({ execute: 'query-migrate' });
-      if (reply.error) {
-        this.error = reply.error;
-      } else {
-        this.error = null;
-        this.info = (reply.return ?? {}) as MigrationInfo;
-      }
+      do {
+        this.again = false;
+        const reply = await this.qmp.execute({ execute: 'query-migrate' });
+        if (reply.error) {
+          this.error = reply.error;
+        } else {
+          this.error = null;
+          this.info = (reply.return ?? {}) as MigrationInfo;
+        }
+      } while (this.again && this.isConnected);
     } finally {
       this.inflight = false;
     }
@@ -393,7 +404,8 @@ export class TmMigrationStatus extends LitElement {
   private renderIncoming() {
     const m = this.migration.service!;
     return html`<p class="incoming">
-      Receiving: <strong>${formatBytes(m.incomingBytesReceived)}</strong> of stream so far.
+      ${m.incomingStatus === 'active' || m.incomingStatus === 'setup' ? 'Receiving' : 'Received'}:
+      <strong>${formatBytes(m.incomingBytesReceived)}</strong> of migration stream.
       <span class="hint">On the destination QEMU reports only the status (and error-desc): the counters belong to the source.</span>
     </p>`;
   }

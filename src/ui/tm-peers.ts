@@ -244,7 +244,7 @@ export class TmPeers extends LitElement {
     const outcome = this.peerOutcome.get(p.id);
     return html`<li class="peer ${ready ? 'ready' : ''}" data-peer=${p.id}>
       <span class="who"><span class="peer-name">${p.name}</span><span class="peer-id">webrtc:${p.id}</span></span>
-      <span class="state">${ready ? 'waiting for a migration' : forOther ? `waits for ${p.incomingFrom}` : 'running its own guest'}</span>
+      <span class="state">${ready ? 'waiting for a migration' : forOther ? `waits for ${p.incomingFrom}` : 'not waiting for one'}</span>
       ${ready
         ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} title="QMP migrate {uri: webrtc:${p.id}}">
             Migrate →

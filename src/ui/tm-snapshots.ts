@@ -106,8 +106,13 @@ export class TmSnapshots extends LitElement {
         font-size: 0.8rem;
         color: var(--tm-muted);
       }
+      .buttons {
+        display: flex;
+        gap: 0.35rem;
+        margin-left: auto;
+      }
       li.snap button {
-        padding: 0.3rem 0.65rem;
+        padding: 0.3rem 0.6rem;
         font-size: 0.85rem;
       }
       button.danger {
@@ -162,8 +167,10 @@ export class TmSnapshots extends LitElement {
       .imported {
         flex-basis: 100%;
         display: flex;
+        flex-wrap: wrap;
         align-items: center;
-        gap: 0.6rem;
+        justify-content: space-between;
+        gap: 0.4rem 0.6rem;
         color: var(--tm-ok);
         font-weight: 600;
       }
@@ -263,8 +270,8 @@ export class TmSnapshots extends LitElement {
           ${this.renderImport()}
         </div>
         <p class="explain">
-          Restore starts this tab as the destination: in a tab started with <code>?incoming=defer</code> it sends
-          <code>migrate-incoming</code>; otherwise it reloads the tab as <code>?incoming=idb:NAME</code> with the same <code>-m</code>.
+          Restore loads a snapshot as an incoming migration: in a tab started with <code>?incoming=defer</code> by
+          <code>migrate-incoming</code>, otherwise by reloading as <code>?incoming=idb:NAME</code> (same <code>-m</code>).
         </p>
       </div>
       ${this.dragging ? html`<div class="overlay" aria-hidden="true"><div>Drop a .qemu stream file to import it</div></div>` : nothing}
@@ -279,16 +286,18 @@ export class TmSnapshots extends LitElement {
         <span class="snap-name">${s.name}</span>
         <span class="meta">${formatBytes(s.size)} · ${when(s.created)}</span>
       </span>
-      <button class="restore" @click=${() => this.restore(s.name)} title="Start this tab as the destination of idb:${s.name}">Restore</button>
-      <button class="download" @click=${() => this.download(s.name)} title="Download the stream as ${s.name}.qemu">Download</button>
-      <button
-        class="danger ${confirming ? 'confirm' : ''}"
-        @click=${() => this.deleteSnapshot(s.name)}
-        @blur=${() => confirming && (this.confirmDelete = null)}
-        title="Delete this snapshot"
-      >
-        ${confirming ? 'Really delete?' : 'Delete'}
-      </button>
+      <span class="buttons">
+        <button class="restore" @click=${() => this.restore(s.name)} title="Start this tab as the destination of idb:${s.name}">Restore</button>
+        <button class="download" @click=${() => this.download(s.name)} title="Download the stream as ${s.name}.qemu">Download</button>
+        <button
+          class="danger ${confirming ? 'confirm' : ''}"
+          @click=${() => this.deleteSnapshot(s.name)}
+          @blur=${() => confirming && (this.confirmDelete = null)}
+          title="Delete this snapshot"
+        >
+          ${confirming ? 'Really delete?' : 'Delete'}
+        </button>
+      </span>
       ${renderOutcome(this.rowOutcome.get(s.name))}
     </li>`;
   }
@@ -302,10 +311,10 @@ export class TmSnapshots extends LitElement {
       return html`<span>Importing <code>${imp.name}</code>: ${formatBytes(imp.done)} of ${formatBytes(imp.total)}</span>
         <span class="progress"><span style="width:${pct.toFixed(1)}%"></span></span>`;
     }
-    return html`<span class="imported"
-      >✓ Imported <code>idb:${imp.name}</code> (${formatBytes(imp.total)})
-      <button class="primary restore-imported" @click=${() => this.restore(imp.name)}>Restore it</button></span
-    >`;
+    return html`<span class="imported">
+      <span>✓ Imported as <code>idb:${imp.name}</code> (${formatBytes(imp.total)})</span>
+      <button class="primary restore-imported" @click=${() => this.restore(imp.name)}>Restore it</button>
+    </span>`;
   }
 
   private setRow(name: string, o: CommandOutcome): void {

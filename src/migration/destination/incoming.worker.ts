@@ -18,6 +18,7 @@ import {
   deviceLoader,
   encodeRpMessage,
   globalStateLoader,
+  isZeroPage,
   loadStream,
   ramLoader,
   type ByteSource,
@@ -41,8 +42,8 @@ function ramVisitor(ram: Uint8Array, counts: { pages: number }): RamVisitor {
       counts.pages++;
     },
     zeroPage(_block, offset, fill) {
-      const page = ram.subarray(offset, offset + PAGE_SIZE);
-      if (fill !== 0 || page.some((b) => b !== 0)) page.fill(fill);
+      // QEMU's ram_handle_compressed: leave an already-zero page alone (word compare, fast).
+      if (fill !== 0 || !isZeroPage(ram, offset, PAGE_SIZE)) ram.fill(fill, offset, offset + PAGE_SIZE);
       counts.pages++;
     },
   };

@@ -165,7 +165,8 @@ export class MigrationThread {
     if (this.block.get(MigCounter.DIRTY_PAGES_RATE) > 0 && transferred > 10000) {
       this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(this.ram.remainingBytes / bandwidth));
     }
-    this.w.resetRateLimit();
+    // (The writer starts a fresh rate-limit window by itself every 100 ms; resetting it here too
+    // would hand out two budgets in one window.)
     this.iterationStart = now;
     this.iterationInitialBytes = this.w.transferred;
   }

@@ -27,7 +27,7 @@ export async function openTarget(target: StreamTarget, mainChannel: RTCDataChann
       if (!mainChannel) throw new Error('no migration channel was handed to the migration thread');
       // A shallow send queue: bytes queued count as sent for the bandwidth estimate, and
       // whatever is queued when the guest stops adds to the downtime. 1 MiB keeps the wire busy.
-      const channel = openChannel(mainChannel, { highWaterMark: 1 << 20, lowWaterMark: 256 << 10 });
+      const channel = openChannel(mainChannel, { highWaterMark: 512 << 10, lowWaterMark: 128 << 10 });
       await channel.opened;
       const t = channelSink(channel);
       return {
