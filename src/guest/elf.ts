@@ -50,6 +50,10 @@ export function parseElf(file: Uint8Array): ElfImage {
   };
 
   const segments: ElfSegment[] = [];
+  // A header entry smaller than Elf32_Phdr (32) / Elf32_Shdr (40) would make the field reads
+  // below run off the file with a RangeError instead of an ElfError.
+  if (phnum !== 0 && phentsize < 32) throw new ElfError(`ELF program header size ${phentsize} is smaller than 32`);
+  if (shoff !== 0 && shnum !== 0 && shentsize < 40) throw new ElfError(`ELF section header size ${shentsize} is smaller than 40`);
   inFile(phoff, phnum * phentsize, 'program headers');
   for (let i = 0; i < phnum; i++) {
     const h = phoff + i * phentsize;
@@ -120,7 +124,13 @@ export function loadSegments(image: ElfImage, ram: Uint8Array): void {
 export function base64ToBytes(b64: string): Uint8Array {
   const clean = b64.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.length % 4 === 1) throw new ElfError('the ELF is not valid base64');
-  const bin = atob(clean);
+  let bin: string;
+  try {
+    bin = atob(clean);
+  } catch {
+    // The regex lets misplaced padding through ('AB=', 'A='), which atob refuses with a DOMException.
+    throw new ElfError('the ELF is not valid base64');
+  }
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;

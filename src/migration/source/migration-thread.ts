@@ -295,6 +295,9 @@ export class MigrationThread {
     for (;;) {
       const s = this.block.status;
       if (s === 'completed' || s === 'failed' || s === 'cancelled' || s === 'cancelling' || s === 'none') return;
+      // The guest runs again before anyone hears of the failure (QEMU restarts it in
+      // migration_iteration_finish), so no one sees a failed migration with a frozen guest.
+      if (this.vmWasRunning && this.ctl.runstate === 'finish-migrate' && this.block.status === s) this.setRunstate('running');
       if (this.transition(s, 'failed', this.error)) {
         this.w.shutdown();
         return;
