@@ -39,6 +39,10 @@ class VcpuThread {
   private inputArrived: (() => void) | null = null;
   private readonly tick = new MessageChannel();
   private tickResolve: (() => void) | null = null;
+  /** Start of the current throttle time slice. A field, not a local of runUntilEventLoop: that
+   *  returns to the event loop every EVENT_LOOP_EVERY_MS (< THROTTLE_SLICE_MS), so a per-call
+   *  start never reached a full slice and the throttle never slept. WFI sleeps are excluded. */
+  private runningSince = 0;
 
   constructor(init: VcpuInit) {
     this.ctl = new ControlBlock(init.control);
@@ -119,12 +123,12 @@ class VcpuThread {
     }
     this.cpu.loadState();
     this.cpu.setTohost(this.state.get(DeviceName.MACHINE, 'tohost'));
+    this.runningSince = performance.now();
     this.ctl.setVcpuState(VcpuState.RUNNING);
   }
 
   private async runUntilEventLoop(): Promise<void> {
     const start = performance.now();
-    let runningSince = start;
     const i32 = this.ctl.i32;
     while (Atomics.load(i32, Ctl.RUN_REQUEST) === 1 && Atomics.load(i32, Ctl.GENERATION) === this.generation) {
       this.updateInterrupts();
@@ -136,14 +140,17 @@ class VcpuThread {
       if (reason === StopReason.EXIT) return this.exit(this.cpu.exitCode, 'tohost');
       if (reason === StopReason.PANIC) return this.panic(this.cpu.panicMessage);
       if (reason === StopReason.WFI) {
+        const sleptAt = performance.now();
         await this.sleepUntilInterrupt();
+        this.runningSince += performance.now() - sleptAt;
         return;
       }
       const now = performance.now();
       const pct = Atomics.load(i32, Ctl.THROTTLE_PCT);
-      if (pct > 0 && now - runningSince >= THROTTLE_SLICE_MS) {
-        await this.throttleSleep(((now - runningSince) * pct) / (100 - pct));
-        runningSince = performance.now();
+      if (pct === 0) this.runningSince = now; // a slice starts when throttling does
+      else if (now - this.runningSince >= THROTTLE_SLICE_MS) {
+        await this.throttleSleep(((now - this.runningSince) * pct) / (100 - pct));
+        this.runningSince = performance.now();
         return;
       }
       if (now - start >= EVENT_LOOP_EVERY_MS) break;

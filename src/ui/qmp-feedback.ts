@@ -16,9 +16,16 @@ export function commandText(cmd: QmpCommand): string {
   return JSON.stringify(cmd);
 }
 
-/** Sends `cmd`, reporting the outcome through `show` before and after; returns QEMU's reply. */
-export async function runCommand(qmp: QmpController, cmd: QmpCommand, show: (o: CommandOutcome) => void): Promise<QmpReply> {
-  const text = commandText(cmd);
+/**
+ * Sends `cmd`, reporting the outcome through `show` before and after; returns QEMU's reply. `text`
+ * is the command as the feedback line shows it.
+ */
+export async function runCommand(
+  qmp: QmpController,
+  cmd: QmpCommand,
+  show: (o: CommandOutcome) => void,
+  text = commandText(cmd),
+): Promise<QmpReply> {
   show({ cmd: text, pending: true });
   const reply = await qmp.execute(cmd);
   show({ cmd: text, pending: false, error: reply.error });

@@ -2,7 +2,8 @@ import { LitElement, css, html, nothing, svg } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { MachineController } from './controllers/machine-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
-import { describeError, type QmpCommand, type QmpErrorReply } from './services/qmp-client.js';
+import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
+import type { QmpCommand } from './services/qmp-client.js';
 import { panelStyles } from './styles/theme.js';
 
 const icon = (d: unknown) => html`<svg viewBox="0 0 16 16" width="15" height="15" aria-hidden="true" fill="currentColor">${d}</svg>`;
@@ -36,6 +37,7 @@ function fileToBase64(file: Blob): Promise<string> {
 export class TmControls extends LitElement {
   static override styles = [
     panelStyles,
+    feedbackStyles,
     css`
       .row {
         display: flex;
@@ -79,26 +81,12 @@ export class TmControls extends LitElement {
       .desc code {
         color: var(--tm-text);
       }
+      /* This panel's feedback line sits a little lower, and its failed command stays all red. */
       .feedback {
-        margin: 0.55rem 0 0;
-        padding: 0.35rem 0.6rem;
-        border-radius: 6px;
-        background: var(--tm-surface-2);
-        font-family: var(--tm-mono);
-        font-size: 0.8rem;
-        color: var(--tm-muted);
-        overflow-wrap: anywhere;
+        margin-top: 0.55rem;
       }
-      .feedback .ok {
-        color: var(--tm-ok);
-        font-weight: 650;
-      }
-      .feedback.failed {
-        background: var(--tm-danger-soft);
-        color: var(--tm-danger);
-      }
-      .feedback.failed strong {
-        font-weight: 650;
+      .feedback.failed .sent {
+        color: inherit;
       }
     `,
   ];
@@ -108,7 +96,7 @@ export class TmControls extends LitElement {
   private picked = false;
   @state() private args = '';
   @state() private busy = false;
-  @state() private last: { cmd: string; error?: QmpErrorReply; pending: boolean } | null = null;
+  @state() private last: CommandOutcome | null = null;
   @query('input[type=file]') private fileInput!: HTMLInputElement;
 
   private readonly machine = new MachineController(this);
@@ -167,18 +155,9 @@ export class TmControls extends LitElement {
           </span>
         </div>
         ${program ? html`<p class="desc"><code>${program.name}</code>: ${program.description}</p>` : nothing}
-        ${this.renderFeedback()}
+        ${renderOutcome(this.last)}
       </div>
     </section>`;
-  }
-
-  private renderFeedback() {
-    const last = this.last;
-    if (!last) return nothing;
-    if (last.error) {
-      return html`<p class="feedback failed" role="alert">${last.cmd} → <strong>${describeError(last.error)}</strong></p>`;
-    }
-    return html`<p class="feedback">${last.cmd} ${last.pending ? '…' : html`<span class="ok">✓</span>`}</p>`;
   }
 
   private onPick(e: Event): void {
@@ -212,12 +191,15 @@ export class TmControls extends LitElement {
   }
 
   private async run(cmd: QmpCommand): Promise<void> {
-    const shown = shortCommand(cmd);
-    this.busy = true;
-    this.last = { cmd: shown, pending: true };
-    const reply = await this.qmp.execute(cmd);
-    this.busy = false;
-    this.last = { cmd: shown, error: reply.error, pending: false };
+    await runCommand(
+      this.qmp,
+      cmd,
+      (o) => {
+        this.busy = o.pending;
+        this.last = o;
+      },
+      shortCommand(cmd),
+    );
   }
 }
 

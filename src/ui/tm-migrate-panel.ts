@@ -8,7 +8,7 @@ import { STOP_AND_COPY, phaseSteps, phaseText } from './migration-phases.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { currentDirection, currentStatus, isSetupOrActive } from './services/migration-view.js';
 import type { QmpCommand } from './services/qmp-client.js';
-import { migrationStatusTone, panelStyles, toneStyles } from './styles/theme.js';
+import { chipStyles, migrationStatusTone, panelStyles, toneStyles } from './styles/theme.js';
 import './tm-migration-badge.js';
 
 interface Suggestion {
@@ -33,6 +33,7 @@ export class TmMigratePanel extends LitElement {
     panelStyles,
     toneStyles,
     feedbackStyles,
+    chipStyles,
     css`
       .status {
         display: flex;
@@ -153,18 +154,7 @@ export class TmMigratePanel extends LitElement {
         margin-top: 0.5rem;
       }
       .chip {
-        font-family: var(--tm-mono);
-        font-size: 0.8rem;
-        font-weight: 500;
         padding: 0.2rem 0.6rem;
-        border-radius: 999px;
-        background: var(--tm-accent-soft);
-        border-color: transparent;
-        color: var(--tm-accent);
-      }
-      .chip:hover:not(:disabled) {
-        background: #d9e0fb;
-        border-color: transparent;
       }
       .chip.waiting {
         background: var(--tm-ok-soft);

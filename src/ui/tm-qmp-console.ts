@@ -3,7 +3,7 @@ import { customElement, query, state } from 'lit/decorators.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { highlightJson } from './json-highlight.js';
 import { hmpCommand, type QmpCommand, type QmpEvent, type QmpReply } from './services/qmp-client.js';
-import { panelStyles } from './styles/theme.js';
+import { chipStyles, panelStyles } from './styles/theme.js';
 
 type Entry =
   | { kind: 'qmp-in'; text: string }
@@ -37,6 +37,7 @@ function eventTime(e: QmpEvent): string {
 export class TmQmpConsole extends LitElement {
   static override styles = [
     panelStyles,
+    chipStyles,
     css`
       .chips {
         display: flex;
@@ -45,18 +46,7 @@ export class TmQmpConsole extends LitElement {
         padding: 0 1rem 0.6rem;
       }
       .chip {
-        font-family: var(--tm-mono);
-        font-size: 0.8rem;
-        font-weight: 500;
         padding: 0.22rem 0.65rem;
-        border-radius: 999px;
-        background: var(--tm-accent-soft);
-        border-color: transparent;
-        color: var(--tm-accent);
-      }
-      .chip:hover:not(:disabled) {
-        background: #d9e0fb;
-        border-color: transparent;
       }
       .chip.hmp {
         background: var(--tm-neutral-soft);

@@ -154,5 +154,8 @@ export class Uart {
   private clearRx(): void {
     this.b[R.count] = 0;
     this.b[R.lsr] = this.b[R.lsr]! & ~LSR_DATA_READY;
+    // Backlog bytes were never in the FIFO (still "on the wire"): let them in now, or they sit
+    // unseen with DR clear while hasPendingInput keeps the vCPU from sleeping in WFI.
+    this.refill();
   }
 }

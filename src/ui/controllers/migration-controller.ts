@@ -2,10 +2,10 @@
 // peer list) changes, at most every `intervalMs`: during a migration the service says 'change'
 // five times a second and the incoming side on every chunk it receives.
 
-import { ContextConsumer } from '@lit/context';
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { migrationContext } from '../contexts/migration-context.js';
 import type { MigrationView, SignalingView } from '../services/migration-view.js';
+import { ContextSubscription } from './context-subscription.js';
 
 export interface MigrationControllerOptions {
   /** Shortest time between two updates (default 100 ms). */
@@ -15,9 +15,8 @@ export interface MigrationControllerOptions {
 }
 
 export class MigrationController implements ReactiveController {
-  private current: MigrationView | undefined;
+  private readonly subscription: ContextSubscription<MigrationView>;
   private signaling: SignalingView | null = null;
-  private connected = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private dirty = false;
   private readonly intervalMs: number;
@@ -27,23 +26,19 @@ export class MigrationController implements ReactiveController {
     private readonly opts: MigrationControllerOptions = {},
   ) {
     this.intervalMs = opts.intervalMs ?? 100;
-    // The consumer is added first, so its context arrives before hostConnected below runs.
-    new ContextConsumer(host, { context: migrationContext, subscribe: true, callback: (s) => this.use(s) });
+    this.subscription = new ContextSubscription(host, migrationContext, {
+      listen: (m, on) => this.listen(m, on),
+      arrived: () => this.changed(),
+    });
+    // Added after the subscription, so it stops listening before the timer is dropped below.
     host.addController(this);
   }
 
   get service(): MigrationView | undefined {
-    return this.current;
-  }
-
-  hostConnected(): void {
-    this.connected = true;
-    this.listen(true);
+    return this.subscription.service;
   }
 
   hostDisconnected(): void {
-    this.connected = false;
-    this.listen(false);
     clearTimeout(this.timer);
     this.timer = undefined;
     this.dirty = false;
@@ -64,13 +59,11 @@ export class MigrationController implements ReactiveController {
     this.host.requestUpdate();
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.dirty && this.connected) this.fire();
+      if (this.dirty && this.subscription.isConnected) this.fire();
     }, this.intervalMs);
   }
 
-  private listen(on: boolean): void {
-    const m = this.current;
-    if (!m) return;
+  private listen(m: MigrationView, on: boolean): void {
     const method = on ? 'addEventListener' : 'removeEventListener';
     m[method]('change', this.changed);
     // The signaling object stays the same for the page's life; keep the one we subscribed to.
@@ -78,13 +71,5 @@ export class MigrationController implements ReactiveController {
     this.signaling?.[method]('peers', this.changed);
     this.signaling?.[method]('id', this.changed);
     if (!on) this.signaling = null;
-  }
-
-  private use(service: MigrationView | undefined): void {
-    if (service === this.current) return;
-    if (this.connected) this.listen(false);
-    this.current = service;
-    if (this.connected) this.listen(true);
-    this.changed();
   }
 }

@@ -1,21 +1,26 @@
 // Gives an element the QMP client from context, and (optionally) the QMP events that arrive while
 // the element is connected.
 
-import { ContextConsumer } from '@lit/context';
-import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { ReactiveControllerHost } from 'lit';
 import { qmpContext } from '../contexts/qmp-context.js';
 import { QMP_EVENT, executeSafely, type QmpClient, type QmpCommand, type QmpEvent, type QmpReply } from '../services/qmp-client.js';
+import { ContextSubscription } from './context-subscription.js';
 
-export class QmpController implements ReactiveController {
-  private current: QmpClient | undefined;
-  private connected = false;
+export class QmpController {
+  private readonly subscription: ContextSubscription<QmpClient>;
 
   constructor(
-    private readonly host: ReactiveControllerHost & HTMLElement,
+    host: ReactiveControllerHost & HTMLElement,
     private readonly onEvent?: (event: QmpEvent) => void,
   ) {
-    new ContextConsumer(host, { context: qmpContext, subscribe: true, callback: (c) => this.use(c) });
-    host.addController(this);
+    this.subscription = new ContextSubscription(host, qmpContext, {
+      listen: (client, on) => this.listen(client, on),
+      arrived: () => host.requestUpdate(),
+    });
+  }
+
+  private get current(): QmpClient | undefined {
+    return this.subscription.service;
   }
 
   /** Whether a QMP client has arrived from the context. */
@@ -35,31 +40,13 @@ export class QmpController implements ReactiveController {
     return executeSafely(this.current, cmd);
   }
 
-  hostConnected(): void {
-    this.connected = true;
-    this.listen(this.current, true);
-  }
-
-  hostDisconnected(): void {
-    this.connected = false;
-    this.listen(this.current, false);
-  }
-
   private readonly handleEvent = (e: Event) => {
     this.onEvent?.((e as CustomEvent<QmpEvent>).detail);
   };
 
-  private listen(client: QmpClient | undefined, on: boolean): void {
-    if (!client || !this.onEvent) return;
+  private listen(client: QmpClient, on: boolean): void {
+    if (!this.onEvent) return;
     if (on) client.events.addEventListener(QMP_EVENT, this.handleEvent);
     else client.events.removeEventListener(QMP_EVENT, this.handleEvent);
-  }
-
-  private use(client: QmpClient | undefined): void {
-    if (client === this.current) return;
-    if (this.connected) this.listen(this.current, false);
-    this.current = client;
-    if (this.connected) this.listen(client, true);
-    this.host.requestUpdate();
   }
 }

@@ -230,3 +230,20 @@ export const panelStyles = css`
     font-size: 0.88rem;
   }
 `;
+
+/** The round quick-pick buttons (suggested destinations, quick commands); each panel sets their padding. */
+export const chipStyles = css`
+  .chip {
+    font-family: var(--tm-mono);
+    font-size: 0.8rem;
+    font-weight: 500;
+    border-radius: 999px;
+    background: var(--tm-accent-soft);
+    border-color: transparent;
+    color: var(--tm-accent);
+  }
+  .chip:hover:not(:disabled) {
+    background: #d9e0fb;
+    border-color: transparent;
+  }
+`;
