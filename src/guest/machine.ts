@@ -3,6 +3,7 @@
 // events. It imports nothing from the DOM: QMP and the UI sit on top of it.
 
 import { bootProgram, checkBootable } from './boot.js';
+import { DirtyLog } from './dirty-log.js';
 import { ControlBlock, VcpuState, type BlockerRefusal } from './control-block.js';
 import { readDisplayMode, type DisplayMode } from './devices/display.js';
 import { DeviceName, DeviceState } from './device-state.js';
@@ -168,7 +169,12 @@ export class Machine extends EventTarget {
     // A reset unplugs nothing, but the device comes up disabled: its blocker goes.
     this.control.disableHostDevice();
     this.syncHostDevice();
-    if (image) bootProgram(this.ramBytes, this.deviceState, { image, program: name, args, clearRam: fresh });
+    if (image) {
+      bootProgram(this.ramBytes, this.deviceState, { image, program: name, args, clearRam: fresh });
+      // These writes bypass the vCPU, so they must be logged by hand: a migration running
+      // meanwhile then sends the new contents again (a reset is just guest activity to it).
+      new DirtyLog(this.dirtyLog).markAll();
+    }
     this.image = image;
     this.exitInfo = undefined;
     this.panicMessage = undefined;

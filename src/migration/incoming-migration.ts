@@ -98,6 +98,12 @@ export class IncomingMigration {
     else this.hooks.status('active');
   }
 
+  /** Frees the worker of an incoming migration that never started (its URI was refused). */
+  dispose(): void {
+    this.done = true;
+    this.worker.terminate();
+  }
+
   /** Stops waiting (the tab is being turned back into a normal one, or closed). */
   cancel(reason: string): void {
     if (this.done) return;

@@ -277,7 +277,12 @@ export class MigrationService extends EventTarget {
       },
       autostart: this.autostart,
     }, opts.file);
-    inc.start();
+    try {
+      inc.start();
+    } catch (e) {
+      inc.dispose();
+      throw e;
+    }
     this.incoming = inc;
     this.incomingStarted = true;
     if (uri.kind === 'webrtc') this.signaling?.setIncoming(true, uri.peer);

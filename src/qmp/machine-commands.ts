@@ -145,6 +145,8 @@ export function registerMachineCommands(
         throw QmpError.generic("Only one of 'program' and 'elf' can be given");
       }
       if (a.program === undefined && a.elf === undefined) throw QmpError.generic("Either 'program' or 'elf' must be given");
+      // RAM belongs to the incoming migration until it completes.
+      if (machine.runstate === 'inmigrate') throw QmpError.generic('Guest is waiting for an incoming migration');
       if (a.args !== undefined && new TextEncoder().encode(a.args).length >= BOOTINFO_CMDLINE_MAX) {
         throw QmpError.generic(`Parameter 'args' is longer than ${BOOTINFO_CMDLINE_MAX - 1} bytes`);
       }
