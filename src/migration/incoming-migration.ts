@@ -121,6 +121,7 @@ export class IncomingMigration {
         this.hooks.log(`stream command ${msg.name}${msg.value !== undefined ? ` ${msg.value}` : ''}`);
         return;
       case 'loaded':
+        this.hooks.progress(msg.bytes, 0); // a short migration may end before the first progress tick
         this.loaded(msg.runstate);
         return;
       case 'failed':
