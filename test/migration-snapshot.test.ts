@@ -4,7 +4,7 @@
 // is cancelled never appears in the list.
 
 import { SnapshotStore } from '../src/transport/idb-store.js';
-import { deepEqual, equal, ok } from './helpers/assert.js';
+import { deepEqual, equal, eventually, ok } from './helpers/assert.js';
 import { MiB, abCheck, abPasses, advances, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
 
 declare function describe(name: string, fn: () => void): void;
@@ -126,7 +126,7 @@ describe('snapshots: migrate to idb and -incoming idb', () => {
     const name = snapshotName('cancelled');
     await a.ok('migrate', { uri: `idb:${name}` });
     await a.waitStatus('active');
-    ok((await a.queryMigrate()).ram.transferred > 0, 'bytes were written before the cancel');
+    await eventually(async () => (await a.queryMigrate()).ram.transferred > 64 * 1024, 20000, 'pages written before the cancel');
     await a.ok('migrate_cancel');
     equal((await a.waitStatus(['cancelled', 'completed', 'failed'])).status, 'cancelled');
     equal(await a.runstate(), 'running');

@@ -104,6 +104,8 @@ export class MigrationThread {
     try {
       this.setupStream();
       this.block.set(MigCounter.SETUP_TIME, Math.round(performance.now() - setupStart));
+      // The header and block list count as transferred from the moment the migration is active.
+      this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
       this.transition('setup', 'active');
       while (this.block.status === 'active') {
         if (!this.w.rateLimitExceeded()) {
