@@ -7,7 +7,8 @@ import { CommandLineError, parseCommandLine, type CommandLine } from './command-
 import { Machine } from './guest/machine.js';
 import { DEMO_PROGRAM } from './guest/programs.js';
 import type { RunState } from './guest/runstate.js';
-import { MigrationService } from './migration/migration-service.js';
+import { MigrationService, type MigrationFile } from './migration/migration-service.js';
+import { downloadBlob } from './transport/file.js';
 import { migrationOptionsFromGlobals } from './migration/options-global.js';
 import { createQmp, installQmp } from './qmp/index.js';
 import { registerMigrationCommands } from './qmp/migration-commands.js';
@@ -43,6 +44,10 @@ async function start(app: TmApp): Promise<void> {
   const signaling = new Signaling({ name: cl.name });
   const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart);
   registerMigrationCommands(qmp.dispatcher, qmp.hmp, migration, signaling);
+  migration.addEventListener('file', (e) => {
+    const { name, blob } = (e as CustomEvent<MigrationFile>).detail;
+    downloadBlob(blob, name);
+  });
   app.vmName = cl.name ?? '';
   app.peerId = signaling.id;
   signaling.addEventListener('id', () => (app.peerId = signaling.id));

@@ -45,6 +45,12 @@ export interface MigrationSample {
 
 export type MigrationLogEntry = { t: number; text: string };
 
+/** The stream of a finished `file:NAME` migration (the 'file' event's detail). */
+export interface MigrationFile {
+  name: string;
+  blob: Blob;
+}
+
 export class MigrationService extends EventTarget {
   readonly block = new MigrationBlock();
   private outStatus: MigrationStatus = 'none';
@@ -211,6 +217,8 @@ export class MigrationService extends EventTarget {
       status: (from, to) => this.setOutgoing(from, to),
       error: (message) => (this.outError ??= message),
       log: (text) => this.note(text),
+      // The page (which has a document) turns this into a download; see src/main.ts.
+      file: (name, blob) => this.dispatchEvent(new CustomEvent<MigrationFile>('file', { detail: { name, blob } })),
     });
     this.outgoing = out;
     this.startSampling();

@@ -4,7 +4,6 @@
 
 import type { Machine } from '../guest/machine.js';
 import type { RunState } from '../guest/runstate.js';
-import { downloadBlob } from '../transport/file.js';
 import { connectLoopback } from '../transport/loopback.js';
 import type { ChannelRoute } from '../transport/routes.js';
 import type { Signaling } from '../transport/signaling.js';
@@ -22,6 +21,8 @@ export interface OutgoingHooks {
   error(message: string): void;
   /** A return-path message or other progress worth showing in the event log. */
   log(text: string): void;
+  /** A `file:` migration finished: the page offers the stream as a download. */
+  file(name: string, blob: Blob): void;
 }
 
 interface Closable {
@@ -151,7 +152,7 @@ export class OutgoingMigration {
         this.machine.noteRunstate(msg.from as RunState);
         return;
       case 'file':
-        downloadBlob(msg.blob, msg.name);
+        this.hooks.file(msg.name, msg.blob);
         this.hooks.log(`saved ${msg.blob.size} bytes as file ${msg.name}`);
         return;
       case 'finished':
