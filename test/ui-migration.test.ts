@@ -454,7 +454,7 @@ describe('tm-snapshots', () => {
 
 describe('page addresses', () => {
   it('a destination keeps -m and -name and drops the rest', () => {
-    equal(incomingPageUrl('http://h:5174/?m=256M&S&name=alice&global=x', 'webrtc:'), 'http://h:5174/?incoming=webrtc:&m=256M&name=alice');
+    equal(incomingPageUrl('http://h:5174/?m=256M&S&name=alice&global=x', 'webrtc:'), 'http://h:5174/?incoming=webrtc:&m=256M&name=alice&global=x');
     equal(incomingPageUrl('http://h/app/?name=a%20b', 'idb:snap 1'), 'http://h/app/?incoming=idb:snap%201&name=a%20b');
   });
 });

@@ -1,8 +1,9 @@
 // Addresses of this page as a destination. QEMU's -incoming is a start-up option, so "receive a
 // migration" and "restore a snapshot" reload the tab with `?incoming=URI`, keeping its -m and
-// -name (the destination must have the same RAM size as the source).
+// -name (the destination must have the same RAM size as the source) and -global options.
 
-const KEEP = ['m', 'name'];
+// -global migration.* settings must match at both ends, so they stay too.
+const KEEP = ['m', 'name', 'global'];
 
 /** Query values keep ':' readable (`incoming=webrtc:`), as a person would type them. */
 function encode(value: string): string {
@@ -14,8 +15,7 @@ export function incomingPageUrl(current: string | URL, incoming: string): string
   const url = new URL(current);
   const parts = [`incoming=${encode(incoming)}`];
   for (const key of KEEP) {
-    const value = url.searchParams.get(key);
-    if (value !== null) parts.push(`${key}=${encode(value)}`);
+    for (const value of url.searchParams.getAll(key)) parts.push(`${key}=${encode(value)}`);
   }
   return `${url.origin}${url.pathname}?${parts.join('&')}`;
 }

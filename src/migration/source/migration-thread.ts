@@ -51,6 +51,7 @@ export class MigrationThread {
   private readonly ram: RamSaver;
   private readonly footers: boolean;
   private vmWasRunning = false;
+  private runstateAtStop: RunState = 'running';
   private downtimeStart = 0;
   private iterationStart = 0;
   private iterationInitialBytes = 0;
@@ -177,6 +178,7 @@ export class MigrationThread {
   private async completion(): Promise<void> {
     this.downtimeStart = Date.now();
     this.vmWasRunning = this.ctl.runstate === 'running';
+    this.runstateAtStop = this.ctl.runstate;
     if (!this.ctl.stopAndWait(2000)) throw new Error('the vCPU did not stop');
     this.setRunstate('finish-migrate');
 
@@ -219,7 +221,8 @@ export class MigrationThread {
 
   /** The runstate the destination should take on: what the guest was doing when we stopped it. */
   private get globalRunstate(): RunState {
-    return this.vmWasRunning ? 'running' : this.ctl.runstate === 'finish-migrate' ? 'paused' : this.ctl.runstate;
+    // QEMU's global_state_store(): the runstate from just before the stop for the switchover.
+    return this.runstateAtStop;
   }
 
   private describedDevices() {
