@@ -8,28 +8,13 @@ import {
   abCheck,
   abPasses,
   advances,
-  createTab,
   listenFakeDestination,
   loopbackName,
   type Tab,
+  perTest,
 } from './fixtures/migration-harness.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-declare function afterEach(fn: () => void | Promise<void>): void;
-
-const tabs: Tab[] = [];
-const cleanups: (() => void)[] = [];
-async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
-  const t = await createTab(...args);
-  tabs.push(t);
-  return t;
-}
-
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-  for (const t of tabs.splice(0)) t.dispose();
-});
+const { tab, onCleanup } = perTest();
 
 /** 1 MB/s against an 8 MiB range the guest re-dirties all the time: precopy never converges. */
 const SLOW = { 'max-bandwidth': 1_000_000 };
@@ -123,13 +108,13 @@ describe('migrate_cancel', () => {
     // A destination that loads everything but never sends SHUT holds the source in 'device'.
     const name = loopbackName('device');
     const fake = listenFakeDestination(name);
-    cleanups.push(() => fake.close());
+    onCleanup(() => fake.close());
     const a = await tab({ program: 'ab' });
     await abPasses(a, 1);
     await a.setCaps({ events: true, 'return-path': true, 'pause-before-switchover': true });
     await a.ok('migrate', { uri: `loopback:${name}` });
     const dest = await fake.connection;
-    cleanups.push(() => dest.close());
+    onCleanup(() => dest.close());
     await a.waitStatus('pre-switchover');
     await a.ok('migrate-continue', { state: 'pre-switchover' });
     await a.waitStatus('device');

@@ -2,22 +2,9 @@
 // qmp_migrate_incoming, qmp_migrate_continue), and migrations that fail before a byte moves.
 
 import { deepEqual, equal, match, ok } from './helpers/assert.js';
-import { abPasses, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+import { abPasses, loopbackName, perTest } from './fixtures/migration-harness.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-declare function afterEach(fn: () => void | Promise<void>): void;
-
-const tabs: Tab[] = [];
-async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
-  const t = await createTab(...args);
-  tabs.push(t);
-  return t;
-}
-
-afterEach(() => {
-  for (const t of tabs.splice(0)) t.dispose();
-});
+const { tab } = perTest();
 
 describe('migration command errors', () => {
   it('migrate-continue outside the named state', async () => {

@@ -20,24 +20,9 @@ import {
   writeStreamHeader,
 } from '../src/migration/stream/index.js';
 import { deepEqual, equal, match, ok } from './helpers/assert.js';
-import { MiB, abPasses, advances, connectRawSource, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+import { MiB, abPasses, advances, connectRawSource, loopbackName, type Tab, perTest } from './fixtures/migration-harness.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-declare function afterEach(fn: () => void | Promise<void>): void;
-
-const tabs: Tab[] = [];
-const cleanups: (() => void)[] = [];
-async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
-  const t = await createTab(...args);
-  tabs.push(t);
-  return t;
-}
-
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-  for (const t of tabs.splice(0)) t.dispose();
-});
+const { tab, onCleanup } = perTest();
 
 const RAM = 16 * MiB;
 
@@ -73,7 +58,7 @@ async function destinationWithRawSource(opts: { startPaused?: boolean } = {}) {
   const name = loopbackName('raw');
   await b.ok('migrate-incoming', { uri: `loopback:${name}` });
   const src = connectRawSource(name);
-  cleanups.push(() => src.link.close('test over'));
+  onCleanup(() => src.link.close('test over'));
   return { b, src };
 }
 

@@ -5,22 +5,9 @@
 
 import { DeviceState } from '../src/guest/device-state.js';
 import { deepEqual, equal, eventually, match, ok } from './helpers/assert.js';
-import { MiB, abCheck, abPasses, advances, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+import { MiB, abCheck, abPasses, advances, loopbackName, perTest, runsOnKeepingAbInvariant } from './fixtures/migration-harness.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-declare function afterEach(fn: () => void | Promise<void>): void;
-
-const tabs: Tab[] = [];
-async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
-  const t = await createTab(...args);
-  tabs.push(t);
-  return t;
-}
-
-afterEach(() => {
-  for (const t of tabs.splice(0)) t.dispose();
-});
+const { tab } = perTest();
 
 /** A running a-b source and a deferred destination listening on a fresh loopback name. */
 async function pair(dest: { startPaused?: boolean } = {}, src: { args?: string } = {}) {
@@ -83,13 +70,7 @@ describe('precopy over loopback', () => {
     match(hmp, new RegExp(`\\nnormal: ${ram.normal} pages\\r?\\n`));
 
     // The destination runs the guest on from where it stopped.
-    await b.ok('cont');
-    equal(await b.runstate(), 'running');
-    await advances(b, 'the migrated guest to run');
-    const passes = (b.machine.serialOutput.match(/B/g) ?? []).length;
-    await abPasses(b, passes + 1);
-    await b.ok('stop');
-    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant after it ran on');
+    await runsOnKeepingAbInvariant(b);
   });
 
   it('without -S the destination runs the guest on by itself (autostart)', async () => {

@@ -24,9 +24,6 @@ import {
 import { globalsFromUrl, migrationOptionsFromGlobals, parseGlobalOption, parseMigrationGlobal } from '../src/migration/options-global.js';
 import { deepEqual, equal, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-
 /** Runs fn, which must throw a GenericError QmpError, and returns its desc. */
 function qmpError(fn: () => unknown): string {
   try {

@@ -2,19 +2,15 @@
 // vCPU's back. A migration running meanwhile must still deliver exactly the source's RAM.
 
 import { equal } from './helpers/assert.js';
-import { MiB, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+import { MiB, loopbackName, perTest } from './fixtures/migration-harness.js';
 
-const tabs: Tab[] = [];
-afterEach(() => {
-  for (const t of tabs.splice(0)) t.dispose();
-});
+const { tab } = perTest();
 
 describe('RAM rewritten during a migration', () => {
   for (const action of ['x-tabmig-load', 'system_reset'] as const) {
     it(`${action} in the middle of a precopy: the destination still gets the source's RAM`, async () => {
-      const a = await createTab({ program: 'stress', args: 'wss=4M rate=1M mode=random' });
-      const b = await createTab({ incoming: 'defer', startPaused: true });
-      tabs.push(a, b);
+      const a = await tab({ program: 'stress', args: 'wss=4M rate=1M mode=random' });
+      const b = await tab({ incoming: 'defer', startPaused: true });
       const uri = `loopback:${loopbackName('reload')}`;
       await b.ok('migrate-incoming', { uri });
       // Slow enough that the migration is still copying when the RAM is rewritten.
@@ -33,8 +29,7 @@ describe('RAM rewritten during a migration', () => {
   }
 
   it('a tab waiting for an incoming migration refuses x-tabmig-load', async () => {
-    const b = await createTab({ incoming: 'defer' });
-    tabs.push(b);
+    const b = await tab({ incoming: 'defer' });
     equal(await b.err('x-tabmig-load', { program: 'ab' }), 'Guest is waiting for an incoming migration');
   });
 });

@@ -11,37 +11,26 @@ import {
   abCheck,
   abPasses,
   advances,
-  createTab,
   listenFakeDestination,
   loopbackName,
   type FakeDestination,
   type Tab,
+  perTest,
 } from './fixtures/migration-harness.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-declare function afterEach(fn: () => void | Promise<void>): void;
-
-const tabs: Tab[] = [];
-const cleanups: (() => void)[] = [];
-
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-  for (const t of tabs.splice(0)) t.dispose();
-});
+const { tab, onCleanup } = perTest();
 
 /** A running a-b source migrating to a fake destination that has loaded the whole stream. */
 async function migratedToFake(opts: { waitForLoad?: boolean } = {}): Promise<{ a: Tab; dest: FakeDestination }> {
   const name = loopbackName('rp');
   const fake = listenFakeDestination(name);
-  cleanups.push(() => fake.close());
-  const a = await createTab({ program: 'ab' });
-  tabs.push(a);
+  onCleanup(() => fake.close());
+  const a = await tab({ program: 'ab' });
   await abPasses(a, 1);
   await a.setCaps({ events: true, 'return-path': true });
   await a.ok('migrate', { uri: `loopback:${name}` });
   const dest = await fake.connection;
-  cleanups.push(() => dest.close());
+  onCleanup(() => dest.close());
   if (opts.waitForLoad ?? true) await dest.loaded;
   return { a, dest };
 }

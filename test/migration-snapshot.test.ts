@@ -5,34 +5,23 @@
 
 import { SnapshotStore } from '../src/transport/idb-store.js';
 import { deepEqual, equal, eventually, ok } from './helpers/assert.js';
-import { MiB, abCheck, abPasses, advances, createTab, loopbackName, type Tab } from './fixtures/migration-harness.js';
+import { MiB, abCheck, abPasses, advances, loopbackName, type Tab, perTest } from './fixtures/migration-harness.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-declare function afterEach(fn: () => void | Promise<void>): void;
+const { tab, onCleanup } = perTest();
 
-const tabs: Tab[] = [];
-const names: string[] = [];
-async function tab(...args: Parameters<typeof createTab>): Promise<Tab> {
-  const t = await createTab(...args);
-  tabs.push(t);
-  return t;
-}
+/** A fresh snapshot name, deleted from IndexedDB after the test. */
 function snapshotName(what: string): string {
   const n = loopbackName(what);
-  names.push(n);
+  onCleanup(async () => {
+    const store = await SnapshotStore.open();
+    try {
+      await store.delete(n);
+    } finally {
+      store.close();
+    }
+  });
   return n;
 }
-
-afterEach(async () => {
-  for (const t of tabs.splice(0)) t.dispose();
-  const store = await SnapshotStore.open();
-  try {
-    for (const n of names.splice(0)) await store.delete(n);
-  } finally {
-    store.close();
-  }
-});
 
 async function listed(name: string): Promise<{ name: string; size: number } | undefined> {
   const store = await SnapshotStore.open();

@@ -12,10 +12,7 @@ import {
   isSetupOrActive,
   type MigrationStatus,
 } from '../src/migration/state.js';
-import { deepEqual, equal, ok, throws } from './helpers/assert.js';
-
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
+import { deepEqual, equal, match, ok, throws } from './helpers/assert.js';
 
 /** qapi/migration.json MigrationStatus, in QEMU 3.0's order (the block stores the index). */
 const QAPI_ORDER = [
@@ -146,7 +143,7 @@ describe('migration block (compare-and-set status)', () => {
 
   it('reset starts a new migration: status set, words and counters cleared', () => {
     const b = new MigrationBlock();
-    b.compareAndSet('none', 'completed');
+    for (const [from, to] of [['none', 'setup'], ['setup', 'active'], ['active', 'completed']] as const) b.compareAndSet(from, to);
     b.set(MigCounter.TRANSFERRED, 12345);
     b.set(MigCounter.DOWNTIME, 42);
     b.setWord(MigWord.RP_SHUT, 2);
@@ -157,6 +154,13 @@ describe('migration block (compare-and-set status)', () => {
     equal(b.get(MigCounter.DOWNTIME), 0);
     equal(b.word(MigWord.RP_SHUT), 0);
     equal(b.word(MigWord.CONTINUE), 0);
+  });
+
+  it('refuses a change the transition table does not allow, whatever the current status', () => {
+    const b = new MigrationBlock();
+    const e = throws(() => b.compareAndSet('none', 'completed'));
+    match(String(e), /invalid migration state change none -> completed/);
+    equal(b.status, 'none');
   });
 
   it('counters hold exact integers beyond 2^32', () => {

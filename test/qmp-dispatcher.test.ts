@@ -4,9 +4,6 @@ import { Hmp } from '../src/qmp/hmp.js';
 import { QmpError } from '../src/qmp/qmp-error.js';
 import { deepEqual, equal, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => unknown): void;
-
 const generic = (desc: string) => ({ error: { class: 'GenericError', desc } });
 
 /** A dispatcher with commands shaped like the migration ones, to exercise the argument checks. */

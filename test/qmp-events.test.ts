@@ -3,9 +3,6 @@ import { QMP_EVENT, QmpEvents, forwardQmpEvents, type QmpEvent } from '../src/qm
 import { installQmp, type QmpFunction } from '../src/qmp/install.js';
 import { deepEqual, equal, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => unknown): void;
-
 describe('QMP events', () => {
   it('have QEMU shape: event, data only when given, timestamp in seconds and microseconds', () => {
     const events = new QmpEvents({ nowMicros: () => 1_267_040_730_682_951 });

@@ -3,9 +3,6 @@ import { registerMemoryDump, type PhysicalReader } from '../src/qmp/hmp-memory.j
 import { QmpError } from '../src/qmp/qmp-error.js';
 import { deepEqual, equal, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => unknown): void;
-
 const RAM_BASE = 0x8000_0000;
 
 /** A 64 KiB "RAM" at 0x80000000 holding bytes 0x00, 0x01, … 0xff, 0x00, … */

@@ -7,9 +7,6 @@ import { Hmp } from '../src/qmp/hmp.js';
 import { registerMachineCommands, type MachineControl, type QmpMachine } from '../src/qmp/machine-commands.js';
 import { deepEqual, equal, eventually, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => unknown): void;
-
 /** Machine's observable behaviour, without a vCPU: runstate changes and resets as events. */
 class FakeMachine extends EventTarget implements QmpMachine {
   runstate: RunState;

@@ -22,9 +22,6 @@ import {
 } from '../src/migration/stream/index.js';
 import { deepEqual, equal, ok, rejects, throws } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-
 async function bytesOf(write: (w: StreamWriter) => void): Promise<Uint8Array> {
   const sink = new BufferSink();
   const w = new StreamWriter(sink);

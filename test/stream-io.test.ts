@@ -13,9 +13,6 @@ import {
 } from '../src/migration/stream/index.js';
 import { deepEqual, equal, ok, rejects, throws } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-
 /** Splits bytes into pieces of pseudo-random sizes (1..max), to cross every boundary. */
 function split(bytes: Uint8Array, seed: number, max = 13): Uint8Array[] {
   const out: Uint8Array[] = [];

@@ -37,9 +37,6 @@ import {
 } from '../src/migration/stream/index.js';
 import { deepEqual, equal, ok, rejects } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-
 const BLOCK: RamBlock = { name: RAM_BLOCK_MAIN, length: 8 * 4096 };
 
 function sampleMachine(): { ram: Uint8Array; state: DeviceState } {

@@ -22,9 +22,6 @@ import {
 } from '../src/migration/stream/index.js';
 import { deepEqual, equal, ok, rejects, throws } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-
 const MAIN: RamBlock = { name: RAM_BLOCK_MAIN, length: 64 * 1024 };
 const ROM: RamBlock = { name: 'rom', length: 8 * 1024 };
 

@@ -34,9 +34,6 @@ import {
 import { RUN_STATES } from '../src/guest/runstate.js';
 import { deepEqual, equal, ok, rejects } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => void | Promise<void>): void;
-
 async function bytesOf(write: (w: StreamWriter) => void): Promise<Uint8Array> {
   const sink = new BufferSink();
   const w = new StreamWriter(sink);

@@ -7,11 +7,6 @@ import { RECORD_SIZE, SnapshotStore } from '../src/transport/idb-store.js';
 import { openSnapshotDB } from '../src/transport/snapshot-db.js';
 import { equal, ok, rejects } from './helpers/assert.js';
 
-declare const describe: (name: string, fn: () => void) => void;
-declare const it: (name: string, fn: () => void | Promise<void>) => void;
-declare const beforeEach: (fn: () => void | Promise<void>) => void;
-declare const afterEach: (fn: () => void | Promise<void>) => void;
-
 const MiB = 1 << 20;
 const PERIOD = 253;
 

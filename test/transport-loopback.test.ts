@@ -7,9 +7,6 @@ import { CHANNEL } from '../src/transport/routes.js';
 import { equal, match, ok, rejects, throws } from './helpers/assert.js';
 import { EchoWorker } from './fixtures/transport-worker-client.js';
 
-declare const describe: (name: string, fn: () => void) => void;
-declare const it: (name: string, fn: () => void | Promise<void>) => void;
-
 const routes = [{ id: CHANNEL.main }, { id: CHANNEL.returnPath }];
 let n = 0;
 const uniq = () => `t${Date.now().toString(36)}-${n++}`;

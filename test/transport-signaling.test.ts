@@ -4,10 +4,6 @@
 import { Signaling, type PeerLeftDetail, type SignalMessage } from '../src/transport/signaling.js';
 import { equal, eventually, notEqual, ok } from './helpers/assert.js';
 
-declare const describe: (name: string, fn: () => void) => void;
-declare const it: (name: string, fn: () => void | Promise<void>) => void;
-declare const afterEach: (fn: () => void | Promise<void>) => void;
-
 /** A Storage of our own, as each tab's sessionStorage is. */
 class MemoryStorage implements Storage {
   private m = new Map<string, string>();

@@ -4,9 +4,6 @@ import { QmpError } from '../src/qmp/qmp-error.js';
 import { formatMigrationUri, parseIncomingUri, parseOutgoingUri } from '../src/transport/uri.js';
 import { deepEqual, equal, ok, throws } from './helpers/assert.js';
 
-declare const describe: (name: string, fn: () => void) => void;
-declare const it: (name: string, fn: () => void | Promise<void>) => void;
-
 function qmpError(fn: () => unknown): QmpError {
   const e = throws(fn);
   ok(e instanceof QmpError, 'a QmpError');

@@ -7,10 +7,6 @@ import { acceptFromPeer, connectToPeer, type PeerLink } from '../src/transport/w
 import { equal, eventually, match, ok, rejects } from './helpers/assert.js';
 import { EchoWorker } from './fixtures/transport-worker-client.js';
 
-declare const describe: (name: string, fn: () => void) => void;
-declare const it: (name: string, fn: () => void | Promise<void>) => void;
-declare const afterEach: (fn: () => void | Promise<void>) => void;
-
 const ids = [CHANNEL.main, CHANNEL.returnPath, CHANNEL.postcopy];
 const MiB = 1 << 20;
 

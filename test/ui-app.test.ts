@@ -13,11 +13,6 @@ import '../src/ui/tm-app.js';
 import type { TmApp } from '../src/ui/tm-app.js';
 import { deepEqual, equal, eventually, match, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => unknown): void;
-declare function beforeEach(fn: () => unknown): void;
-declare function afterEach(fn: () => unknown): void;
-
 class FakeMachine extends EventTarget implements MachineLike {
   runstate: RunState = 'running';
   readonly ramSize = 1 << 20;

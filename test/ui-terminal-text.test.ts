@@ -3,9 +3,6 @@
 import { TerminalText } from '../src/ui/services/terminal-text.js';
 import { equal, ok } from './helpers/assert.js';
 
-declare function describe(name: string, fn: () => void): void;
-declare function it(name: string, fn: () => unknown): void;
-
 function shown(...chunks: string[]): string {
   const t = new TerminalText();
   for (const c of chunks) t.write(c);

@@ -3,7 +3,7 @@
 // and every query-migrate counter. The migration worker writes the counters as it goes, so
 // query-migrate on the main thread reads exact, live numbers without asking anyone.
 
-import { MIGRATION_STATUSES, type MigrationStatus } from './state.js';
+import { MIGRATION_STATUSES, canTransition, type MigrationStatus } from './state.js';
 
 /** Int32 words. */
 export const MigWord = {
@@ -65,6 +65,9 @@ export class MigrationBlock {
 
   /** Moves from `from` to `to` only if the status is still `from`; true if this call moved it. */
   compareAndSet(from: MigrationStatus, to: MigrationStatus): boolean {
+    // The one transition table (state.ts) guards every thread's changes: a step it does not
+    // allow is a bug in tabmig, caught here rather than shown to the user as a strange state.
+    if (!canTransition(from, to)) throw new Error(`invalid migration state change ${from} -> ${to}`);
     const f = MIGRATION_STATUSES.indexOf(from);
     const t = MIGRATION_STATUSES.indexOf(to);
     const moved = Atomics.compareExchange(this.words, MigWord.STATUS, f, t) === f;

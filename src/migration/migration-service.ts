@@ -10,11 +10,11 @@ import { QmpError } from '../qmp/qmp-error.js';
 import type { Signaling } from '../transport/signaling.js';
 import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
 import { IncomingMigration } from './incoming-migration.js';
-import { MigCounter, MigrationBlock } from './migration-block.js';
+import { MigCounter, MigWord, MigrationBlock } from './migration-block.js';
 import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } from './migration-info.js';
 import { MigrationOptions, type OptionsContext } from './options.js';
 import { OutgoingMigration } from './outgoing-migration.js';
-import { isSetupOrActive, type MigrationStatus } from './state.js';
+import { MigrationStateMachine, isFinished, isSetupOrActive, type MigrationStatus } from './state.js';
 
 /** The machine type written in (and required of) every stream's configuration section. */
 export const MACHINE_TYPE = 'tabmig-rv32-virt';
@@ -56,7 +56,10 @@ export class MigrationService extends EventTarget {
   private outStatus: MigrationStatus = 'none';
   private outError: string | null = null;
   private outgoing: OutgoingMigration | null = null;
-  private inStatus: MigrationStatus = 'none';
+  private readonly incomingState = new MigrationStateMachine((to) => {
+    this.note(`incoming migration ${to}${to === 'failed' && this.inError ? `: ${this.inError}` : ''}`);
+    this.announce(to);
+  });
   private inError: string | null = null;
   private incoming: IncomingMigration | null = null;
   private incomingStarted = false;
@@ -88,7 +91,7 @@ export class MigrationService extends EventTarget {
   }
 
   get incomingStatus(): MigrationStatus {
-    return this.inStatus;
+    return this.incomingState.status;
   }
 
   get lastError(): string | null {
@@ -108,25 +111,27 @@ export class MigrationService extends EventTarget {
     // qmp_query_migrate fills the destination's view first and the source's over it: a VM that
     // received a migration and then sent one on reports the outgoing one. (This used to prefer
     // the incoming status, so a tab that had been a destination showed 'completed' for ever.)
-    if (this.outStatus === 'none') return destinationMigrationInfo(this.inStatus, this.inError);
+    if (this.outStatus === 'none') return destinationMigrationInfo(this.incomingState.status, this.inError);
     return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now());
   }
 
-  private setOutgoing(from: MigrationStatus, to: MigrationStatus): void {
-    void from;
+  /** Mirrors a status change already made in the shared block (by a worker or by us). */
+  private setOutgoing(to: MigrationStatus): void {
     this.outStatus = to;
-    // The vCPU refuses blockers while a migration is in progress (ControlBlock.tryEnableHostDevice).
-    if (!isSetupOrActive(to) && to !== 'cancelling') this.machine.control.endMigration();
+    if (isFinished(to)) {
+      // The vCPU refuses blockers while a migration is in progress (ControlBlock.tryEnableHostDevice).
+      this.machine.control.endMigration();
+      this.stopSampling();
+    }
     this.note(`migration ${to}${to === 'failed' && this.outError ? `: ${this.outError}` : ''}`);
     this.announce(to);
-    if (!isSetupOrActive(to) && to !== 'cancelling') this.stopSampling();
   }
 
+  /** The incoming side's status lives on this thread only; the state machine checks each step. */
   private setIncoming(to: MigrationStatus, error?: string): void {
     if (error) this.inError ??= error;
-    this.inStatus = to;
-    this.note(`incoming migration ${to}${error ? `: ${error}` : ''}`);
-    this.announce(to);
+    // Checked against the transition table: a wrong step is our bug, not the user's.
+    this.incomingState.set(this.incomingState.status, to);
   }
 
   private announce(status: MigrationStatus): void {
@@ -203,18 +208,18 @@ export class MigrationService extends EventTarget {
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
     this.samples.length = 0;
-    this.setOutgoing('none', 'setup');
+    this.setOutgoing('setup');
 
     let uri: MigrationUri;
     try {
       uri = parseMigrationUri(uriText, 'outgoing');
     } catch (e) {
       this.block.compareAndSet('setup', 'failed');
-      this.setOutgoing('setup', 'failed');
+      this.setOutgoing('failed');
       throw e;
     }
     const out = new OutgoingMigration(this.machine, this.block, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
-      status: (from, to) => this.setOutgoing(from, to),
+      status: (_from, to) => this.setOutgoing(to),
       error: (message) => (this.outError ??= message),
       log: (text) => this.note(text),
       // The page (which has a document) turns this into a download; see src/main.ts.
@@ -231,7 +236,7 @@ export class MigrationService extends EventTarget {
       const s = this.block.status;
       if (!isSetupOrActive(s)) return;
       if (this.block.compareAndSet(s, 'cancelling')) {
-        this.setOutgoing(s, 'cancelling');
+        this.setOutgoing('cancelling');
         this.outgoing?.cancel();
         return;
       }
@@ -241,7 +246,7 @@ export class MigrationService extends EventTarget {
   /** qmp_migrate_continue: leaves the pre-switchover pause. */
   continue(state: MigrationStatus): void {
     if (this.outStatus !== state) throw QmpError.generic(`Migration not in expected state: ${this.outStatus}`);
-    this.block.bumpWord(1 /* MigWord.CONTINUE */);
+    this.block.bumpWord(MigWord.CONTINUE);
   }
 
   /** migrate-set-parameters: checked and applied by the options; a live limit follows at once. */
@@ -297,7 +302,7 @@ export class MigrationService extends EventTarget {
   }
 
   get waitingForIncoming(): boolean {
-    return this.incoming !== null && (this.inStatus === 'setup' || this.inStatus === 'active');
+    return this.incoming !== null && (this.incomingState.status === 'setup' || this.incomingState.status === 'active');
   }
 
   // ---- charts --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import { connectToPeer } from '../transport/webrtc.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { MigrationOptions } from './options.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
-import type { MigrationStatus } from './state.js';
+import { isFinished, type MigrationStatus } from './state.js';
 
 export interface OutgoingHooks {
   /** A status change made by a worker (already applied to the block). */
@@ -131,8 +131,7 @@ export class OutgoingMigration {
     this.hooks.error(message);
     for (;;) {
       const s = this.block.status;
-      if (s === 'completed' || s === 'failed' || s === 'cancelled' || s === 'none') return;
-      if (s === 'cancelling') return;
+      if (isFinished(s) || s === 'cancelling') return;
       if (this.block.compareAndSet(s, 'failed')) {
         this.hooks.status(s, 'failed', message);
         this.worker.postMessage({ type: 'cancel' } satisfies ToSource);

@@ -160,7 +160,7 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
     help: 'Continue migration from the given paused state',
     handler: (_out, a) => {
       const state = String(a.state);
-      if (!(MIGRATION_STATUSES as readonly string[]).includes(state)) throw new Error(`Parameter 'state' does not accept value '${state}'`);
+      if (!(MIGRATION_STATUSES as readonly string[]).includes(state)) throw new Error(`Invalid parameter '${state}'`); // QEMU's qapi_enum_parse
       mig.continue(state as (typeof MIGRATION_STATUSES)[number]);
     },
   });

@@ -4,22 +4,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { startBrowser, startServer } from './harness.mjs';
+import { describe, it } from 'node:test';
+import { sharedBrowser } from './session.mjs';
 
 describe('a migration to a file, loaded back through the page', () => {
-  let server, browser;
-  before(async () => {
-    server = await startServer();
-    browser = await startBrowser(server.base);
-  });
-  after(async () => {
-    await browser?.close();
-    server?.stop();
-  });
+  const session = sharedBrowser();
 
   it('downloads file:NAME, and the picker + Restore bring the same RAM back', async () => {
-    const a = await browser.open('?m=32M');
+    const a = await session.browser.open('?m=32M');
     await a.ret('x-tabmig-load', { program: 'stress', args: 'wss=4M rate=1M mode=random' });
     await a.until('x-tabmig-guest-info', (i) => i.serial.includes('stress: ready'), 30000);
     // Saved paused, the snapshot restores paused (its globalstate says so), so RAM compares whole.
@@ -35,7 +27,7 @@ describe('a migration to a file, loaded back through the page', () => {
     assert.equal((await a.ret('query-status')).status, 'postmigrate');
     const hash = await a.hash();
 
-    const b = await browser.open('?m=32M&S');
+    const b = await session.browser.open('?m=32M&S');
     const panel = b.page.locator('tm-snapshots');
     await panel.locator('input[type="file"]').setInputFiles(path);
     const restore = panel.getByRole('button', { name: 'Restore it' });

@@ -1,21 +1,14 @@
 // The machine in a real tab, driven only through QMP as a user's script would.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { sleep, startBrowser, startServer } from './harness.mjs';
+import { describe, it } from 'node:test';
+import { sleep } from './harness.mjs';
+import { sharedBrowser } from './session.mjs';
 
 describe('a running toy machine in a tab', () => {
-  let server, browser;
-  before(async () => {
-    server = await startServer();
-    browser = await startBrowser(server.base);
-  });
-  after(async () => {
-    await browser?.close();
-    server?.stop();
-  });
+  const session = sharedBrowser();
 
   it('boots the demo at once, cross-origin isolated', async () => {
-    const tab = await browser.open('');
+    const tab = await session.browser.open('');
     assert.equal(await tab.page.evaluate(() => crossOriginIsolated), true);
     const status = await tab.until('query-status', (s) => s.status === 'running', 10000);
     assert.equal(status.running, true);
@@ -25,7 +18,7 @@ describe('a running toy machine in a tab', () => {
   });
 
   it('runs ab: serial output grows, stop freezes RAM, cont resumes', async () => {
-    const tab = await browser.open('?S&name=e2e');
+    const tab = await session.browser.open('?S&name=e2e');
     assert.deepEqual(await tab.ret('query-status'), { running: false, singlestep: false, status: 'prelaunch' });
     assert.deepEqual(await tab.ret('query-name'), { name: 'e2e' });
     await tab.ret('x-tabmig-load', { program: 'ab' });
@@ -49,7 +42,7 @@ describe('a running toy machine in a tab', () => {
   });
 
   it('stress changes RAM while it runs; a bad command gets QEMU\'s error', async () => {
-    const tab = await browser.open('?m=32M');
+    const tab = await session.browser.open('?m=32M');
     await tab.ret('x-tabmig-load', { program: 'stress' });
     const h1 = await tab.hash();
     await sleep(500);
@@ -61,7 +54,7 @@ describe('a running toy machine in a tab', () => {
   });
 
   it('shows a clear error for a bad RAM size instead of starting a guest', async () => {
-    const page = await browser.openPage('?m=3G');
+    const page = await session.browser.openPage('?m=3G');
     const banner = page.locator('tm-app').getByRole('alert');
     await banner.waitFor({ timeout: 20000 });
     const text = await banner.innerText();
@@ -72,6 +65,6 @@ describe('a running toy machine in a tab', () => {
   });
 
   it('raised no page errors', () => {
-    assert.deepEqual(browser.pageErrors, []);
+    assert.deepEqual(session.browser.pageErrors, []);
   });
 });

@@ -1,7 +1,8 @@
 // Live migration between two real tabs of one browser, over WebRTC, driven only through QMP.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { sleep, startBrowser, startServer } from './harness.mjs';
+import { describe, it } from 'node:test';
+import { sleep } from './harness.mjs';
+import { sharedBrowser } from './session.mjs';
 
 const RAM_BASE = 0x8000_0000;
 const AB_START = RAM_BASE + 0x10_0000;
@@ -30,25 +31,17 @@ async function checkAbInvariant(tab) {
 }
 
 describe('precopy live migration between two tabs', () => {
-  let server, browser;
-  before(async () => {
-    server = await startServer();
-    browser = await startBrowser(server.base);
-  });
-  after(async () => {
-    await browser?.close();
-    server?.stop();
-  });
+  const session = sharedBrowser();
 
   async function destination(query = '?incoming=defer&S') {
-    const b = await browser.open(query);
+    const b = await session.browser.open(query);
     if (query.includes('defer')) await b.ret('migrate-incoming', { uri: 'webrtc:' });
     const { id } = await b.ret('x-tabmig-peer');
     return { b, id };
   }
 
   async function source() {
-    const a = await browser.open('?name=source');
+    const a = await session.browser.open('?name=source');
     await a.ret('migrate-set-capabilities', {
       capabilities: [
         { capability: 'events', state: true },
@@ -141,13 +134,13 @@ describe('precopy live migration between two tabs', () => {
   });
 
   it('saves a snapshot to IndexedDB and restores it in another tab', async () => {
-    const a = await browser.open('');
+    const a = await session.browser.open('');
     await a.ret('x-tabmig-load', { program: 'stress', args: 'wss=2M rate=1M' });
     await a.ret('migrate', { uri: 'idb:e2e-snap' });
     const info = await a.until('query-migrate', (m) => ['completed', 'failed'].includes(m.status), 60000);
     assert.equal(info.status, 'completed', JSON.stringify(info));
     const h = await a.hash();
-    const b = await browser.open('?incoming=idb:e2e-snap&S');
+    const b = await session.browser.open('?incoming=idb:e2e-snap&S');
     await b.until('query-migrate', (m) => m.status === 'completed', 60000);
     assert.equal(await b.hash(), h);
     assert.equal((await b.ret('query-status')).status, 'paused');
@@ -158,6 +151,6 @@ describe('precopy live migration between two tabs', () => {
   });
 
   it('raised no page errors', () => {
-    assert.deepEqual(browser.pageErrors, []);
+    assert.deepEqual(session.browser.pageErrors, []);
   });
 });

@@ -117,17 +117,12 @@ async function run(s: IncomingStart): Promise<void> {
     post({ type: 'loaded', runstate, bytes: reader.received });
   } catch (e) {
     sendRp(encodeRpMessage({ type: 'SHUT', error: 1 }));
-    post({ type: 'failed', message: describeLoadError(e) });
+    post({ type: 'failed', message: e instanceof Error ? e.message : String(e) });
   } finally {
     clearInterval(progress);
     // The source closes the channels once it has our SHUT; the main thread drops the link later.
     if (!(opened?.rp && rpOpen)) opened?.close();
   }
-}
-
-function describeLoadError(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  return e.message;
 }
 
 function maybeLaunch(): void {

@@ -8,7 +8,7 @@ import { DEVICES, DeviceState } from '../../guest/device-state.js';
 import type { RunState } from '../../guest/runstate.js';
 import { MigCounter, MigWord, MigrationBlock } from '../migration-block.js';
 import { MigrationOptions } from '../options.js';
-import type { MigrationStatus } from '../state.js';
+import { isFinished, type MigrationStatus } from '../state.js';
 import {
   BUFFER_DELAY_MS,
   GLOBALSTATE_SPEC,
@@ -299,7 +299,7 @@ export class MigrationThread {
     this.error ??= message;
     for (;;) {
       const s = this.block.status;
-      if (s === 'completed' || s === 'failed' || s === 'cancelled' || s === 'cancelling' || s === 'none') return;
+      if (isFinished(s) || s === 'cancelling') return;
       // The guest runs again before anyone hears of the failure (QEMU restarts it in
       // migration_iteration_finish), so no one sees a failed migration with a frozen guest.
       if (this.vmWasRunning && this.ctl.runstate === 'finish-migrate' && this.block.status === s) this.setRunstate('running');
