@@ -211,6 +211,11 @@ export class MigrationThread {
     if (this.block.status !== current) return; // cancelled meanwhile
     const blob = await this.target.commit();
     if (blob && this.start.target.kind === 'file') this.post({ type: 'file', name: this.start.target.name, blob });
+    // Everything query-migrate and query-status report for a completed migration is in place
+    // before anyone hears 'completed' (QEMU sets them a moment later, in
+    // migration_iteration_finish; a client polling in between would see zeros and finish-migrate).
+    this.calculateComplete();
+    this.setRunstate('postmigrate');
     this.transition(current, 'completed');
   }
 
@@ -255,19 +260,22 @@ export class MigrationThread {
     return this.block.status === 'cancelling';
   }
 
+  /** QEMU's migration_calculate_complete: total time, downtime and the average throughput. */
+  private calculateComplete(): void {
+    const end = Date.now();
+    const total = end - this.block.get(MigCounter.START_TIME);
+    this.block.set(MigCounter.TOTAL_TIME, total);
+    this.block.set(MigCounter.DOWNTIME, end - this.downtimeStart);
+    const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
+    if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);
+    this.block.set(MigCounter.REMAINING, 0);
+  }
+
   /** QEMU's migration_iteration_finish and cleanup: the guest's fate and the final state. */
   private async finish(): Promise<void> {
     const status = this.block.status;
     if (status === 'completed') {
-      const end = Date.now();
-      const total = end - this.block.get(MigCounter.START_TIME);
-      this.block.set(MigCounter.TOTAL_TIME, total);
-      this.block.set(MigCounter.DOWNTIME, end - this.downtimeStart);
-      const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
-      if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);
-      this.block.set(MigCounter.REMAINING, 0);
       await this.w.close();
-      this.setRunstate('postmigrate');
     } else {
       this.w.shutdown();
       await this.target.abort(this.error ?? 'cancelled').catch(() => {});
