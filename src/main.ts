@@ -12,7 +12,7 @@ import { downloadBlob } from './transport/file.js';
 import { migrationOptionsFromGlobals } from './migration/options-global.js';
 import { createQmp, installQmp } from './qmp/index.js';
 import { registerMigrationCommands } from './qmp/migration-commands.js';
-import { QmpError } from './qmp/qmp-error.js';
+import { QmpError } from './qapi/qmp-error.js';
 import { Signaling } from './transport/signaling.js';
 import type { TmApp } from './ui/tm-app.js';
 

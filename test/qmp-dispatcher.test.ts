@@ -1,7 +1,7 @@
 import { QmpDispatcher, qapiArray, qapiEnum, qapiStruct, type QmpReply } from '../src/qmp/dispatcher.js';
 import { registerControlCommands } from '../src/qmp/control-commands.js';
 import { Hmp } from '../src/qmp/hmp.js';
-import { QmpError } from '../src/qmp/qmp-error.js';
+import { QmpError } from '../src/qapi/qmp-error.js';
 import { deepEqual, equal, ok } from './helpers/assert.js';
 
 const generic = (desc: string) => ({ error: { class: 'GenericError', desc } });

@@ -1,6 +1,6 @@
 import { Hmp, evaluate } from '../src/qmp/hmp.js';
 import { registerMemoryDump, type PhysicalReader } from '../src/qmp/hmp-memory.js';
-import { QmpError } from '../src/qmp/qmp-error.js';
+import { QmpError } from '../src/qapi/qmp-error.js';
 import { deepEqual, equal, ok } from './helpers/assert.js';
 
 const RAM_BASE = 0x8000_0000;

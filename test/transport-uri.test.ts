@@ -1,6 +1,6 @@
 // Migration URI parsing: what each URI means, and QEMU's error texts for the rest.
 
-import { QmpError } from '../src/qmp/qmp-error.js';
+import { QmpError } from '../src/qapi/qmp-error.js';
 import { formatMigrationUri, parseIncomingUri, parseOutgoingUri } from '../src/transport/uri.js';
 import { deepEqual, equal, ok, throws } from './helpers/assert.js';
 

@@ -6,21 +6,19 @@
 import type { BlockerRefusal } from '../guest/control-block.js';
 import { HOSTDEV_BLOCKER_REASON, HOSTDEV_ID } from '../guest/devices/host-device.js';
 import type { Machine, MachineEventMap } from '../guest/machine.js';
-import { QmpError } from '../qmp/qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 import type { Signaling } from '../transport/signaling.js';
 import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
 import { IncomingMigration } from './incoming-migration.js';
 import { MigCounter, MigWord, MigrationBlock } from './migration-block.js';
 import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } from './migration-info.js';
 import { MigrationOptions, type OptionsContext } from './options.js';
+import { ERR } from './options-schema.js';
 import { OutgoingMigration } from './outgoing-migration.js';
 import { MigrationStateMachine, isFinished, isSetupOrActive, type MigrationStatus } from './state.js';
 
 /** The machine type written in (and required of) every stream's configuration section. */
 export const MACHINE_TYPE = 'tabmig-rv32-virt';
-
-/** QEMU's QERR_MIGRATION_ACTIVE. */
-export const MIGRATION_ACTIVE = "There's a migration process in progress";
 
 /** migrate_add_blocker's error when it refuses a blocker. */
 export function blockerRefusalText(why: BlockerRefusal, reason: string): string {
@@ -193,7 +191,7 @@ export class MigrationService extends EventTarget {
       if (this.outStatus !== 'postcopy-paused') throw QmpError.generic('Cannot resume if there is no paused migration');
     }
     if (isSetupOrActive(this.outStatus) || this.outStatus === 'cancelling' || this.outStatus === 'colo') {
-      throw QmpError.generic(MIGRATION_ACTIVE);
+      throw QmpError.generic(ERR.migrationActive);
     }
     if (this.machine.runstate === 'inmigrate') throw QmpError.generic('Guest is waiting for an incoming migration');
     const blocker = this.activeBlockers[0];

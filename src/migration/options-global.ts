@@ -3,7 +3,7 @@
 // parses -global and sets a qdev property, then judged once by the object check, as QEMU does
 // at start-up.
 
-import { QmpError } from '../qmp/qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 import { parseBase0, parseOptionSize, qapiBoolParse } from './options-hmp.js';
 import {
   ERR,

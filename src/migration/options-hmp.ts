@@ -4,7 +4,7 @@
 // migrate_set_speed, migrate_set_downtime and migrate_set_cache_size. Each command takes the
 // text after its name and returns what the monitor prints ('' when all went well).
 
-import { QmpError } from '../qmp/qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 import {
   ERR,
   MIGRATION_PARAMETERS,

@@ -3,7 +3,8 @@
 // (migrate_set_speed, migrate_set_downtime, migrate-set-cache-size). Plain data, no DOM: the
 // same class runs in the page and in workers, and crosses between them as toPlain()/fromPlain().
 
-import { QmpError } from '../qmp/qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
+import { isSetupOrActive, type MigrationStatus } from './state.js';
 import {
   ERR,
   LIVE_BLOCK_MIGRATION,
@@ -29,7 +30,7 @@ export * from './options-schema.js';
 /** What the option commands need to know about the running migration. */
 export interface OptionsContext {
   /** The outgoing migration's QAPI MigrationStatus ('none', 'setup', 'active', …). */
-  status: string;
+  status: MigrationStatus;
   /** The VM waits for an incoming migration (run state `inmigrate`). */
   inmigrate?: boolean;
   /** QEMU's postcopy_ram_supported_by_host(); asked only when enabling postcopy-ram while inmigrate. */
@@ -39,21 +40,6 @@ export interface OptionsContext {
 /** No migration has run: every change is allowed. */
 export const IDLE_CONTEXT: OptionsContext = { status: 'none' };
 
-/** QEMU's migration_is_setup_or_active(): the states in which capabilities cannot change. */
-export function migrationIsSetupOrActive(status: string): boolean {
-  switch (status) {
-    case 'active':
-    case 'postcopy-active':
-    case 'postcopy-paused':
-    case 'postcopy-recover':
-    case 'setup':
-    case 'pre-switchover':
-    case 'device':
-      return true;
-    default:
-      return false;
-  }
-}
 
 export interface MigrationCapabilityStatus {
   capability: MigrationCapability;
@@ -351,7 +337,7 @@ export class MigrationOptions {
    */
   setCapabilities(list: unknown, ctx: OptionsContext): void {
     const requested = parseCapabilityList(list);
-    if (migrationIsSetupOrActive(ctx.status)) fail(ERR.migrationActive);
+    if (isSetupOrActive(ctx.status)) fail(ERR.migrationActive);
     const next = { ...this.caps };
     for (const { capability, state } of requested) next[capability] = state;
     checkCapabilities(next, this.caps['postcopy-ram'], ctx);

@@ -2,7 +2,7 @@
 
 import { qapiArray, qapiEnum, type QmpDispatcher } from './dispatcher.js';
 import type { Hmp } from './hmp.js';
-import { QmpError } from './qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 
 export function registerControlCommands(dispatcher: QmpDispatcher, hmp: Hmp): void {
   // window.qmp is always in command mode: there is no greeting to negotiate after.

@@ -3,7 +3,7 @@
 // the request's `id` — and never throws. Input checks and argument errors use the words of QEMU's
 // qmp-dispatch.c and qobject-input-visitor.c, so a client written against QEMU reads them as is.
 
-import { QmpError, type QmpErrorClass } from './qmp-error.js';
+import { QmpError, type QmpErrorClass } from '../qapi/qmp-error.js';
 
 // ---------------------------------------------------------------------------------------------
 // Argument schemas

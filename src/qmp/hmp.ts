@@ -3,7 +3,7 @@
 // expressions, `/fmt`, `-x` flags) and its messages, and output with "\r\n" line ends, since
 // QEMU's monitor turns every "\n" into "\r\n" and human-monitor-command returns that raw text.
 
-import { QmpError } from './qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 
 /** Where a command prints (QEMU's monitor_printf). */
 export interface HmpOutput {

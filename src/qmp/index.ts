@@ -16,7 +16,7 @@ export * from './hmp-memory.js';
 export * from './install.js';
 export * from './machine-commands.js';
 export * from './control-commands.js';
-export * from './qmp-error.js';
+export * from '../qapi/qmp-error.js';
 
 export interface CreateQmpOptions {
   machine: QmpMachine;

@@ -11,7 +11,7 @@ import type { QmpDispatcher } from './dispatcher.js';
 import type { QmpEvents } from './events.js';
 import { registerMemoryDump } from './hmp-memory.js';
 import type { Hmp } from './hmp.js';
-import { QmpError } from './qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 
 /** What these commands need of the machine: src/guest/machine.ts's Machine, or a test double. */
 export interface QmpMachine extends EventTarget {

@@ -9,7 +9,7 @@
 //   file:NAME       a downloaded file (save triggers a download; load reads a picked file)
 //   defer           incoming only: wait for migrate-incoming
 
-import { QmpError } from '../qmp/qmp-error.js';
+import { QmpError } from '../qapi/qmp-error.js';
 
 export type MigrationUri =
   | { kind: 'webrtc'; uri: string; /** null = any peer (incoming only) */ peer: string | null }
