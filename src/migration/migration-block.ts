@@ -18,6 +18,16 @@ export const MigWord = {
   PONGS: 4,
   /** Value of the last PONG. */
   LAST_PONG: 5,
+  /** The destination's word on the switchover: DestReady (switchover.ts), set by the main thread. */
+  DEST_READY: 6,
+  /** The point of no return: Commit (switchover.ts); CAS by the worker (commit) or cancel (abandon). */
+  COMMIT: 7,
+  /** 1 once the destination confirmed it holds (and runs) the guest; set by the main thread. */
+  DEST_STARTED: 8,
+  /** 1 once the link to the destination broke; set by the main thread. */
+  LINK_LOST: 9,
+  /** Three words of fault-test hold points (HoldPoints in switchover.ts): mask, reached, release. */
+  HOLD: 10,
 } as const;
 
 /** Float64 counters (exact: all integers below 2^53). */

@@ -1,0 +1,127 @@
+// The switchover handshake (DESIGN §8): tabmig's answer to "the source cannot know whether the
+// destination started". It runs for every live migration, whatever the return-path capability,
+// on the transport's control conversation, so the QEMU stream stays byte-identical:
+//
+//   source worker                main threads relay              destination worker
+//   stop vCPU, last pages,  ─── stream ─────────────────────────► load, validate everything
+//   devices, EOF
+//                           ◄── control {switchover:'ready'} ──── holds the complete machine
+//   CAS commit 0→1 (point of no return; migrate_cancel CASes 0→2 and wins only before it)
+//                           ─── control {switchover:'commit'} ──► start the guest (unless -S)
+//                           ◄── control {switchover:'started'} ── (its runstate)
+//   completed, postmigrate
+//
+// Before the commit word is 1, any failure, cancel or timeout resumes the source and the source
+// sends 'abort' (the destination discards what it loaded). After it, the source never resumes.
+// A destination whose link breaks after 'ready' and before 'commit' keeps the machine paused.
+//
+// The workers make every decision; the main threads only carry the messages (simple-peer's
+// control channel lives there) and write what arrived into the shared blocks.
+
+/** Control-conversation payloads of the handshake (inside the transport's app messages). */
+export type SwitchoverMessage =
+  /** destination → source: everything loaded and checked; the machine is complete. */
+  | { switchover: 'ready' }
+  /** destination → source: the stream was refused; `error` is the destination's reason. */
+  | { switchover: 'failed'; error: string }
+  /** source → destination: the point of no return was passed: start the guest. */
+  | { switchover: 'commit' }
+  /** source → destination: the migration ends without a switchover: discard what loaded. */
+  | { switchover: 'abort'; reason: string }
+  /** destination → source: the guest is the destination's now (running, or paused under -S). */
+  | { switchover: 'started'; runstate: string };
+
+export function isSwitchoverMessage(data: unknown): data is SwitchoverMessage {
+  return typeof data === 'object' && data !== null && typeof (data as { switchover?: unknown }).switchover === 'string';
+}
+
+/** Values of the source's COMMIT word (MigWord.COMMIT). */
+export const Commit = {
+  /** Not decided yet: a cancel or a failure still resumes the source. */
+  OPEN: 0,
+  /** The source sent commit: it never resumes the guest again. */
+  COMMITTED: 1,
+  /** migrate_cancel or a failure got there first: the source resumes, the destination discards. */
+  ABANDONED: 2,
+} as const;
+
+/** Values of the source's DEST_READY word (MigWord.DEST_READY), written by the main thread. */
+export const DestReady = {
+  WAITING: 0,
+  READY: 1,
+  /** The destination refused the stream (its reason is in the service's error). */
+  FAILED: 2,
+} as const;
+
+/** Values of the destination's verdict word (IncomingWord.VERDICT), written by the main thread. */
+export const Verdict = {
+  WAITING: 0,
+  COMMIT: 1,
+  ABORT: 2,
+  /** The link to the source broke (or went silent) before a verdict arrived. */
+  LINK_LOST: 3,
+} as const;
+
+/** How long the source waits for 'ready' after its last byte, and for 'started' after commit. */
+export const SWITCHOVER_TIMEOUT_MS = 30_000;
+
+// ---- hold points, for fault tests ---------------------------------------------------------------
+// A test (through x-tabmig-hold) can stop a worker at a named instant of the switchover, act
+// (cancel, close a tab, drop the link), then release it. Three Int32 words of a shared block:
+// the mask of armed points, the point last reached (0 = none), and a release counter.
+
+export const HOLD_POINTS = [
+  /** source: the last byte of the stream left; 'ready' not yet awaited. */
+  'all-sent',
+  /** source: 'ready' arrived; commit not yet decided. */
+  'ready-received',
+  /** source: commit sent; 'started' not yet awaited. */
+  'commit-sent',
+  /** destination: the whole stream loaded and checked; 'ready' not yet sent. */
+  'loaded',
+  /** destination: 'commit' arrived; the guest not yet started. */
+  'commit-received',
+] as const;
+export type HoldPoint = (typeof HOLD_POINTS)[number];
+
+export class HoldPoints {
+  constructor(
+    private readonly words: Int32Array,
+    /** Index of the first of the three words. */
+    private readonly at: number,
+  ) {}
+
+  arm(point: HoldPoint): void {
+    Atomics.or(this.words, this.at, 1 << HOLD_POINTS.indexOf(point));
+  }
+
+  /** Disarms everything and lets a held worker go on. */
+  release(): void {
+    Atomics.store(this.words, this.at, 0);
+    Atomics.add(this.words, this.at + 2, 1);
+    Atomics.notify(this.words, this.at + 2);
+  }
+
+  /** The point a worker is held at now (or was last held at), or null. */
+  get reached(): HoldPoint | null {
+    const i = Atomics.load(this.words, this.at + 1);
+    return i === 0 ? null : HOLD_POINTS[i - 1]!;
+  }
+
+  clear(): void {
+    Atomics.store(this.words, this.at, 0);
+    Atomics.store(this.words, this.at + 1, 0);
+  }
+
+  /** In a worker: if `point` is armed, waits there until released or `abandon()` says stop. */
+  async pass(point: HoldPoint, abandon: () => boolean = () => false): Promise<void> {
+    const bit = 1 << HOLD_POINTS.indexOf(point);
+    if ((Atomics.load(this.words, this.at) & bit) === 0) return;
+    const seen = Atomics.load(this.words, this.at + 2);
+    Atomics.store(this.words, this.at + 1, HOLD_POINTS.indexOf(point) + 1);
+    while (Atomics.load(this.words, this.at + 2) === seen && !abandon()) {
+      const w = Atomics.waitAsync(this.words, this.at + 2, seen, 100);
+      if (w.async) await w.value;
+    }
+  }
+}
