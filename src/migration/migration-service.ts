@@ -11,6 +11,9 @@ import type { Signaling } from '../transport/signaling.js';
 import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
 import { IncomingMigration } from './incoming-migration.js';
 import { MigCounter, MigWord, MigrationBlock } from './migration-block.js';
+import { PageState } from './page-state.js';
+import { RoundRecords } from './round-records.js';
+import { PAGE_SIZE } from '../guest/memory-map.js';
 import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } from './migration-info.js';
 import { MigrationOptions, type OptionsContext } from './options.js';
 import { ERR } from './options-schema.js';
@@ -51,6 +54,10 @@ export interface MigrationFile {
 
 export class MigrationService extends EventTarget {
   readonly block = new MigrationBlock();
+  /** One byte per guest page: what migration knows of it (source or destination side). */
+  readonly pageState: PageState;
+  /** Per-round records of the outgoing migration, written by the migration worker. */
+  readonly rounds = new RoundRecords();
   private outStatus: MigrationStatus = 'none';
   private outError: string | null = null;
   private outgoing: OutgoingMigration | null = null;
@@ -77,6 +84,7 @@ export class MigrationService extends EventTarget {
     private readonly autostart: () => boolean,
   ) {
     super();
+    this.pageState = new PageState(machine.ramSize / PAGE_SIZE);
     // The vCPU decides on the guest's blockers by itself, so it must know the rule.
     machine.control.onlyMigratable = options.onlyMigratable;
     machine.addEventListener('hostdev', (e) => this.onHostDevice((e as CustomEvent<MachineEventMap['hostdev']>).detail));
