@@ -50,21 +50,8 @@ export interface CloseInfo {
   error?: ChannelClosedError;
 }
 
-/** Pull side of a byte stream: chunks in order, null at a clean end, rejects on failure. */
-export interface ByteSource {
-  read(): Promise<Uint8Array | null>;
-}
-
-/**
- * Push side of a byte stream that only "happens" on commit (a saved snapshot, a download).
- * write() may return before the bytes are durable; commit() makes them so (or rejects); abort()
- * discards everything written. After either, write() rejects.
- */
-export interface ByteSink {
-  write(chunk: Uint8Array): Promise<void>;
-  commit(): Promise<void>;
-  abort(reason?: string): Promise<void>;
-}
+import type { ByteSource, CommitSink } from './bytes.js';
+export type { ByteSink, ByteSource, CommitSink } from './bytes.js';
 
 export type ChannelState = 'connecting' | 'open' | 'closing' | 'closed';
 
@@ -562,8 +549,8 @@ export function openChannel(ch: TransferableChannel, opts: ChannelOptions = {}):
   return typeof MessagePort !== 'undefined' && ch instanceof MessagePort ? fromMessagePort(ch, opts) : fromDataChannel(ch as RTCDataChannel, opts);
 }
 
-/** A channel's sending side as a ByteSink: commit = orderly close, abort = abort. */
-export function channelSink(ch: MigrationChannel): ByteSink {
+/** A channel's sending side as a CommitSink: commit = orderly close, abort = abort. */
+export function channelSink(ch: MigrationChannel): CommitSink {
   return {
     write: (chunk) => ch.write(chunk),
     commit: () => ch.close(),

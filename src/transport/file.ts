@@ -1,10 +1,11 @@
 // `file:NAME`: a migration stream as a file the user downloads, or picks / drops to load.
 // The sink and the source work in workers; only downloadBlob needs the main thread's document.
 
-import { ChannelClosedError, type ByteSink, type ByteSource } from './channel.js';
+import type { ByteSource, CommitSink } from './bytes.js';
+import { ChannelClosedError } from './channel.js';
 
 /** Collects a stream into a Blob; `blob` is set by commit(). */
-export class BlobSink implements ByteSink {
+export class BlobSink implements CommitSink {
   blob: Blob | null = null;
   bytesWritten = 0;
   private parts: BlobPart[] = [];

@@ -7,7 +7,8 @@
 // named after its save; pending saves whose lock nobody holds are garbage and get collected.
 // Works on the main thread and in workers.
 
-import { ChannelClosedError, TransportError, type ByteSink, type ByteSource } from './channel.js';
+import type { ByteSource, CommitSink } from './bytes.js';
+import { ChannelClosedError, TransportError } from './channel.js';
 import { chunkRange, openSnapshotDB, type SnapshotDatabase, type SnapshotRecord } from './snapshot-db.js';
 
 /** Size of one stored record. */
@@ -25,7 +26,7 @@ export interface SnapshotInfo {
   created: number;
 }
 
-export interface SnapshotSink extends ByteSink {
+export interface SnapshotSink extends CommitSink {
   readonly name: string;
   readonly bytesWritten: number;
 }

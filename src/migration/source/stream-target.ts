@@ -3,8 +3,8 @@
 
 import { BlobSink } from '../../transport/file.js';
 import { SnapshotStore } from '../../transport/idb-store.js';
-import { channelSink, openChannel, type ByteSink as TransportSink, type MigrationChannel } from '../../transport/channel.js';
-import type { ByteSink } from '../stream/index.js';
+import { commitSinkAsByteSink, type ByteSink } from '../../transport/bytes.js';
+import { channelSink, openChannel, type MigrationChannel } from '../../transport/channel.js';
 import type { StreamTarget } from './source-protocol.js';
 
 export interface OpenedTarget {
@@ -14,11 +14,6 @@ export interface OpenedTarget {
   /** Throws away whatever was written (a failed or cancelled save never shows up). */
   abort(reason: string): Promise<void>;
   channel: MigrationChannel | null;
-}
-
-/** Adapts a transport sink (commit/abort) to the stream writer's sink (close/shutdown). */
-function asStreamSink(t: TransportSink): ByteSink {
-  return { write: (c) => t.write(c), shutdown: () => void t.abort('shut down').catch(() => {}) };
 }
 
 export async function openTarget(target: StreamTarget, mainChannel: RTCDataChannel | MessagePort | null): Promise<OpenedTarget> {
@@ -31,7 +26,7 @@ export async function openTarget(target: StreamTarget, mainChannel: RTCDataChann
       await channel.opened;
       const t = channelSink(channel);
       return {
-        sink: asStreamSink(t),
+        sink: commitSinkAsByteSink(t),
         channel,
         commit: async () => {
           await t.commit();
@@ -44,7 +39,7 @@ export async function openTarget(target: StreamTarget, mainChannel: RTCDataChann
       const store = await SnapshotStore.open();
       const t = await store.createSink(target.name);
       return {
-        sink: asStreamSink(t),
+        sink: commitSinkAsByteSink(t),
         channel: null,
         commit: async () => {
           await t.commit();
@@ -60,7 +55,7 @@ export async function openTarget(target: StreamTarget, mainChannel: RTCDataChann
     case 'file': {
       const t = new BlobSink(target.name);
       return {
-        sink: asStreamSink(t),
+        sink: commitSinkAsByteSink(t),
         channel: null,
         commit: async () => {
           await t.commit();

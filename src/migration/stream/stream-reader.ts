@@ -10,13 +10,9 @@
 
 import { StreamEndError, StreamFormatError, StreamIOError } from './errors.js';
 
-/** Where received chunks come from. */
-export interface ByteSource {
-  /** The next chunk (the reader keeps it and never writes to it), or null at end of stream. */
-  read(): Promise<Uint8Array | null>;
-  /** Stop producing: called by StreamReader.shutdown(). */
-  cancel?(): void;
-}
+// The source interface is defined once, beside the transports that implement it (types only).
+import type { ByteSource } from '../../transport/bytes.js';
+export type { ByteSource } from '../../transport/bytes.js';
 
 export interface StreamReaderOptions {
   /** Largest run of bytes one ensure() may ask for; beyond it the stream is malformed. */

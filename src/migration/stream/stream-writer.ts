@@ -11,18 +11,10 @@
 import { StreamIOError } from './errors.js';
 import { BUFFER_DELAY_MS, XFER_LIMIT_RATIO } from './format.js';
 
-/** Where written chunks go. */
-export interface ByteSink {
-  /**
-   * Takes ownership of `chunk` (the writer never touches it again, so the sink may keep or
-   * transfer it). Resolves when the sink can take more; rejects if the channel failed.
-   */
-  write(chunk: Uint8Array): Promise<void>;
-  /** Called once by StreamWriter.close() after everything has been written. */
-  close?(): Promise<void>;
-  /** Abort now: called by StreamWriter.shutdown(); pending writes may be dropped. */
-  shutdown?(): void;
-}
+// The sink interface is defined once, with the transports that implement it (types only: the
+// stream layer imports no transport code and nothing from guest/).
+import type { ByteSink } from '../../transport/bytes.js';
+export type { ByteSink } from '../../transport/bytes.js';
 
 /** Time source for the rate limiter, injectable so tests never depend on the wall clock. */
 export interface RateClock {
