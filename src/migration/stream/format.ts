@@ -3,8 +3,6 @@
 // Tables, not branches: a command's or return-path message's expected length is looked up here
 // before anything is dispatched (QEMU's mig_cmd_args and rp_cmd_args).
 
-import { PAGE_SIZE } from '../../guest/memory-map.js';
-
 export const QEMU_VM_FILE_MAGIC = 0x5145564d; // "QEVM"
 export const QEMU_VM_FILE_VERSION = 3;
 /** The obsolete v2 format, which QEMU names in its refusal. */
@@ -107,12 +105,19 @@ export const RAM_SECTION_INSTANCE = 0;
 export const RAM_SECTION_VERSION = 4;
 /** QEMU virt's name for its main RAM block; tabmig has this one block. */
 export const RAM_BLOCK_MAIN = 'riscv_virt_board.ram';
-/** The target page size the stream's offsets and flags are split by. */
-export const TARGET_PAGE_SIZE = PAGE_SIZE;
+/**
+ * QEMU riscv's target page size (TARGET_PAGE_BITS 12): the default for RAM readers and writers
+ * that are not told one. The machine passes its own page size in; the stream layer knows no guest.
+ */
+export const TARGET_PAGE_SIZE = 4096;
 /** The XBZRLE record's encoding byte (ENCODING_FLAG_XBZRLE). */
 export const ENCODING_FLAG_XBZRLE = 0x01;
-/** zlib's compressBound(TARGET_PAGE_SIZE): the largest a compressed page may be. */
-export const COMPRESS_PAGE_BOUND = TARGET_PAGE_SIZE + (TARGET_PAGE_SIZE >> 12) + (TARGET_PAGE_SIZE >> 14) + (TARGET_PAGE_SIZE >> 25) + 13;
+/** zlib's compressBound(pageSize): the largest a compressed page may be. */
+export function compressPageBound(pageSize: number): number {
+  return pageSize + (pageSize >> 12) + (pageSize >> 14) + (pageSize >> 25) + 13;
+}
+/** compressPageBound of the default target page size. */
+export const COMPRESS_PAGE_BOUND = compressPageBound(TARGET_PAGE_SIZE);
 /** End mark after a received bitmap sent for postcopy recovery (RAMBLOCK_RECV_BITMAP_ENDING). */
 export const RECV_BITMAP_ENDING = 0x0123456789abcdefn;
 

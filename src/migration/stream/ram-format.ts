@@ -6,12 +6,12 @@
 
 import { StreamFormatError, hex } from './errors.js';
 import {
-  COMPRESS_PAGE_BOUND,
   ENCODING_FLAG_XBZRLE,
   RAM_FLAGS_KNOWN,
   RECV_BITMAP_ENDING,
   RamFlag,
   TARGET_PAGE_SIZE,
+  compressPageBound,
 } from './format.js';
 import type { StreamReader } from './stream-reader.js';
 import type { StreamWriter } from './stream-writer.js';
@@ -114,7 +114,8 @@ export class RamWriter {
 
   /** A zlib-compressed page: be32 length, the compressed bytes. */
   writeCompressedPage(block: string, offset: number, compressed: Uint8Array): void {
-    if (compressed.length > COMPRESS_PAGE_BOUND) throw new RangeError(`compressed page of ${compressed.length} bytes exceeds ${COMPRESS_PAGE_BOUND}`);
+    const bound = compressPageBound(this.pageSize);
+    if (compressed.length > bound) throw new RangeError(`compressed page of ${compressed.length} bytes exceeds ${bound}`);
     this.header(block, offset, RamFlag.COMPRESS_PAGE);
     this.w.putBe32(compressed.length);
     this.w.putBytes(compressed);
@@ -251,7 +252,7 @@ export class RamReader {
         case RamFlag.COMPRESS_PAGE: {
           const block = this.continued(flags, offset) ?? (await this.named(offset));
           const len = await r.readBe32();
-          if (len > COMPRESS_PAGE_BOUND) {
+          if (len > compressPageBound(pageSize)) {
             throw r.fail(new StreamFormatError('bad-compressed-length', `Invalid compressed data length: ${len | 0}`));
           }
           if (!visitor.compressedPage) throw r.fail(new StreamFormatError('unexpected-compressed-page', 'Received an unexpected compressed page'));

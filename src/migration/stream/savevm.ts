@@ -1,10 +1,8 @@
 // The stream's outer frame (savevm.c): header, EOF, and the load loop that hands each section to
 // whoever registered for its name and instance, checks footers, and processes commands
-// (qemu_loadvm_state / qemu_loadvm_state_main). Also a one-pass writer for a stopped machine,
-// which is what "migrate to file" of a paused VM, snapshot export and the tests need.
+// (qemu_loadvm_state / qemu_loadvm_state_main). Writing is the savevm loop's job
+// (src/migration/savevm.ts), over the framing helpers of vmstate.ts; this file knows no guest.
 
-import { DEVICES, type DeviceSpec, type DeviceState } from '../../guest/device-state.js';
-import { PAGE_SIZE } from '../../guest/memory-map.js';
 import { readCommand, type MigCommand, type ReadCommandOptions } from './commands.js';
 import { StreamFormatError } from './errors.js';
 import {
@@ -16,10 +14,10 @@ import {
   RAM_SECTION_VERSION,
   SectionType,
 } from './format.js';
-import { RamReader, RamWriter, isZeroPage, type RamBlock, type RamPartStats, type RamVisitor } from './ram-format.js';
+import type { RamPartStats, RamReader, RamVisitor } from './ram-format.js';
 import { StreamReader } from './stream-reader.js';
 import type { StreamWriter } from './stream-writer.js';
-import { buildVmDescription, readConfiguration, readVmDescription, writeConfiguration, writeVmDescription, type ReadVmDescription } from './vm-description.js';
+import { readConfiguration, readVmDescription, type ReadVmDescription } from './vm-description.js';
 import {
   GLOBALSTATE_SPEC,
   checkSectionFooter,
@@ -30,12 +28,8 @@ import {
   unknownSectionError,
   unknownSectionIdError,
   unknownSectionTypeError,
-  writeDeviceSection,
-  writeGlobalStateSection,
-  writeSectionEnd,
-  writeSectionFooter,
-  writeSectionPart,
-  writeSectionStart,
+  type VmsdSpec,
+  type VmsdStore,
 } from './vmstate.js';
 
 // ---- header and EOF ---------------------------------------------------------------------------------
@@ -190,13 +184,13 @@ async function loadMain(
   }
 }
 
-/** Loads a tabmig device's FULL section into the device-state buffer. */
-export function deviceLoader(spec: DeviceSpec, state: DeviceState): SectionLoader {
+/** Loads a device's FULL section into its store. */
+export function deviceLoader(spec: VmsdSpec, store: VmsdStore): SectionLoader {
   return {
     name: spec.name,
     instanceId: spec.instanceId,
     version: spec.version,
-    load: (r, ctx) => loadDeviceState(r, spec, state, ctx.versionId),
+    load: (r, ctx) => loadDeviceState(r, spec, store, ctx.versionId),
   };
 }
 
@@ -224,86 +218,4 @@ export function ramLoader(ram: RamReader, visitor: RamVisitor, onPart?: (stats: 
       onPart?.(stats, ctx);
     },
   };
-}
-
-// ---- saving a stopped machine in one pass -------------------------------------------------------------
-
-export interface SnapshotInput {
-  /** Written in the configuration section (the destination compares it with its own). */
-  readonly machineType: string;
-  /** The RAM block: its name and the bytes (guest RAM, shared or not). */
-  readonly ramBlock: RamBlock;
-  readonly ram: Uint8Array;
-  readonly state: DeviceState;
-  /** Device sections in stream order (default: every tabmig device). */
-  readonly devices?: readonly DeviceSpec[];
-  /** When given, a globalstate section carries it (QEMU's run state at save time). */
-  readonly runState?: string;
-  readonly footers?: boolean;
-}
-
-export interface SnapshotStats {
-  readonly pages: number;
-  readonly zeroPages: number;
-  readonly bytes: number;
-}
-
-/**
- * Writes a complete stream for a machine that is not running: header, configuration, the ram
- * section (START with the block list, one PART with every page, END), every device, globalstate,
- * EOF and the VM description. No commands: the result is valid as a saved file.
- */
-export async function writeSnapshot(w: StreamWriter, input: SnapshotInput): Promise<SnapshotStats> {
-  const footers = input.footers ?? true;
-  const devices = input.devices ?? DEVICES;
-  const { ramBlock, ram } = input;
-  if (ram.length < ramBlock.length) throw new RangeError(`RAM buffer of ${ram.length} bytes is shorter than block '${ramBlock.name}'`);
-  const start = w.transferred;
-  const ramId = 0;
-  let sectionId = 1;
-
-  writeStreamHeader(w);
-  writeConfiguration(w, input.machineType);
-
-  const rw = new RamWriter(w);
-  writeSectionStart(w, ramId, RAM_SECTION_NAME, RAM_SECTION_INSTANCE, RAM_SECTION_VERSION);
-  rw.writeMemSize([ramBlock]);
-  rw.writeEos();
-  if (footers) writeSectionFooter(w, ramId);
-
-  writeSectionPart(w, ramId);
-  let pages = 0;
-  let zeroPages = 0;
-  for (let offset = 0; offset < ramBlock.length; offset += PAGE_SIZE) {
-    if (isZeroPage(ram, offset, PAGE_SIZE)) {
-      rw.writeZeroPage(ramBlock.name, offset);
-      zeroPages++;
-    } else {
-      rw.writePage(ramBlock.name, offset, ram, offset);
-      pages++;
-    }
-    if (w.needsDrain) await w.ready();
-    if (w.error) throw w.error;
-  }
-  rw.writeEos();
-  if (footers) writeSectionFooter(w, ramId);
-
-  writeSectionEnd(w, ramId);
-  rw.writeEos();
-  if (footers) writeSectionFooter(w, ramId);
-
-  const described: DeviceSpec[] = [];
-  if (input.runState !== undefined) {
-    writeGlobalStateSection(w, input.runState, sectionId++, { footers });
-    described.push(GLOBALSTATE_SPEC);
-  }
-  for (const spec of devices) {
-    writeDeviceSection(w, spec, input.state, sectionId++, { footers });
-    described.push(spec);
-  }
-  writeEof(w);
-  writeVmDescription(w, buildVmDescription({ devices: described, machineType: input.machineType }));
-  await w.flush();
-  if (w.error) throw w.error;
-  return { pages, zeroPages, bytes: w.transferred - start };
 }

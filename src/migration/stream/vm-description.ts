@@ -3,13 +3,11 @@
 // device section and the exact bytes its fields take. The JSON mirrors what QEMU's vmstate.c
 // writes: per field name, type, the size of one element and array_len for arrays.
 
-import type { DeviceSpec } from '../../guest/device-state.js';
-import { PAGE_SIZE } from '../../guest/memory-map.js';
 import { StreamFormatError } from './errors.js';
-import { CONFIGURATION_VMSD, SectionType } from './format.js';
+import { CONFIGURATION_VMSD, SectionType, TARGET_PAGE_SIZE } from './format.js';
 import type { StreamReader } from './stream-reader.js';
 import type { StreamWriter } from './stream-writer.js';
-import { elementSize, refuseSubsections } from './vmstate.js';
+import { elementSize, refuseSubsections, type VmsdSpec } from './vmstate.js';
 
 export interface VmsdFieldDescription {
   readonly name: string;
@@ -39,7 +37,7 @@ export interface VmDescription {
   readonly devices: readonly DeviceDescription[];
 }
 
-export function describeFields(spec: Pick<DeviceSpec, 'fields'>): VmsdFieldDescription[] {
+export function describeFields(spec: Pick<VmsdSpec, 'fields'>): VmsdFieldDescription[] {
   return spec.fields.map((f) => {
     const d: { name: string; type: string; size: number; array_len?: number } = { name: f.name, type: f.type, size: elementSize(f) };
     if ((f.count ?? 1) > 1) d.array_len = f.count;
@@ -48,7 +46,7 @@ export function describeFields(spec: Pick<DeviceSpec, 'fields'>): VmsdFieldDescr
 }
 
 /** The entry for one device section, exactly the bytes writeDeviceSection puts between header and footer. */
-export function describeDevice(spec: DeviceSpec): DeviceDescription {
+export function describeDevice(spec: VmsdSpec): DeviceDescription {
   return {
     name: spec.name,
     instance_id: spec.instanceId,
@@ -74,20 +72,22 @@ export function describeConfiguration(machineType: string): VmsdDescription {
 
 export interface VmDescriptionInput {
   /** Every device section the stream holds, in stream order (not 'ram'). */
-  readonly devices: readonly DeviceSpec[];
+  readonly devices: readonly VmsdSpec[];
   /** The machine type written in the configuration section, to describe it too. */
   readonly machineType?: string;
+  /** The guest's target page size (default: TARGET_PAGE_SIZE). */
   readonly pageSize?: number;
 }
 
 export function buildVmDescription(input: VmDescriptionInput): VmDescription {
-  const desc: { page_size: number; configuration?: VmsdDescription; devices: DeviceDescription[] } = {
-    page_size: input.pageSize ?? PAGE_SIZE,
-    devices: input.devices.map(describeDevice),
-  };
-  if (input.machineType !== undefined) desc.configuration = describeConfiguration(input.machineType);
+  const configuration = input.machineType !== undefined ? describeConfiguration(input.machineType) : undefined;
+  return assembleVmDescription(input.pageSize ?? TARGET_PAGE_SIZE, input.devices.map(describeDevice), configuration);
+}
+
+/** The description from entries already described (the savevm loop builds them from its handlers). */
+export function assembleVmDescription(pageSize: number, devices: readonly DeviceDescription[], configuration?: VmsdDescription): VmDescription {
   // Key order as QEMU writes it: page_size, configuration, devices.
-  return desc.configuration ? { page_size: desc.page_size, configuration: desc.configuration, devices: desc.devices } : desc;
+  return configuration ? { page_size: pageSize, configuration, devices } : { page_size: pageSize, devices };
 }
 
 /**

@@ -1,22 +1,55 @@
 // Device state on the wire (QEMU's vmstate.c) and the section framing around it (savevm.c).
 //
 // A device's fields go out in declaration order, each big-endian in its type's size, arrays
-// element by element, 'buffer' raw, bool as one byte. The device-state buffer keeps the same
-// fields little-endian at aligned offsets (src/guest/device-state.ts), so saving is a byte swap
-// per element into a small wire image and loading the reverse; a load decodes the whole image
-// before touching the device, so a bad stream never leaves a device half-loaded.
+// element by element, 'buffer' raw, bool as one byte. Whoever owns the state keeps the same
+// fields little-endian (the guest's device-state buffer does), and hands this layer a field list
+// and a VmsdStore that gives a live view of each field's bytes: saving is a byte swap per element
+// into a small wire image and loading the reverse; a load decodes the whole image before touching
+// the store, so a bad stream never leaves a device half-loaded. Nothing here knows the guest.
 
-import type { DeviceSpec, DeviceState, FieldSpec } from '../../guest/device-state.js';
-import { fieldLayout } from '../../guest/device-state.js';
 import { StreamFormatError } from './errors.js';
 import { SectionType } from './format.js';
 import type { StreamReader } from './stream-reader.js';
 import type { StreamWriter } from './stream-writer.js';
 
+// ---- what a vmstate section is made of ------------------------------------------------------------
+
+export type VmsdFieldType = 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'int32' | 'bool' | 'buffer';
+
+/** One named field of a vmstate (QEMU's VMStateField, as far as tabmig needs it). */
+export interface VmsdField {
+  readonly name: string;
+  readonly type: VmsdFieldType;
+  /** Number of elements for an array field (QEMU's array_len). */
+  readonly count?: number;
+  /** Byte size of a 'buffer' field. */
+  readonly size?: number;
+}
+
+/** A vmstate section's identity and fields (QEMU's VMStateDescription plus its idstr/instance). */
+export interface VmsdSpec {
+  /** Section name in the stream (QEMU's vmsd name / idstr). */
+  readonly name: string;
+  readonly instanceId: number;
+  /** Version written to the stream; the loader refuses newer ones. */
+  readonly version: number;
+  /** Oldest version the loader accepts. */
+  readonly minimumVersion: number;
+  readonly fields: readonly VmsdField[];
+}
+
+/**
+ * Where a section's state lives: a live little-endian view of each field's bytes (all elements).
+ * The guest's DeviceState satisfies it as it is.
+ */
+export interface VmsdStore {
+  fieldBytes(section: string, field: string): Uint8Array;
+}
+
 // ---- field sizes --------------------------------------------------------------------------------
 
 /** Bytes of one element of a field on the wire. */
-export function elementSize(f: FieldSpec): number {
+export function elementSize(f: VmsdField): number {
   switch (f.type) {
     case 'uint8':
     case 'bool':
@@ -34,12 +67,12 @@ export function elementSize(f: FieldSpec): number {
 }
 
 /** Bytes a field takes on the wire (all elements). */
-export function fieldWireSize(f: FieldSpec): number {
+export function fieldWireSize(f: VmsdField): number {
   return elementSize(f) * (f.count ?? 1);
 }
 
 /** Bytes a device's fields take on the wire (fixed: tabmig has no variable-size fields). */
-export function deviceWireSize(spec: DeviceSpec): number {
+export function deviceWireSize(spec: VmsdSpec): number {
   let n = 0;
   for (const f of spec.fields) n += fieldWireSize(f);
   return n;
@@ -65,31 +98,31 @@ function swapCopy(src: Uint8Array, srcAt: number, dst: Uint8Array, dstAt: number
 // ---- device state <-> wire image ------------------------------------------------------------------
 
 /** The device's fields as they go on the wire. */
-export function encodeDeviceFields(spec: DeviceSpec, state: DeviceState): Uint8Array {
+export function encodeDeviceFields(spec: VmsdSpec, store: VmsdStore): Uint8Array {
   const out = new Uint8Array(deviceWireSize(spec));
-  const src = state.bytes;
   let at = 0;
   for (const f of spec.fields) {
-    const lay = fieldLayout(spec.name, f.name);
+    const src = store.fieldBytes(spec.name, f.name);
     const size = elementSize(f);
     const count = f.count ?? 1;
-    if (f.type === 'buffer') out.set(src.subarray(lay.offset, lay.offset + size * count), at);
-    else swapCopy(src, lay.offset, out, at, size, count, f.type === 'bool');
+    if (src.length < size * count) throw new RangeError(`${spec.name}.${f.name}: the store holds ${src.length} bytes, the field ${size * count}`);
+    if (f.type === 'buffer') out.set(src.subarray(0, size * count), at);
+    else swapCopy(src, 0, out, at, size, count, f.type === 'bool');
     at += size * count;
   }
   return out;
 }
 
-/** Stores a wire image of the device's fields into the device-state buffer. */
-export function decodeDeviceFields(spec: DeviceSpec, wire: Uint8Array, state: DeviceState): void {
-  const dst = state.bytes;
+/** Stores a wire image of the device's fields into the store. */
+export function decodeDeviceFields(spec: VmsdSpec, wire: Uint8Array, store: VmsdStore): void {
   let at = 0;
   for (const f of spec.fields) {
-    const lay = fieldLayout(spec.name, f.name);
+    const dst = store.fieldBytes(spec.name, f.name);
     const size = elementSize(f);
     const count = f.count ?? 1;
-    if (f.type === 'buffer') dst.set(wire.subarray(at, at + size * count), lay.offset);
-    else swapCopy(wire, at, dst, lay.offset, size, count, f.type === 'bool');
+    if (dst.length < size * count) throw new RangeError(`${spec.name}.${f.name}: the store holds ${dst.length} bytes, the field ${size * count}`);
+    if (f.type === 'buffer') dst.set(wire.subarray(at, at + size * count), 0);
+    else swapCopy(wire, at, dst, 0, size, count, f.type === 'bool');
     at += size * count;
   }
 }
@@ -98,7 +131,7 @@ export function decodeDeviceFields(spec: DeviceSpec, wire: Uint8Array, state: De
 export type FieldValue = number | bigint | boolean | Uint8Array | readonly number[] | readonly bigint[];
 
 /** Encodes named values in a spec's order (uint64 as bigint or number; buffers as bytes). */
-export function encodeFieldValues(spec: DeviceSpec, values: Readonly<Record<string, FieldValue>>): Uint8Array {
+export function encodeFieldValues(spec: VmsdSpec, values: Readonly<Record<string, FieldValue>>): Uint8Array {
   const out = new Uint8Array(deviceWireSize(spec));
   const view = new DataView(out.buffer);
   let at = 0;
@@ -120,7 +153,7 @@ export function encodeFieldValues(spec: DeviceSpec, values: Readonly<Record<stri
   return out;
 }
 
-function putScalar(view: DataView, at: number, f: FieldSpec, v: number | bigint | boolean): void {
+function putScalar(view: DataView, at: number, f: VmsdField, v: number | bigint | boolean): void {
   switch (f.type) {
     case 'uint8':
       return view.setUint8(at, Number(v));
@@ -140,7 +173,7 @@ function putScalar(view: DataView, at: number, f: FieldSpec, v: number | bigint 
 }
 
 /** Decodes a wire image into named values (uint64 as bigint, bool as boolean, buffers as views). */
-export function decodeFieldValues(spec: DeviceSpec, wire: Uint8Array): Record<string, FieldValue> {
+export function decodeFieldValues(spec: VmsdSpec, wire: Uint8Array): Record<string, FieldValue> {
   const view = new DataView(wire.buffer, wire.byteOffset, wire.byteLength);
   const out: Record<string, FieldValue> = {};
   let at = 0;
@@ -159,7 +192,7 @@ export function decodeFieldValues(spec: DeviceSpec, wire: Uint8Array): Record<st
   return out;
 }
 
-function getScalar(view: DataView, at: number, f: FieldSpec): number | bigint | boolean {
+function getScalar(view: DataView, at: number, f: VmsdField): number | bigint | boolean {
   switch (f.type) {
     case 'uint8':
       return view.getUint8(at);
@@ -181,12 +214,12 @@ function getScalar(view: DataView, at: number, f: FieldSpec): number | bigint | 
 // ---- vmstate save / load ---------------------------------------------------------------------------
 
 /** QEMU's vmstate_save_state for a tabmig device: its fields, nothing else. */
-export function saveDeviceState(w: StreamWriter, spec: DeviceSpec, state: DeviceState): void {
-  w.putBytes(encodeDeviceFields(spec, state));
+export function saveDeviceState(w: StreamWriter, spec: VmsdSpec, store: VmsdStore): void {
+  w.putBytes(encodeDeviceFields(spec, store));
 }
 
 /** Refuses a version this side cannot load, in vmstate.c's words. */
-export function checkVmsdVersion(spec: Pick<DeviceSpec, 'name' | 'version' | 'minimumVersion'>, versionId: number): StreamFormatError | null {
+export function checkVmsdVersion(spec: Pick<VmsdSpec, 'name' | 'version' | 'minimumVersion'>, versionId: number): StreamFormatError | null {
   if (versionId > spec.version) {
     return new StreamFormatError(
       'version-too-new',
@@ -207,13 +240,13 @@ export function checkVmsdVersion(spec: Pick<DeviceSpec, 'name' | 'version' | 'mi
  * any subsection addressed to this device (tabmig devices declare none). The device is written
  * only once every byte has arrived.
  */
-export async function loadDeviceState(r: StreamReader, spec: DeviceSpec, state: DeviceState, versionId: number): Promise<void> {
+export async function loadDeviceState(r: StreamReader, spec: VmsdSpec, store: VmsdStore, versionId: number): Promise<void> {
   const wire = await readDeviceFields(r, spec, versionId);
-  decodeDeviceFields(spec, wire, state);
+  decodeDeviceFields(spec, wire, store);
 }
 
 /** The version check, the field bytes (a view) and the subsection check, without storing anything. */
-export async function readDeviceFields(r: StreamReader, spec: DeviceSpec, versionId: number): Promise<Uint8Array> {
+export async function readDeviceFields(r: StreamReader, spec: VmsdSpec, versionId: number): Promise<Uint8Array> {
   const bad = checkVmsdVersion(spec, versionId);
   if (bad) throw r.fail(bad);
   const size = deviceWireSize(spec);
@@ -302,9 +335,9 @@ export interface SectionOptions {
 }
 
 /** A whole device section: FULL header, the fields, the footer. */
-export function writeDeviceSection(w: StreamWriter, spec: DeviceSpec, state: DeviceState, sectionId: number, options: SectionOptions = {}): void {
+export function writeDeviceSection(w: StreamWriter, spec: VmsdSpec, store: VmsdStore, sectionId: number, options: SectionOptions = {}): void {
   writeSectionFull(w, sectionId, spec.name, spec.instanceId, spec.version);
-  saveDeviceState(w, spec, state);
+  saveDeviceState(w, spec, store);
   if (options.footers ?? true) writeSectionFooter(w, sectionId);
 }
 
@@ -365,20 +398,20 @@ export function unknownSectionTypeError(type: number): StreamFormatError {
  */
 export async function loadDeviceSection(
   r: StreamReader,
-  spec: DeviceSpec,
-  state: DeviceState,
+  spec: VmsdSpec,
+  store: VmsdStore,
   header: SectionHeader,
   options: SectionOptions = {},
 ): Promise<void> {
   const wire = await readDeviceFields(r, spec, header.versionId);
   if (options.footers ?? true) await checkSectionFooter(r, header.sectionId, header.name);
-  decodeDeviceFields(spec, wire, state);
+  decodeDeviceFields(spec, wire, store);
 }
 
 // ---- globalstate (QEMU's migration/global_state.c) --------------------------------------------------
 
 /** The run state the source had, so the destination can resume as it was (running or paused). */
-export const GLOBALSTATE_SPEC: DeviceSpec = {
+export const GLOBALSTATE_SPEC: VmsdSpec = {
   name: 'globalstate',
   instanceId: 0,
   version: 1,
