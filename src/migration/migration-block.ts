@@ -88,7 +88,8 @@ export class MigrationBlock {
   /** Starts over for a new migration (QEMU's migrate_init), keeping nothing of the last one. */
   reset(status: MigrationStatus): void {
     this.counters.fill(0);
-    for (let i = 1; i < WORDS; i++) Atomics.store(this.words, i, 0);
+    // Hold points a fault test armed before `migrate` stay armed; the point reached is cleared.
+    for (let i = 1; i < WORDS; i++) if (i !== MigWord.HOLD) Atomics.store(this.words, i, 0);
     Atomics.store(this.words, MigWord.STATUS, MIGRATION_STATUSES.indexOf(status));
   }
 

@@ -12,6 +12,7 @@ import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
 import { IncomingMigration } from './incoming-migration.js';
 import { MigCounter, MigWord, MigrationBlock } from './migration-block.js';
 import { PageState } from './page-state.js';
+import { Commit, HoldPoints, SOURCE_HOLD_POINTS, type HoldPoint } from './switchover.js';
 import { RoundRecords } from './round-records.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } from './migration-info.js';
@@ -214,6 +215,7 @@ export class MigrationService extends EventTarget {
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
     this.samples.length = 0;
+    this.rounds.reset();
     this.setOutgoing('setup');
 
     let uri: MigrationUri;
@@ -230,23 +232,61 @@ export class MigrationService extends EventTarget {
       log: (text) => this.note(text),
       // The page (which has a document) turns this into a download; see src/main.ts.
       file: (name, blob) => this.dispatchEvent(new CustomEvent<MigrationFile>('file', { detail: { name, blob } })),
-    });
+    }, this.pageState, this.rounds);
     this.outgoing = out;
     this.startSampling();
     void out.start();
   }
 
-  /** qmp_migrate_cancel: from any setup or active state; a no-op otherwise, as in QEMU. */
+  /**
+   * qmp_migrate_cancel: from any setup or active state; a no-op otherwise, as in QEMU, and a
+   * no-op once the migration worker committed the switchover (the guest belongs to the
+   * destination from that instant, even while the source still waits for its confirmation).
+   */
   cancel(): void {
     for (;;) {
       const s = this.block.status;
       if (!isSetupOrActive(s)) return;
+      // Whoever moves the commit word first wins: the worker (commit) or this cancel (abandon).
+      const commit = Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.ABANDONED);
+      if (commit === Commit.COMMITTED) return;
       if (this.block.compareAndSet(s, 'cancelling')) {
         this.setOutgoing('cancelling');
         this.outgoing?.cancel();
         return;
       }
     }
+  }
+
+  // ---- fault tests (x-tabmig-hold, x-tabmig-release, x-tabmig-drop-link) ----------------------
+
+  /** The hold points of this tab's side of a migration: the source's, or the destination's. */
+  private holdsFor(point: HoldPoint): HoldPoints | null {
+    if (SOURCE_HOLD_POINTS.includes(point)) return new HoldPoints(this.block.words, MigWord.HOLD);
+    return this.incoming?.holds ?? null;
+  }
+
+  /** Arms a hold point: the worker that passes it waits there until release(). */
+  hold(point: HoldPoint): void {
+    const holds = this.holdsFor(point);
+    if (!holds) throw QmpError.generic(`No incoming migration to hold at '${point}'`);
+    holds.arm(point);
+  }
+
+  /** Lets every held worker of this tab go on, and disarms its points. */
+  releaseHolds(): void {
+    new HoldPoints(this.block.words, MigWord.HOLD).release();
+    this.incoming?.holds?.release();
+  }
+
+  /** Where a worker of this tab is held (or was last held), or null. */
+  heldAt(): HoldPoint | null {
+    return new HoldPoints(this.block.words, MigWord.HOLD).reached ?? this.incoming?.holds?.reached ?? null;
+  }
+
+  /** Fault tests (x-tabmig-drop-link): breaks the outgoing migration's link as a network would. */
+  dropLink(): boolean {
+    return this.outgoing?.dropLink() ?? this.incoming?.dropLink?.() ?? false;
   }
 
   /** qmp_migrate_continue: leaves the pre-switchover pause. */

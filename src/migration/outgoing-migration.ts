@@ -1,15 +1,22 @@
 // One outgoing migration, seen from the main thread: opens the transport, starts the migration
-// and return-path workers with the shared buffers, and turns what they report into status
-// changes, runstate changes and errors. The heavy lifting is in source/migration-thread.ts.
+// and return-path workers with the shared buffers, carries the switchover handshake between the
+// migration worker and the link's control conversation, and turns what the workers report into
+// status changes, runstate changes and errors. It decides nothing about the migration itself:
+// the migration worker does (source/migration-thread.ts); this class only finishes a migration
+// whose worker never got a channel to run on.
 
 import type { Machine } from '../guest/machine.js';
 import type { RunState } from '../guest/runstate.js';
 import { connectLoopback } from '../transport/loopback.js';
-import type { ChannelRoute } from '../transport/routes.js';
+import type { MigrationLink } from '../transport/link.js';
+import { CHANNEL, type ChannelRoute, type ChannelTarget } from '../transport/routes.js';
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
+import type { PageState } from './page-state.js';
+import type { RoundRecords } from './round-records.js';
+import { DestReady, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
 import { isFinished, type MigrationStatus } from './state.js';
@@ -25,15 +32,13 @@ export interface OutgoingHooks {
   file(name: string, blob: Blob): void;
 }
 
-interface Closable {
-  close(reason?: string): unknown;
-}
-
 export class OutgoingMigration {
   private readonly worker: Worker;
   private readonly rpWorker: Worker | null;
-  private link: Closable | null = null;
+  private link: MigrationLink | null = null;
   private ended = false;
+  /** Whether the migration worker got its main channel (and so runs, and finishes, the migration). */
+  private mainDelivered = false;
 
   constructor(
     private readonly machine: Machine,
@@ -43,6 +48,8 @@ export class OutgoingMigration {
     private readonly signaling: Signaling | null,
     private readonly machineType: string,
     private readonly hooks: OutgoingHooks,
+    private readonly pageState: PageState,
+    private readonly rounds: RoundRecords,
   ) {
     this.worker = new Worker(new URL('./source/migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
     this.worker.onmessage = (e: MessageEvent<FromSource>) => this.onWorker(e.data);
@@ -74,37 +81,82 @@ export class OutgoingMigration {
       target,
       machineType: this.machineType,
       returnPath: this.usesReturnPath,
+      pageState: this.pageState.buffer,
+      rounds: this.rounds.buffer,
     };
     this.worker.postMessage(msg);
-    if (target.kind !== 'channel') return;
+    if (target.kind !== 'channel') {
+      this.mainDelivered = true; // the worker opens its own target
+      return;
+    }
+    // The migration worker holds every channel that carries pages; the return path goes to its
+    // own thread (QEMU's source_return_path_thread).
+    const toWorker: ChannelTarget = {
+      postMessage: (message, transfer) => {
+        this.worker.postMessage(message, transfer);
+        if ((message as { id?: number }).id === CHANNEL.main) this.mainDelivered = true;
+      },
+    };
     const routes: ChannelRoute[] = [
-      { id: 0, to: this.worker },
-      this.rpWorker ? { id: 1, to: this.rpWorker } : { id: 1 },
+      { id: CHANNEL.main, to: toWorker },
+      this.rpWorker ? { id: CHANNEL.returnPath, to: this.rpWorker } : { id: CHANNEL.returnPath },
+      { id: CHANNEL.postcopy, to: toWorker },
     ];
     try {
       if (this.uri.kind === 'loopback') {
-        const link = connectLoopback(this.uri.name, { routes });
-        this.link = link;
-        // As for WebRTC below: a destination that gives up (a stream it refused, say) closes the
-        // link, which is all the source learns, since the channel ports live in workers and their
-        // 'close' event is not reliable. Without this the source waited for ever on a back-pressured
-        // write to a destination that had stopped reading (QEMU's source sees the socket close).
+        // A destination that gives up (a stream it refused, say) closes the link, which is all
+        // the source may learn: the channel ports live in workers and their 'close' event is not
+        // reliable (QEMU's source sees the socket close).
         const name = this.uri.name;
-        link.closed.then((info) => {
-          if (!this.ended) this.failFromOutside(`Connection to loopback:${name} closed by the destination: ${info.reason}`);
-        });
+        this.attach(connectLoopback(name, { routes }), (reason) => `Connection to loopback:${name} closed by the destination: ${reason}`);
       } else if (this.uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
-        const link = await connectToPeer(this.signaling, this.uri.peer!, { routes, info: { ramSize: this.machine.ramSize } });
-        this.link = link;
-        link.closed.then((info) => {
-          if (!this.ended) this.failFromOutside(`Connection to peer ${this.uri.kind === 'webrtc' ? this.uri.peer : ''} lost: ${info.reason}`);
-        });
+        const peer = this.uri.peer!;
+        const link = await connectToPeer(this.signaling, peer, { routes, info: { ramSize: this.machine.ramSize } });
+        this.attach(link, (reason) => `Connection to peer ${peer} lost: ${reason}`);
       }
       if (this.ended) this.link?.close('migration ended');
     } catch (e) {
-      this.failFromOutside(e instanceof Error ? e.message : String(e));
+      this.linkLost(e instanceof Error ? e.message : String(e));
     }
+  }
+
+  /** Carries the handshake from the link into the shared block, and notices the link's end. */
+  private attach(link: MigrationLink, lostText: (reason: string) => string): void {
+    this.link = link;
+    link.oncontrol = (data) => {
+      if (isSwitchoverMessage(data)) this.fromDestination(data);
+    };
+    link.closed.then((info) => {
+      if (!this.ended) this.linkLost(lostText(info.reason));
+    });
+  }
+
+  /** A switchover message from the destination: the worker waits on these words. */
+  private fromDestination(m: SwitchoverMessage): void {
+    switch (m.switchover) {
+      case 'ready':
+        this.hooks.log('destination ready: it holds the complete machine');
+        this.block.setWord(MigWord.DEST_READY, DestReady.READY);
+        return;
+      case 'failed':
+        this.hooks.error(`The destination refused the migration: ${m.error}`);
+        this.block.setWord(MigWord.DEST_READY, DestReady.FAILED);
+        return;
+      case 'started':
+        this.hooks.log(`destination confirmed: the guest is there (${m.runstate})`);
+        this.block.setWord(MigWord.DEST_STARTED, 1);
+        return;
+      default:
+        return; // commit and abort travel the other way
+    }
+  }
+
+  /** Fault tests: break the link as a network failure would. */
+  dropLink(): boolean {
+    if (!this.link || this.ended) return false;
+    this.link.drop();
+    return true;
   }
 
   setDowntimeLimit(ms: number): void {
@@ -115,34 +167,44 @@ export class OutgoingMigration {
     this.worker.postMessage({ type: 'set-rate-limit', bytesPerSecond } satisfies ToSource);
   }
 
-  /** migrate_cancel (the caller already moved the status to 'cancelling'). */
+  /** migrate_cancel (the caller already abandoned the commit and moved the status to 'cancelling'). */
   cancel(): void {
     this.block.bumpWord(MigWord.CONTINUE); // wake a pre-switchover pause
     this.worker.postMessage({ type: 'cancel' } satisfies ToSource);
-    // Nothing is connected yet: no worker is running the migration, so finish it here.
-    if (!this.link && this.uri.kind !== 'idb' && this.uri.kind !== 'file') {
-      this.teardown();
-      if (this.block.compareAndSet('cancelling', 'cancelled')) this.hooks.status('cancelling', 'cancelled');
-    }
+    // No worker runs this migration (it never got a channel): finish it here.
+    if (!this.mainDelivered) this.finishWithoutWorker();
   }
 
-  /** A failure the workers cannot see (the connection never came up, or broke). */
-  private failFromOutside(message: string): void {
+  /**
+   * The link broke, or never came up. A worker that runs the migration decides what that means
+   * (before the commit: resume the guest, then fail; after it: stay stopped); one that never got
+   * a channel never stopped the guest, so the failure is announced here.
+   */
+  private linkLost(message: string): void {
     this.hooks.error(message);
+    this.block.setWord(MigWord.LINK_LOST, 1);
+    if (!this.mainDelivered) this.finishWithoutWorker();
+  }
+
+  /** Ends a migration whose worker never started: the guest never stopped, nothing to undo. */
+  private finishWithoutWorker(): void {
     for (;;) {
       const s = this.block.status;
-      if (isFinished(s) || s === 'cancelling') return;
-      if (this.block.compareAndSet(s, 'failed')) {
-        this.hooks.status(s, 'failed', message);
-        this.worker.postMessage({ type: 'cancel' } satisfies ToSource);
-        if (!this.link) this.teardown();
-        return;
+      if (isFinished(s)) break;
+      const to = s === 'cancelling' ? 'cancelled' : 'failed';
+      if (this.block.compareAndSet(s, to)) {
+        this.hooks.status(s, to);
+        break;
       }
     }
+    this.teardown();
   }
 
   private onWorker(msg: FromSource): void {
     switch (msg.type) {
+      case 'switchover':
+        this.link?.sendControl(msg.message);
+        return;
       case 'status':
         if (msg.error) this.hooks.error(msg.error);
         this.hooks.status(msg.from, msg.to, msg.error);
@@ -155,6 +217,9 @@ export class OutgoingMigration {
         this.hooks.log(`saved ${msg.blob.size} bytes as file ${msg.name}`);
         return;
       case 'finished':
+        // A worker that ended while a cancel was in flight (say its target failed to open)
+        // leaves the status at 'cancelling'; it is over, so the cancel is complete.
+        if (this.block.compareAndSet('cancelling', 'cancelled')) this.hooks.status('cancelling', 'cancelled');
         this.teardown();
         return;
     }

@@ -83,6 +83,8 @@ export const HOLD_POINTS = [
   'commit-received',
 ] as const;
 export type HoldPoint = (typeof HOLD_POINTS)[number];
+/** The points the source's migration worker passes; the others are the destination's. */
+export const SOURCE_HOLD_POINTS: readonly HoldPoint[] = ['all-sent', 'ready-received', 'commit-sent'];
 
 export class HoldPoints {
   constructor(

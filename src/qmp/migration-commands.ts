@@ -18,10 +18,12 @@ import {
 import { MIGRATION_STATUSES } from '../migration/state.js';
 import type { Signaling } from '../transport/signaling.js';
 import { qapiArray, qapiEnum, qapiStruct, type QmpDispatcher } from './dispatcher.js';
+import { registerFaultCommands } from './fault-commands.js';
 import type { Hmp, HmpOutput } from './hmp.js';
 
 export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, mig: MigrationService, signaling: Signaling | null): void {
   const opts = mig.options;
+  registerFaultCommands(dispatcher, mig);
 
   dispatcher.register<{ uri: string; blk?: boolean; inc?: boolean; detach?: boolean; resume?: boolean }>({
     name: 'migrate',

@@ -12,8 +12,17 @@ export interface LoopbackLink {
   readonly channels: ReadonlyMap<ChannelId, MessagePort>;
   /** Resolves when either side closes the link (ok=true) or the page loses the other side. */
   readonly closed: Promise<CloseInfo>;
+  /** Small application messages to the other side's link (the switchover handshake uses them). */
+  sendControl(data: unknown): void;
+  oncontrol: ((data: unknown) => void) | null;
   /** Tells the other side's link; channels already handed to workers are theirs to close. */
   close(reason?: string): void;
+  /**
+   * Fault tests: the link breaks as a network would, without a polite close: both sides see a
+   * lost connection (ok=false). (The data channels live in workers; each side's migration
+   * code shuts its own down when it hears of the loss, as it does for a real one.)
+   */
+  drop(): void;
 }
 
 export interface LoopbackIncoming {
@@ -32,6 +41,10 @@ interface Listener {
 const listeners = new Map<string, Listener>();
 let nextConnection = 1;
 
+type LoopbackControl = { t: 'close'; reason: string } | { t: 'lost' } | { t: 'app'; data: unknown };
+
+const LOST: CloseInfo = { ok: false, by: 'transport', reason: 'connection to peer lost' };
+
 function makeLink(uri: string, kept: Map<ChannelId, MessagePort>, control: MessagePort): LoopbackLink {
   let resolveClosed!: (i: CloseInfo) => void;
   const closed = new Promise<CloseInfo>((r) => (resolveClosed = r));
@@ -42,19 +55,36 @@ function makeLink(uri: string, kept: Map<ChannelId, MessagePort>, control: Messa
     control.close();
     resolveClosed(info);
   };
-  control.onmessage = (e: MessageEvent<{ t: 'close'; reason: string }>) => finish({ ok: true, by: 'remote', reason: e.data.reason });
-  control.addEventListener('close', () => finish({ ok: false, by: 'transport', reason: 'connection to peer lost' }));
-  return {
+  const link: LoopbackLink = {
     uri,
     channels: kept,
     closed,
+    oncontrol: null,
+    sendControl(data: unknown) {
+      if (!done) control.postMessage({ t: 'app', data } satisfies LoopbackControl);
+    },
     close(reason = 'closed') {
       if (done) return;
-      control.postMessage({ t: 'close', reason });
+      control.postMessage({ t: 'close', reason } satisfies LoopbackControl);
       finish({ ok: true, by: 'local', reason });
     },
+    drop() {
+      if (done) return;
+      control.postMessage({ t: 'lost' } satisfies LoopbackControl);
+      finish(LOST);
+    },
   };
+  control.onmessage = (e: MessageEvent<LoopbackControl>) => {
+    const m = e.data;
+    if (m.t === 'app') link.oncontrol?.(m.data);
+    else if (m.t === 'close') finish({ ok: true, by: 'remote', reason: m.reason });
+    else finish(LOST);
+  };
+  control.addEventListener('close', () => finish(LOST));
+  return link;
 }
+
+
 
 /** Starts listening on loopback:NAME. Throws if something already listens there. */
 export function listenLoopback(name: string, opts: { routes: readonly ChannelRoute[] }): LoopbackIncoming {

@@ -101,6 +101,11 @@ export interface PeerLink {
    * Workers should close() their channels first; channels still open then fail on both sides.
    */
   close(reason?: string): Promise<void>;
+  /**
+   * Fault tests: the connection breaks as a network failure would (no bye): this side's peer
+   * connection and every channel on it go, and the peer sees them fail.
+   */
+  drop(): void;
 }
 
 export interface WebRtcCommon {
@@ -403,6 +408,11 @@ class Session implements PeerLink {
 
   sendControl(data: unknown): void {
     this.sendCtl({ t: 'app', data });
+  }
+
+  drop(): void {
+    if (this.closeInfo || this.localReason !== null) return;
+    this.fail(`connection to peer '${this.peerId}' lost`, false);
   }
 
   async close(reason = 'closed'): Promise<void> {

@@ -1,0 +1,18 @@
+// Fault-injection commands for tests (tabmig's own, x- prefixed like QEMU's test-only ones):
+// stop a migration worker at a named instant of the switchover, act (cancel, close a tab, drop
+// the link), then let it go on. The two-tab fault tests use them to hit each instant exactly.
+
+import type { MigrationService } from '../migration/migration-service.js';
+import { HOLD_POINTS, type HoldPoint } from '../migration/switchover.js';
+import { qapiEnum, type QmpDispatcher } from './dispatcher.js';
+
+export function registerFaultCommands(dispatcher: QmpDispatcher, mig: MigrationService): void {
+  dispatcher.register<{ point: string }>({
+    name: 'x-tabmig-hold',
+    args: { point: qapiEnum(HOLD_POINTS) },
+    handler: (a) => mig.hold(a.point as HoldPoint),
+  });
+  dispatcher.register({ name: 'x-tabmig-release', handler: () => mig.releaseHolds() });
+  dispatcher.register({ name: 'x-tabmig-held', handler: () => ({ point: mig.heldAt() }) });
+  dispatcher.register({ name: 'x-tabmig-drop-link', handler: () => ({ dropped: mig.dropLink() }) });
+}
