@@ -133,6 +133,12 @@ export class Machine extends EventTarget {
     this.setRunstate(to);
   }
 
+  /**
+   * Set by whoever knows better than the runstate whether this guest may run here: migration
+   * says no once the guest was committed to another tab. Returns the refusal's text, or null.
+   */
+  contRefusal: (() => string | null) | null = null;
+
   async cont(): Promise<void> {
     await this.ready;
     this.setRunstate('running');

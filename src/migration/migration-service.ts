@@ -88,6 +88,12 @@ export class MigrationService extends EventTarget {
     this.pageState = new PageState(machine.ramSize / PAGE_SIZE);
     // The vCPU decides on the guest's blockers by itself, so it must know the rule.
     machine.control.onlyMigratable = options.onlyMigratable;
+    // QEMU lets a source continue after its guest moved (and risks two copies); tabmig does not,
+    // once the switchover was committed: the guest is the destination's from that instant.
+    machine.contRefusal = () =>
+      this.machine.runstate === 'postmigrate' && this.block.word(MigWord.COMMIT) === Commit.COMMITTED
+        ? 'The guest migrated to another tab: it cannot run here too (load a program or system_reset to start afresh)'
+        : null;
     machine.addEventListener('hostdev', (e) => this.onHostDevice((e as CustomEvent<MachineEventMap['hostdev']>).detail));
   }
 

@@ -27,6 +27,8 @@ export interface QmpMachine extends EventTarget {
   sendInput(text: string): void;
   /** The shared device state, for `info registers` and x-tabmig-device-state (fakes may omit it). */
   readonly deviceState?: DeviceState;
+  /** Why `cont` may not run the guest here (a guest committed to another tab), or absent. */
+  readonly contRefusal?: (() => string | null) | null;
 }
 
 export interface MachineCommandsOptions {
@@ -86,6 +88,8 @@ export function registerMachineCommands(
         return;
       }
       if (state === 'running') return;
+      const refusal = machine.contRefusal?.();
+      if (refusal) throw QmpError.generic(refusal);
       await machine.cont();
     },
 
