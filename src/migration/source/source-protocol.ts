@@ -5,6 +5,7 @@
 import type { MigrationOptionsPlain } from '../options.js';
 import type { MigrationStatus } from '../state.js';
 import type { RunState } from '../../guest/runstate.js';
+import type { SwitchoverMessage } from '../switchover.js';
 
 /** Where the stream goes. Channels themselves arrive as transport ChannelMessages. */
 export type StreamTarget =
@@ -24,6 +25,10 @@ export interface SourceStart {
   machineType: string;
   /** Open the return path (capability return-path, and never for a file). */
   returnPath: boolean;
+  /** One byte per guest page (PageState, page-state.ts): RAM save writes clean, dirty, sent. */
+  pageState: SharedArrayBuffer;
+  /** The round-record ring (RoundRecords, round-records.ts): one record per dirty sync. */
+  rounds: SharedArrayBuffer;
 }
 
 export type ToSource =
@@ -42,6 +47,11 @@ export type FromSource =
   | { type: 'runstate'; from: RunState; to: RunState }
   /** A `file:` migration finished: the stream, for the page to download. */
   | { type: 'file'; name: string; blob: Blob }
+  /**
+   * A switchover message for the destination (commit or abort): the main thread sends it on the
+   * transport's control conversation as it is. The worker decided it; the main thread carries it.
+   */
+  | { type: 'switchover'; message: SwitchoverMessage }
   /** Everything is cleaned up; the worker may be terminated. */
   | { type: 'finished' };
 
