@@ -1,0 +1,172 @@
+// The switchover never runs the guest twice or loses it (DESIGN §8). Real tabs over WebRTC, each
+// fault hit at an exact instant: a worker is held there (x-tabmig-hold), the fault happens
+// (migrate_cancel, the destination tab closed, the link dropped as a network would), then the
+// worker goes on. Afterwards exactly one copy of the guest runs, or, when the link was lost after
+// the destination said ready, one complete paused copy exists and `cont` runs it.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { sleep } from './harness.mjs';
+import { sharedBrowser } from './session.mjs';
+
+const FINAL = ['completed', 'failed', 'cancelled'];
+
+describe('switchover faults between two tabs', () => {
+  const session = sharedBrowser();
+
+  /** A destination waiting for any peer (it starts its guest by itself once committed) and a running ab source. */
+  async function pair(returnPath) {
+    const b = await session.browser.open('?incoming=defer&name=dest');
+    await b.ret('migrate-incoming', { uri: 'webrtc:' });
+    const { id } = await b.ret('x-tabmig-peer');
+    const a = await session.browser.open('?name=source');
+    await a.ret('migrate-set-capabilities', {
+      capabilities: [
+        { capability: 'events', state: true },
+        { capability: 'return-path', state: returnPath },
+      ],
+    });
+    await a.ret('x-tabmig-load', { program: 'ab' });
+    await a.until('x-tabmig-guest-info', (i) => i.serial.includes('B'), 10000);
+    return { a, b, id };
+  }
+
+  async function heldAt(tab, point) {
+    await tab.until('x-tabmig-held', (v) => v.point === point, 30000);
+  }
+
+  async function runstate(tab) {
+    return (await tab.ret('query-status')).status;
+  }
+
+  /** Instructions retired grow: the guest really runs there. */
+  async function runs(tab) {
+    const a = (await tab.ret('x-tabmig-guest-info')).instructions;
+    await sleep(300);
+    return (await tab.ret('x-tabmig-guest-info')).instructions > a;
+  }
+
+  /** Runs one fault: hold `side` at `point`, do `act`, release, wait for both sides to settle. */
+  async function fault({ returnPath, side, point, act }) {
+    const { a, b, id } = await pair(returnPath);
+    const held = side === 'source' ? a : b;
+    await held.ret('x-tabmig-hold', { point });
+    await a.ret('migrate', { uri: 'webrtc:' + id });
+    await heldAt(held, point);
+    let destOpen = true;
+    if (act === 'cancel') await a.ret('migrate_cancel');
+    else if (act === 'drop') await a.ret('x-tabmig-drop-link');
+    else if (act === 'close-dest') {
+      await b.page.close();
+      destOpen = false;
+    }
+    await sleep(200);
+    if (destOpen) await b.ret('x-tabmig-release');
+    await a.ret('x-tabmig-release');
+    const src = await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+    let dst = null;
+    if (destOpen) {
+      dst = await b.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+      await b.until('query-status', (v) => v.status !== 'inmigrate' || dst.status !== 'completed', 10000);
+    }
+    const srcState = await runstate(a);
+    const dstState = destOpen ? await runstate(b) : 'closed';
+    return { a, b, src, dst, srcState, dstState, destOpen };
+  }
+
+  async function cleanup(r) {
+    await r.a.page.close();
+    if (r.destOpen) await r.b.page.close();
+  }
+
+  /** Only the source runs: the destination never started what it loaded. */
+  async function sourceKeepsTheGuest(r, status) {
+    assert.equal(r.src.status, status, JSON.stringify(r.src));
+    assert.equal(r.srcState, 'running');
+    assert.ok(await runs(r.a), 'the source guest runs on');
+    if (r.destOpen) {
+      assert.notEqual(r.dstState, 'running', 'the destination must not run a second copy');
+      assert.equal(r.dst.status, 'failed');
+    }
+  }
+
+  /** Only the destination runs; the source is stopped for good. */
+  async function destinationHasTheGuest(r) {
+    assert.equal(r.dstState, 'running', JSON.stringify(r.dst));
+    assert.ok(await runs(r.b), 'the destination guest runs');
+    assert.equal(r.srcState, 'postmigrate');
+    const c = await r.a.qmp({ execute: 'cont' });
+    assert.ok(c.error, 'cont on the source must not run a second copy');
+    assert.equal(await runstate(r.a), 'postmigrate');
+  }
+
+  for (const returnPath of [true, false]) {
+    const rp = `return-path ${returnPath ? 'on' : 'off'}`;
+
+    it(`${rp}: cancel the instant the last byte left: the source resumes, the destination discards`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'all-sent', act: 'cancel' });
+      await sourceKeepsTheGuest(r, 'cancelled');
+      await cleanup(r);
+    });
+
+    it(`${rp}: cancel the instant the destination said ready: the source resumes, the destination discards`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'ready-received', act: 'cancel' });
+      await sourceKeepsTheGuest(r, 'cancelled');
+      await cleanup(r);
+    });
+
+    it(`${rp}: cancel after the commit is a no-op: the migration completes`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'commit-sent', act: 'cancel' });
+      assert.equal(r.src.status, 'completed', JSON.stringify(r.src));
+      assert.equal(r.dst.status, 'completed');
+      await destinationHasTheGuest(r);
+      await cleanup(r);
+    });
+
+    it(`${rp}: destination tab closed before ready: the source resumes`, async () => {
+      const r = await fault({ returnPath, side: 'destination', point: 'loaded', act: 'close-dest' });
+      await sourceKeepsTheGuest(r, 'failed');
+      await cleanup(r);
+    });
+
+    it(`${rp}: destination tab closed between ready and commit: the source resumes`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'ready-received', act: 'close-dest' });
+      await sourceKeepsTheGuest(r, 'failed');
+      await cleanup(r);
+    });
+
+    it(`${rp}: destination tab closed after the commit: the source stays stopped`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'commit-sent', act: 'close-dest' });
+      assert.ok(['completed', 'failed'].includes(r.src.status), r.src.status);
+      assert.equal(r.srcState, 'postmigrate', 'after the commit the source never resumes');
+      await cleanup(r);
+    });
+
+    it(`${rp}: link lost before ready: the source resumes, the destination discards`, async () => {
+      const r = await fault({ returnPath, side: 'destination', point: 'loaded', act: 'drop' });
+      await sourceKeepsTheGuest(r, 'failed');
+      await cleanup(r);
+    });
+
+    it(`${rp}: link lost between ready and commit: the destination keeps the whole machine paused; cont runs it`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'ready-received', act: 'drop' });
+      assert.equal(r.src.status, 'failed');
+      assert.equal(r.srcState, 'running', 'no commit was sent: the source resumes');
+      assert.equal(r.dst.status, 'failed');
+      assert.equal(r.dstState, 'paused', 'the destination pauses rather than throw the guest away');
+      assert.match(r.dst['error-desc'] ?? '', /cont/);
+      await r.a.ret('stop'); // the user picks the destination's copy
+      await r.b.ret('cont');
+      assert.ok(await runs(r.b), 'cont runs the paused copy');
+      await cleanup(r);
+    });
+
+    it(`${rp}: link lost after the commit: the source stays stopped, the guest is the destination's`, async () => {
+      const r = await fault({ returnPath, side: 'source', point: 'commit-sent', act: 'drop' });
+      assert.ok(['completed', 'failed'].includes(r.src.status), r.src.status);
+      assert.equal(r.srcState, 'postmigrate');
+      if (r.dstState === 'running') await destinationHasTheGuest(r);
+      else assert.equal(r.dstState, 'paused', 'the commit did not arrive: one complete paused copy');
+      await cleanup(r);
+    });
+  }
+});
