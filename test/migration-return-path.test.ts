@@ -6,7 +6,12 @@
 // (The message table itself is unit-tested in stream-commands.test.ts.)
 
 import { PAGE_SIZE } from '../src/guest/memory-map.js';
-import { deepEqual, equal, match, ok } from './helpers/assert.js';
+import { MigWord, MigrationBlock } from '../src/migration/migration-block.js';
+import type { FromReturnPath } from '../src/migration/source/source-protocol.js';
+import { encodeRpMessage } from '../src/migration/stream/index.js';
+import { fromMessagePort, type MigrationChannel } from '../src/transport/channel.js';
+import { CHANNEL, type ChannelMessage } from '../src/transport/routes.js';
+import { deepEqual, equal, eventually, match, ok } from './helpers/assert.js';
 import {
   abCheck,
   abPasses,
@@ -94,7 +99,7 @@ describe('return path (source side)', () => {
   it('a postcopy page request on a precopy migration is refused', async () => {
     const { a, dest } = await migratedToFake();
     await dest.sendRp({ type: 'REQ_PAGES_ID', start: 0, length: PAGE_SIZE, blockName: 'riscv_virt_board.ram' });
-    await expectSourceFailed(a, /RP: Received unexpected message REQ_PAGES_ID/);
+    await expectSourceFailed(a, /^RP: Received invalid message 0x0003 length 0x0021$/);
   });
 
   it('a destination that hangs up the return path without SHUT fails the migration', async () => {
@@ -108,5 +113,83 @@ describe('return path (source side)', () => {
     await dest.sendRaw(new Uint8Array([0, 0x42, 0, 4, 0, 0, 0, 0]));
     // The source may only notice once it waits for SHUT; it must not complete either way.
     await expectSourceFailed(a, 'RP: Received invalid message 0x0042 length 0x0004');
+  });
+});
+
+// The return-path thread alone: the worker module driven with a MessageChannel for the return
+// path and a fresh shared block, so what it does with each message is seen the moment it does it.
+describe('return-path thread (worker)', () => {
+  interface RpRig {
+    block: MigrationBlock;
+    dest: MigrationChannel;
+    posted: FromReturnPath[];
+  }
+
+  async function rpRig(): Promise<RpRig> {
+    const worker = new Worker(new URL('../src/migration/source/return-path.worker.ts', import.meta.url), { type: 'module' });
+    onCleanup(() => worker.terminate());
+    const posted: FromReturnPath[] = [];
+    worker.onmessage = (e: MessageEvent<FromReturnPath>) => posted.push(e.data);
+    const block = new MigrationBlock();
+    const mc = new MessageChannel();
+    const msg: ChannelMessage = { type: 'tabmig-channel', id: CHANNEL.returnPath, label: 'return-path', connection: 'rp-test', transport: 'loopback', channel: mc.port1 };
+    worker.postMessage(msg, [mc.port1]);
+    worker.postMessage({ type: 'start', block: block.buffer });
+    return { block, dest: fromMessagePort(mc.port2), posted };
+  }
+
+  const pongsLogged = (r: RpRig) => r.posted.filter((m) => m.type === 'rp-message' && m.name === 'PONG').map((m) => (m as { value?: number }).value);
+
+  it('counts every PONG but logs only the answer to the PING it sent, once', async () => {
+    const r = await rpRig();
+    const parts: Uint8Array[] = [encodeRpMessage({ type: 'PONG', value: 1 })];
+    for (let i = 0; i < 500; i++) parts.push(encodeRpMessage({ type: 'PONG', value: i % 3 === 0 ? 1 : 1000 + i }));
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) (bytes.set(p, at), (at += p.length));
+    await r.dest.write(bytes);
+    await eventually(() => r.block.word(MigWord.PONGS) === 501, 10000, 'all 501 PONGs counted');
+    deepEqual(pongsLogged(r), [1], 'one PONG reaches the page');
+    equal(r.block.word(MigWord.LAST_PONG), 1, 'an unasked PONG does not move LAST_PONG');
+    equal(r.block.word(MigWord.RP_ERROR), 0, 'unasked PONGs are not an error');
+    equal(r.posted.length, 1, 'nothing else was posted');
+  });
+
+  it('a message the table refuses marks the return path bad at once, with QEMU text', async () => {
+    const r = await rpRig();
+    await r.dest.write(encodeRpMessage({ type: 'PONG', value: 1 }));
+    await r.dest.write(new Uint8Array([0, 0x42, 0, 4, 0, 0, 0, 0]));
+    // No SHUT, no close: the flag alone must be up, without waiting for the end of anything.
+    await r.block.waitWhile(MigWord.RP_ERROR, 0, 10000);
+    equal(r.block.word(MigWord.RP_ERROR), 1);
+    await eventually(() => r.posted.some((m) => m.type === 'rp-error'), 10000, 'the rp-error message');
+    const err = r.posted.find((m) => m.type === 'rp-error') as { message: string };
+    equal(err.message, 'RP: Received invalid message 0x0042 length 0x0004');
+    equal(r.block.word(MigWord.RP_SHUT), 0);
+  });
+
+  it('a message of the wrong length is refused before its payload is read', async () => {
+    const r = await rpRig();
+    // SHUT claims 8 bytes and only the header arrives: the table refuses it on the header.
+    await r.dest.write(new Uint8Array([0, 1, 0, 8]));
+    await r.block.waitWhile(MigWord.RP_ERROR, 0, 10000);
+    await eventually(() => r.posted.find((m) => m.type === 'rp-error'), 10000, 'the rp-error message');
+    equal((r.posted.find((m) => m.type === 'rp-error') as { message: string }).message, "RP: Received 'SHUT' message (0x0001) with incorrect length 8 expecting 4");
+  });
+
+  it('a postcopy message on a precopy return path is invalid for it', async () => {
+    const r = await rpRig();
+    await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES', start: 0, length: PAGE_SIZE }));
+    await r.block.waitWhile(MigWord.RP_ERROR, 0, 10000);
+    await eventually(() => r.posted.find((m) => m.type === 'rp-error'), 10000, 'the rp-error message');
+    equal((r.posted.find((m) => m.type === 'rp-error') as { message: string }).message, 'RP: Received invalid message 0x0004 length 0x000c');
+  });
+
+  it('SHUT 0 is the verdict, not an error', async () => {
+    const r = await rpRig();
+    await r.dest.write(encodeRpMessage({ type: 'SHUT', error: 0 }));
+    await r.block.waitWhile(MigWord.RP_SHUT, 0, 10000);
+    equal(r.block.word(MigWord.RP_SHUT), 1);
+    equal(r.block.word(MigWord.RP_ERROR), 0);
   });
 });

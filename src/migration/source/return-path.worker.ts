@@ -2,41 +2,68 @@
 // messages off the return-path channel, checks each against the message table before acting,
 // and signals the migration worker through the shared block — PONG counts, SHUT with its verdict,
 // or a broken return path that fails the migration.
+//
+// Two rules keep a misbehaving destination from hurting the page or hiding a fault:
+// - PONGs are counted in the block (MigWord.PONGS) but only the first answer to a PING the source
+//   sent is posted to the main thread; a destination flooding PONGs cannot flood the page.
+// - A malformed or unexpected message sets MigWord.RP_ERROR (with notify) the moment it is read,
+//   so the migration thread can fail the migration then, not at completion.
 
-import { openChannel } from '../../transport/channel.js';
-import { isChannelMessage } from '../../transport/routes.js';
+import { ChannelSet } from '../../transport/channel-set.js';
+import { CHANNEL } from '../../transport/routes.js';
 import { MigWord, MigrationBlock } from '../migration-block.js';
-import { StreamReader, readRpMessage } from '../stream/index.js';
+import { RpMsg, StreamReader, encodeRpMessage, hex, readRpMessage, type RpMessage } from '../stream/index.js';
 import type { FromReturnPath, ReturnPathStart } from './source-protocol.js';
 
 const post = (msg: FromReturnPath) => (self as unknown as Worker).postMessage(msg);
 
+/**
+ * The PINGs the source sends: 1 at setup (QEMU's migration_thread). A start message may list
+ * more (postcopy's 2, 3, 4) in `pings`; a PONG for any other value was not asked for.
+ */
+const SETUP_PINGS: readonly number[] = [1];
+type Start = ReturnPathStart & { pings?: readonly number[] };
+
+// The return path is opened the moment it arrives: a transferred data channel drops messages
+// that arrive before a listener exists, and the destination may answer PING 1 before `start`.
+const channels = new ChannelSet({ eager: (id) => (id === CHANNEL.returnPath ? {} : undefined) });
 let block: MigrationBlock | null = null;
-let channel: RTCDataChannel | MessagePort | null = null;
+let asked = new Set<number>(SETUP_PINGS);
 let running = false;
 
-function markBad(message: string): void {
-  if (!block || block.word(MigWord.RP_SHUT) !== 0) return;
+function markBad(b: MigrationBlock, message: string): void {
+  if (b.word(MigWord.RP_SHUT) !== 0) return;
+  // The word first: the migration thread waits on it and must not depend on the page's relay.
+  b.setWord(MigWord.RP_ERROR, 1);
   post({ type: 'rp-error', message });
-  block.setWord(MigWord.RP_ERROR, 1);
 }
 
-async function serve(b: MigrationBlock, ch: RTCDataChannel | MessagePort): Promise<void> {
+/** QEMU's text for a message the table refuses; here also for one this migration cannot use. */
+function invalidMessage(msg: RpMessage): string {
+  const len = encodeRpMessage(msg).length - 4;
+  const h4 = (n: number) => `0x${hex(n).padStart(4, '0')}`;
+  return `RP: Received invalid message ${h4(RpMsg[msg.type])} length ${h4(len)}`;
+}
+
+async function serve(b: MigrationBlock): Promise<void> {
   running = true;
-  const rp = openChannel(ch);
+  const rp = channels.open(CHANNEL.returnPath);
   const reader = new StreamReader(rp);
   try {
     for (;;) {
       const msg = await readRpMessage(reader);
       if (!msg) {
-        if (b.word(MigWord.RP_SHUT) === 0) markBad('RP: the destination closed the return path before it was done');
+        if (b.word(MigWord.RP_SHUT) === 0) markBad(b, 'RP: the destination closed the return path before it was done');
         return;
       }
       switch (msg.type) {
         case 'PONG':
-          b.setWord(MigWord.LAST_PONG, msg.value);
           b.bumpWord(MigWord.PONGS);
-          post({ type: 'rp-message', name: 'PONG', value: msg.value });
+          // Only an answer to a PING we sent, once, moves LAST_PONG and reaches the event log.
+          if (asked.delete(msg.value)) {
+            b.setWord(MigWord.LAST_PONG, msg.value);
+            post({ type: 'rp-message', name: 'PONG', value: msg.value });
+          }
           break;
         case 'SHUT':
           post({ type: 'rp-message', name: 'SHUT', value: msg.error });
@@ -44,27 +71,29 @@ async function serve(b: MigrationBlock, ch: RTCDataChannel | MessagePort): Promi
           return;
         default:
           // Page requests and resume messages belong to postcopy, which this migration is not.
-          markBad(`RP: Received unexpected message ${msg.type} on the return path of a precopy migration`);
+          markBad(b, invalidMessage(msg));
           return;
       }
     }
   } catch (e) {
-    markBad(e instanceof Error ? e.message : String(e));
+    markBad(b, e instanceof Error ? e.message : String(e));
   } finally {
-    rp.close().catch(() => {});
+    void channels.closeAll();
   }
 }
 
 function maybeServe(): void {
-  if (!running && block && channel) void serve(block, channel);
+  if (!running && block && channels.has(CHANNEL.returnPath)) void serve(block);
 }
 
-self.onmessage = (e: MessageEvent<ReturnPathStart | unknown>) => {
+self.onmessage = (e: MessageEvent<Start | unknown>) => {
   const msg = e.data;
-  if (isChannelMessage(msg)) {
-    channel = msg.channel;
-  } else if ((msg as ReturnPathStart).type === 'start') {
-    block = new MigrationBlock((msg as ReturnPathStart).block);
+  if (channels.accept(msg)) {
+    // handled: the channel is held (and opened) by the set
+  } else if ((msg as Start).type === 'start') {
+    const s = msg as Start;
+    block = new MigrationBlock(s.block);
+    asked = new Set(s.pings ?? SETUP_PINGS);
   }
   maybeServe();
 };
