@@ -3,6 +3,7 @@
 // define them (shared/reference/qemu-migration.c is the version we follow). Tables only: the
 // checks live in options.ts, the monitor text in options-hmp.ts, `-global` in options-global.ts.
 
+import { QERR } from '../qapi/error-texts.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -241,19 +242,7 @@ export const MIGRATION_PROPERTIES: Readonly<Record<string, MigrationPropertyInfo
 // value and "Property '.foo' not found" for an unknown property).
 
 export const ERR = {
-  /** QERR_MIGRATION_ACTIVE */
-  migrationActive: "There's a migration process in progress",
-  /** QERR_INVALID_PARAMETER_VALUE */
-  invalidParameterValue: (name: string, expects: string) => `Parameter '${name}' expects ${expects}`,
-  /** QERR_INVALID_PARAMETER_TYPE */
-  invalidParameterType: (name: string, expected: string) => `Invalid parameter type for '${name}', expected: ${expected}`,
-  /** QERR_MISSING_PARAMETER */
-  missingParameter: (name: string) => `Parameter '${name}' is missing`,
-  unexpectedParameter: (name: string) => `Parameter '${name}' is unexpected`,
-  /** QAPI input visitor, enum member not in the enum. */
-  enumValue: (name: string, value: string) => `Parameter '${name}' does not accept value '${value}'`,
-  /** qapi_enum_parse(), used by HMP for capability and parameter names. */
-  enumParse: (value: string) => `invalid parameter value: ${value}`,
+  ...QERR,
   propertyNotFound: (type: string, name: string) => `Property '${type}.${name}' not found`,
   cantApplyGlobal: (driver: string, prop: string, value: string, why: string) =>
     `can't apply global ${driver}.${prop}=${value}: ${why}`,

@@ -3,6 +3,7 @@
 // the request's `id` — and never throws. Input checks and argument errors use the words of QEMU's
 // qmp-dispatch.c and qobject-input-visitor.c, so a client written against QEMU reads them as is.
 
+import { QERR } from '../qapi/error-texts.js';
 import { QmpError, type QmpErrorClass } from '../qapi/qmp-error.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -247,13 +248,13 @@ function checkMembers(schema: QapiSchema, obj: Record<string, unknown>, at: Path
     const path = child(at, name);
     if (!present) {
       if (optional) continue;
-      throw QmpError.generic(`Parameter '${path.text}' is missing`);
+      throw QmpError.generic(QERR.missingParameter(path.text));
     }
     out[name] = checkValue(type, obj[name], path);
   }
   for (const [key, value] of Object.entries(obj)) {
     if (value === undefined || seen.has(key)) continue;
-    throw QmpError.generic(`Parameter '${child(at, key).text}' is unexpected`);
+    throw QmpError.generic(QERR.unexpectedParameter(child(at, key).text));
   }
   return out;
 }
@@ -270,7 +271,7 @@ const INT_RANGES: Record<string, [bigint, bigint]> = {
 const TWO_63 = 2 ** 63;
 
 function invalidType(path: Path, expected: string): QmpError {
-  return QmpError.generic(`Invalid parameter type for '${path.text}', expected: ${expected}`);
+  return QmpError.generic(QERR.invalidParameterType(path.text, expected));
 }
 
 function checkValue(type: QapiType, v: unknown, path: Path): unknown {
@@ -279,7 +280,7 @@ function checkValue(type: QapiType, v: unknown, path: Path): unknown {
     case 'enum': {
       if (typeof v !== 'string') throw invalidType(path, 'string');
       // QEMU names only the member here, not its full path (qapi-visit-core.c input_type_enum).
-      if (!type.values.includes(v)) throw QmpError.generic(`Parameter '${path.name ?? 'null'}' does not accept value '${v}'`);
+      if (!type.values.includes(v)) throw QmpError.generic(QERR.enumValue(path.name ?? 'null', v));
       return v;
     }
     case 'array': {
