@@ -16,9 +16,9 @@ import {
   writeSectionFooter,
   writeSectionFull,
   writeSectionStart,
-  writeSnapshot,
   writeStreamHeader,
 } from '../src/migration/stream/index.js';
+import { writeSnapshot } from '../src/migration/snapshot-writer.js';
 import { deepEqual, equal, match, ok } from './helpers/assert.js';
 import { MiB, abPasses, advances, connectRawSource, loopbackName, type Tab, perTest } from './fixtures/migration-harness.js';
 

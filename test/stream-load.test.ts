@@ -29,12 +29,12 @@ import {
   writeSectionFull,
   writeSectionPart,
   writeSectionStart,
-  writeSnapshot,
   writeStreamHeader,
   type LoadStreamOptions,
   type MigCommand,
   type RamBlock,
 } from '../src/migration/stream/index.js';
+import { writeSnapshot } from '../src/migration/snapshot-writer.js';
 import { deepEqual, equal, ok, rejects } from './helpers/assert.js';
 
 const BLOCK: RamBlock = { name: RAM_BLOCK_MAIN, length: 8 * 4096 };

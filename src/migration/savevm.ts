@@ -1,0 +1,210 @@
+// The savevm loop (QEMU's qemu_savevm_state_* in savevm.c): one registry of SaveHandlers and
+// the one place that frames their data. A live migration and a `file:`/`idb:` snapshot are both
+// driven through it, so the stream has exactly one framing:
+//
+//   header, configuration, setup commands, START+setup per iterable, (PART+iterate)*,
+//   END+completePrecopy per iterable, FULL+completePrecopy per device, EOF, VM description
+//
+// Section ids are handed out in registration order, as QEMU's register_savevm_live does, so a
+// handler that is inactive for one migration keeps its id and the others keep theirs. Handlers
+// write only their section's data; headers, footers and the description are written here.
+// Everything here runs in the source's migration worker (or the snapshot writer's thread).
+
+import type { PendingBytes, SaveHandler } from './handlers.js';
+import {
+  SectionType,
+  assembleVmDescription,
+  writeCommand,
+  writeEof,
+  writeSectionEnd,
+  writeSectionFooter,
+  writeSectionFull,
+  writeSectionPart,
+  writeSectionStart,
+  writeStreamHeader,
+  writeVmDescription,
+  type DeviceDescription,
+  type MigCommand,
+  type StreamWriter,
+  type VmsdDescription,
+} from './stream/index.js';
+
+export interface SaveVmOptions {
+  /** QEMU's send-section-footer: a footer after every section's data. */
+  readonly footers: boolean;
+  /** The guest's target page size, for the VM description. */
+  readonly pageSize: number;
+  /** Write the VM description after EOF (default true). */
+  readonly description?: boolean;
+}
+
+interface Entry {
+  readonly handler: SaveHandler;
+  /** Stream section id; -1 for the configuration section, which has none. */
+  readonly sectionId: number;
+}
+
+/** The handlers of one machine, in registration order (QEMU's savevm_state.handlers). */
+export class SaveHandlerRegistry {
+  private readonly list: Entry[] = [];
+  private nextId = 0;
+
+  /** Registers a handler and returns its section id (-1 for the configuration section). */
+  register(handler: SaveHandler): number {
+    if (handler.kind !== 'configuration' && this.list.some((e) => e.handler.name === handler.name && e.handler.instanceId === handler.instanceId)) {
+      throw new Error(`savevm: section '${handler.name}' instance ${handler.instanceId} registered twice`);
+    }
+    if (handler.kind === 'configuration' && this.list.some((e) => e.handler.kind === 'configuration')) {
+      throw new Error('savevm: a second configuration section');
+    }
+    const sectionId = handler.kind === 'configuration' ? -1 : this.nextId++;
+    this.list.push({ handler, sectionId });
+    return sectionId;
+  }
+
+  get entries(): readonly Entry[] {
+    return this.list;
+  }
+
+  sectionId(name: string, instanceId = 0): number | undefined {
+    return this.list.find((e) => e.handler.name === name && e.handler.instanceId === instanceId)?.sectionId;
+  }
+}
+
+function active(h: SaveHandler): boolean {
+  return h.isActive ? h.isActive() : true;
+}
+
+/**
+ * One run of the loop over a registry and one stream writer. The caller (the migration thread,
+ * the snapshot writer) decides when to iterate and when to complete; this class decides what
+ * goes on the wire and in which frame.
+ */
+export class SaveVmLoop {
+  private readonly entries: readonly Entry[];
+  /** The configuration and iterables taking part, asked at setup (QEMU asks is_active per phase). */
+  private participants: Entry[] = [];
+  /** Device sections taking part, asked at completion (globalstate depends on the stopped runstate). */
+  private devices: Entry[] = [];
+  private cleanedUp = false;
+
+  constructor(
+    registry: SaveHandlerRegistry,
+    private readonly w: StreamWriter,
+    private readonly options: SaveVmOptions,
+  ) {
+    this.entries = registry.entries;
+  }
+
+  /**
+   * qemu_savevm_state_header + qemu_savevm_state_setup: the header, the configuration section,
+   * the caller's setup commands (OPEN_RETURN_PATH, PING…; none for a saved file), then START and
+   * setup() for every iterable.
+   */
+  async setup(commands: readonly MigCommand[] = []): Promise<void> {
+    this.participants = this.entries.filter((e) => e.handler.kind !== 'device' && active(e.handler));
+    writeStreamHeader(this.w);
+    for (const e of this.participants) {
+      if (e.handler.kind !== 'configuration') continue;
+      this.w.putU8(SectionType.CONFIGURATION);
+      await e.handler.completePrecopy(this.w);
+    }
+    for (const cmd of commands) writeCommand(this.w, cmd);
+    for (const e of this.iterables()) {
+      const h = e.handler;
+      writeSectionStart(this.w, e.sectionId, h.name, h.instanceId, h.version);
+      await h.setup?.(this.w);
+      this.footer(e.sectionId);
+    }
+  }
+
+  /** qemu_savevm_state_pending: what the iterables still have to send. */
+  pending(thresholdBytes: number): PendingBytes {
+    const out: PendingBytes = { precopyOnly: 0, postcopyable: 0 };
+    for (const e of this.iterables()) {
+      const p = e.handler.pending?.(thresholdBytes);
+      if (!p) continue;
+      out.precopyOnly += p.precopyOnly;
+      out.postcopyable += p.postcopyable;
+    }
+    return out;
+  }
+
+  /**
+   * qemu_savevm_state_iterate: a PART per iterable, until one of them says it has more to send
+   * (it stopped for the rate limit or back-pressure). Resolves true when every one is done.
+   */
+  async iterate(): Promise<boolean> {
+    for (const e of this.iterables()) {
+      if (this.w.rateLimitExceeded()) return false;
+      writeSectionPart(this.w, e.sectionId);
+      const done = e.handler.iterate ? await e.handler.iterate(this.w) : true;
+      this.footer(e.sectionId);
+      if (!done) return false;
+    }
+    return true;
+  }
+
+  /** Writes a command mid-stream (a PING, postcopy's commands later). */
+  command(cmd: MigCommand): void {
+    writeCommand(this.w, cmd);
+  }
+
+  /**
+   * qemu_savevm_state_complete_precopy, the guest stopped: END and completePrecopy() for every
+   * iterable, then FULL and completePrecopy() for every device in registration order, EOF and the
+   * VM description. Does not flush: the caller awaits the writer.
+   */
+  async completePrecopy(): Promise<void> {
+    for (const e of this.iterables()) {
+      writeSectionEnd(this.w, e.sectionId);
+      await e.handler.completePrecopy(this.w);
+      this.footer(e.sectionId);
+    }
+    this.devices = this.entries.filter((e) => e.handler.kind === 'device' && active(e.handler));
+    for (const e of this.devices) {
+      const h = e.handler;
+      writeSectionFull(this.w, e.sectionId, h.name, h.instanceId, h.version);
+      await h.completePrecopy(this.w);
+      this.footer(e.sectionId);
+    }
+    writeEof(this.w);
+    if (this.options.description ?? true) writeVmDescription(this.w, this.describe());
+  }
+
+  /** Every handler's cleanup, once, whatever the outcome (QEMU's qemu_savevm_state_cleanup). */
+  cleanup(): void {
+    if (this.cleanedUp) return;
+    this.cleanedUp = true;
+    for (const e of this.entries) {
+      try {
+        e.handler.cleanup?.();
+      } catch {
+        // one handler's failed cleanup must not keep the others from releasing theirs
+      }
+    }
+  }
+
+  /** The VM description: every device section that went out, and the configuration. */
+  describe() {
+    let configuration: VmsdDescription | undefined;
+    const devices: DeviceDescription[] = [];
+    for (const e of this.participants) {
+      const h = e.handler;
+      if (h.kind === 'configuration' && h.fields) configuration = { vmsd_name: h.name, version: h.version, fields: h.fields, subsections: [] };
+    }
+    for (const { handler: h } of this.devices) {
+      // Key order as QEMU writes it (analyze-migration.py does not care; byte-identity does).
+      devices.push({ name: h.name, instance_id: h.instanceId, vmsd_name: h.name, version: h.version, fields: h.fields ?? [], subsections: [] });
+    }
+    return assembleVmDescription(this.options.pageSize, devices, configuration);
+  }
+
+  private iterables(): Entry[] {
+    return this.participants.filter((e) => e.handler.kind === 'iterable');
+  }
+
+  private footer(sectionId: number): void {
+    if (this.options.footers) writeSectionFooter(this.w, sectionId);
+  }
+}
