@@ -3,7 +3,7 @@
 
 import { ChannelClosedError, TransportError } from '../src/transport/channel.js';
 import { blobSource, BlobSink } from '../src/transport/file.js';
-import { RECORD_SIZE, SnapshotStore } from '../src/transport/idb-store.js';
+import { RECORD_SIZE, SnapshotExistsError, SnapshotStore } from '../src/transport/idb-store.js';
 import { openSnapshotDB } from '../src/transport/snapshot-db.js';
 import { equal, ok, rejects } from './helpers/assert.js';
 
@@ -141,6 +141,33 @@ describe('transport: idb snapshots', () => {
     equal((e as Error).message, "Failed to open 'idb:s': No such snapshot");
   });
 
+  it('an import never silently replaces a snapshot of the same name', async () => {
+    const first = await store.createSink('taken');
+    await fill(first, 1000);
+    await first.commit();
+    const e = await rejects(store.importBlob('taken', new Blob([new Uint8Array(5)])));
+    ok(e instanceof SnapshotExistsError, String(e));
+    equal((e as Error).message, "A snapshot named 'taken' already exists");
+    equal((await store.get('taken'))?.size, 1000, 'the old snapshot is untouched');
+    equal(await chunkCount(), 1, 'nothing of the refused import stayed behind');
+    // The user confirmed: now it replaces.
+    const info = await store.importBlob('taken', new Blob([new Uint8Array(5)]), { overwrite: true });
+    equal(info.size, 5);
+    equal((await store.list()).length, 1);
+  });
+
+  it('a save of the same name that commits during an import is not replaced by it', async () => {
+    const importing = await store.createSink('race', { replace: false });
+    await fill(importing, 100);
+    const save = await store.createSink('race');
+    await fill(save, 200);
+    await save.commit();
+    const e = await rejects(importing.commit());
+    ok(e instanceof SnapshotExistsError);
+    equal((await store.get('race'))?.size, 200, 'the save that finished first stays');
+    equal(await chunkCount(), 1);
+  });
+
   it('exports a Blob for download and imports a File back identically', async () => {
     const size = 2 * MiB + 777;
     const sink = await store.createSink('orig');
@@ -150,7 +177,7 @@ describe('transport: idb snapshots', () => {
     equal(blob.size, size);
     const file = new File([blob], 'orig.qemu');
     const progress: number[] = [];
-    const info = await store.importBlob('copy', file, (done) => progress.push(done));
+    const info = await store.importBlob('copy', file, { onProgress: (done) => progress.push(done) });
     equal(info.size, size);
     equal(progress[progress.length - 1], size);
     const [got, bad] = await drain(await store.openSource('copy'));

@@ -17,7 +17,7 @@ import type {
   SignalingView,
 } from '../src/ui/services/migration-view.js';
 import type { QmpClient, QmpCommand, QmpReply } from '../src/ui/services/qmp-client.js';
-import type { SnapshotInfo, SnapshotsView } from '../src/ui/services/snapshot-service.js';
+import { SnapshotExistsError, type SnapshotImportOptions, type SnapshotInfo, type SnapshotsView } from '../src/ui/services/snapshot-service.js';
 import '../src/ui/tm-app.js';
 import type { TmApp } from '../src/ui/tm-app.js';
 import { deepEqual, equal, eventually, match, ok } from './helpers/assert.js';
@@ -107,7 +107,9 @@ class FakeSnapshots implements SnapshotsView {
   snapshots: SnapshotInfo[] = [];
   ready = true;
   error: string | null = null;
-  imported: { name: string; size: number }[] = [];
+  imported: { name: string; size: number; overwrite: boolean }[] = [];
+  /** What the panel asked the stream to be loadable into. */
+  expected: SnapshotImportOptions['expect'][] = [];
   private readonly listeners = new Set<() => void>();
 
   subscribe(fn: () => void): () => void {
@@ -130,11 +132,15 @@ class FakeSnapshots implements SnapshotsView {
     return new Blob([new Uint8Array(8)]);
   }
 
-  async importBlob(name: string, blob: Blob, onProgress?: (done: number, total: number) => void): Promise<SnapshotInfo> {
-    onProgress?.(blob.size, blob.size);
+  async importBlob(name: string, blob: Blob, options: SnapshotImportOptions): Promise<SnapshotInfo> {
+    this.expected.push(options.expect);
+    // The real service's rule: a taken name needs the user's explicit overwrite.
+    if (!options.overwrite && this.snapshots.some((s) => s.name === name)) throw new SnapshotExistsError(name);
+    options.onProgress?.(blob.size, blob.size, 'checking');
+    options.onProgress?.(blob.size, blob.size, 'copying');
     const info = { name, size: blob.size, created: Date.now() };
-    this.imported.push({ name, size: blob.size });
-    this.snapshots = [info, ...this.snapshots];
+    this.imported.push({ name, size: blob.size, overwrite: !!options.overwrite });
+    this.snapshots = [info, ...this.snapshots.filter((s) => s.name !== name)];
     this.changed();
     return info;
   }
@@ -434,9 +440,31 @@ describe('tm-snapshots', () => {
     const panel = app.shadowRoot!.querySelector('tm-snapshots')!;
     await until('tm-snapshots', '.drop');
     await panel.importFile(new File([new Uint8Array(1234)], 'class-demo.qemu'));
-    deepEqual(snapshots.imported, [{ name: 'class-demo', size: 1234 }]);
+    deepEqual(snapshots.imported, [{ name: 'class-demo', size: 1234, overwrite: false }]);
+    deepEqual(snapshots.expected, [{ machineType: 'tabmig-rv32-virt', ramSize: machine.ramSize }], 'checked against this tab');
     await until('tm-snapshots', 'button.restore-imported');
     await until('tm-snapshots', 'li[data-snapshot=class-demo]');
+  });
+
+  it('a file whose name is taken replaces the old snapshot only after the user says so', async () => {
+    snapshots.snapshots = [{ name: 'lesson', size: 99, created: Date.now() }];
+    snapshots.changed();
+    const panel = app.shadowRoot!.querySelector('tm-snapshots')!;
+    await until('tm-snapshots', 'li[data-snapshot=lesson]');
+    await panel.importFile(new File([new Uint8Array(50)], 'lesson.qemu'));
+    equal(snapshots.imported.length, 0, 'nothing imported yet');
+    const alert = await until('tm-snapshots', '[role=alert]', (el) => /already exists/.test(el.textContent ?? ''));
+    match(alert.textContent ?? '', /A snapshot named 'lesson' already exists/);
+    // "Keep the old one" drops the file.
+    alert.querySelector<HTMLButtonElement>('button.keep-snapshot')!.click();
+    await eventually(() => !root('tm-snapshots').querySelector('button.replace-snapshot'), 5000, 'the question to go');
+    equal(snapshots.snapshots[0]!.size, 99);
+    // Asked again, this time the user replaces it.
+    await panel.importFile(new File([new Uint8Array(50)], 'lesson.qemu'));
+    (await until<HTMLButtonElement>('tm-snapshots', 'button.replace-snapshot')).click();
+    await eventually(() => snapshots.imported.length === 1, 5000, 'the replacing import');
+    deepEqual(snapshots.imported, [{ name: 'lesson', size: 50, overwrite: true }]);
+    await until('tm-snapshots', 'button.restore-imported');
   });
 
   it('a stream file dropped anywhere on the page is imported', async () => {
@@ -447,7 +475,7 @@ describe('tm-snapshots', () => {
     await until('tm-snapshots', '.overlay');
     window.dispatchEvent(new DragEvent('drop', { dataTransfer: data, cancelable: true }));
     await eventually(() => snapshots.imported.length === 1, 5000, 'the import');
-    deepEqual(snapshots.imported, [{ name: 'dropped', size: 77 }]);
+    deepEqual(snapshots.imported, [{ name: 'dropped', size: 77, overwrite: false }]);
     equal(root('tm-snapshots').querySelector('.overlay'), null, 'the drop overlay is gone');
   });
 });

@@ -57,6 +57,28 @@ function notFound(name: string): TransportError {
   return new TransportError(`Failed to open 'idb:${name}': No such snapshot`);
 }
 
+/** A save or import that may not replace a snapshot found one of its name. */
+export class SnapshotExistsError extends TransportError {
+  override name = 'SnapshotExistsError';
+  constructor(readonly snapshot: string) {
+    super(`A snapshot named '${snapshot}' already exists`);
+  }
+}
+
+export interface CreateSinkOptions {
+  /**
+   * Replace a snapshot of the same name on commit (default true: `migrate idb:NAME` overwrites,
+   * as QEMU's file: migration does). False: commit refuses with SnapshotExistsError instead.
+   */
+  replace?: boolean;
+}
+
+export interface ImportOptions {
+  /** The user chose to replace an existing snapshot of this name; without it, one is refused. */
+  overwrite?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
 class IdbSink implements SnapshotSink {
   bytesWritten = 0;
   private buf = new Uint8Array(RECORD_SIZE);
@@ -72,6 +94,7 @@ class IdbSink implements SnapshotSink {
     private readonly save: string,
     private readonly releaseLock: () => void,
     private readonly changed: () => void,
+    private readonly replace: boolean,
   ) {}
 
   private check(): void {
@@ -122,6 +145,12 @@ class IdbSink implements SnapshotSink {
       const tx = this.db.transaction(['snapshots', 'chunks', 'pending'], 'readwrite');
       const snapshots = tx.objectStore('snapshots');
       const old = await snapshots.get(this.name);
+      // Checked inside the commit transaction, so a save of the same name that finished while
+      // this one was being written is never replaced behind the user's back.
+      if (old && !this.replace) {
+        await tx.done; // nothing written yet: let it finish before discard() opens another
+        throw new SnapshotExistsError(this.name);
+      }
       if (old) await tx.objectStore('chunks').delete(chunkRange(old.save));
       await snapshots.put({ name: this.name, save: this.save, size: this.bytesWritten, chunks: this.seq, created: Date.now() });
       await tx.objectStore('pending').delete(this.save);
@@ -232,8 +261,8 @@ export class SnapshotStore {
     return !!r;
   }
 
-  /** A sink that becomes snapshot `name` on commit (replacing one of that name). */
-  async createSink(name: string): Promise<SnapshotSink> {
+  /** A sink that becomes snapshot `name` on commit (replacing one of that name unless told not to). */
+  async createSink(name: string, options: CreateSinkOptions = {}): Promise<SnapshotSink> {
     checkName(name);
     const save = newSaveId();
     const releaseLock = await this.holdLock(save);
@@ -243,7 +272,7 @@ export class SnapshotStore {
       releaseLock();
       throw new TransportError(`Failed to create 'idb:${name}': ${(e as Error).message}`);
     }
-    return new IdbSink(this.db, name, save, releaseLock, () => this.notify());
+    return new IdbSink(this.db, name, save, releaseLock, () => this.notify(), options.replace ?? true);
   }
 
   /** Reads snapshot `name` back as chunks. Throws TransportError if there is none. */
@@ -270,9 +299,18 @@ export class SnapshotStore {
     return parts.length ? new Blob([blob, ...parts], { type }) : blob;
   }
 
-  /** Saves a Blob or File (a downloaded stream) as snapshot `name`. */
-  async importBlob(name: string, blob: Blob, onProgress?: (done: number, total: number) => void): Promise<SnapshotInfo> {
-    const sink = await this.createSink(name);
+  /**
+   * Saves a Blob or File (a downloaded stream) as snapshot `name`. An existing snapshot of that
+   * name is refused (SnapshotExistsError) unless `overwrite` is set. The bytes are stored as they
+   * are: checking that they are a loadable stream is the caller's job (SnapshotService does it),
+   * so this layer stays free of the stream format.
+   */
+  async importBlob(name: string, blob: Blob, options: ImportOptions = {}): Promise<SnapshotInfo> {
+    const { overwrite = false, onProgress } = options;
+    checkName(name);
+    // Refuse early, before copying anything; commit checks again in its own transaction.
+    if (!overwrite && (await this.get(name))) throw new SnapshotExistsError(name);
+    const sink = await this.createSink(name, { replace: overwrite });
     try {
       for (let at = 0; at < blob.size; at += RECORD_SIZE) {
         const piece = new Uint8Array(await blob.slice(at, at + RECORD_SIZE).arrayBuffer());

@@ -8,7 +8,8 @@ import { formatBytes } from './format.js';
 import { incomingPageUrl, navigateTo, type Navigate } from './page-url.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { isDeferredIncoming } from './services/migration-view.js';
-import type { SnapshotInfo } from './services/snapshot-service.js';
+import { MACHINE_TYPE } from '../migration/migration-service.js';
+import { SnapshotExistsError, type SnapshotInfo } from './services/snapshot-service.js';
 import { panelStyles } from './styles/theme.js';
 
 /** The snapshot name for a dropped or picked stream file: its name without `.qemu`. */
@@ -35,7 +36,17 @@ function hasFiles(e: DragEvent): boolean {
   return Array.from(e.dataTransfer?.types ?? []).includes('Files');
 }
 
-type Import = { name: string; done: number; total: number; error?: string; finished: boolean };
+type Import = {
+  name: string;
+  done: number;
+  total: number;
+  /** Checking the file is a loadable stream, then copying it into IndexedDB. */
+  phase: 'checking' | 'copying';
+  error?: string;
+  /** The error is "name taken": the user may replace the old snapshot. */
+  exists?: boolean;
+  finished: boolean;
+};
 
 /**
  * Migration streams saved in this browser's IndexedDB: Save is `migrate idb:NAME` (a failed or
@@ -305,10 +316,18 @@ export class TmSnapshots extends LitElement {
   private renderImport() {
     const imp = this.importing;
     if (!imp) return nothing;
+    if (imp.exists) {
+      return html`<p class="feedback failed" role="alert">
+        Importing ${imp.name}: <strong>${imp.error}</strong>
+        <button class="danger replace-snapshot" @click=${() => this.replaceWithPending()}>Replace it</button>
+        <button class="keep-snapshot" @click=${() => this.dropPending()}>Keep the old one</button>
+      </p>`;
+    }
     if (imp.error) return html`<p class="feedback failed" role="alert">Importing ${imp.name}: <strong>${imp.error}</strong></p>`;
     if (!imp.finished) {
       const pct = imp.total ? (imp.done / imp.total) * 100 : 0;
-      return html`<span>Importing <code>${imp.name}</code>: ${formatBytes(imp.done)} of ${formatBytes(imp.total)}</span>
+      const verb = imp.phase === 'checking' ? 'Checking' : 'Importing';
+      return html`<span>${verb} <code>${imp.name}</code>: ${formatBytes(imp.done)} of ${formatBytes(imp.total)}</span>
         <span class="progress"><span style="width:${pct.toFixed(1)}%"></span></span>`;
     }
     return html`<span class="imported">
@@ -375,20 +394,45 @@ export class TmSnapshots extends LitElement {
     if (file) void this.importFile(file);
   }
 
-  /** Imports a stream file into IndexedDB as a snapshot named after it. */
-  async importFile(file: File): Promise<void> {
+  /**
+   * Imports a stream file into IndexedDB as a snapshot named after it, once it is known to be a
+   * stream this tab can load. A taken name is only replaced after the user says so (Replace it).
+   */
+  async importFile(file: File, options: { overwrite?: boolean } = {}): Promise<void> {
     const store = this.snapshots.service;
     if (!store) return;
     const name = snapshotNameForFile(file.name);
-    this.importing = { name, done: 0, total: file.size, finished: false };
+    this.pendingFile = null;
+    this.importing = { name, done: 0, total: file.size, phase: 'checking', finished: false };
     try {
-      const info = await store.importBlob(name, file, (done, total) => {
-        this.importing = { name, done, total, finished: false };
+      const machine = this.machine.service;
+      if (!machine) throw new Error('no machine to check the stream against');
+      const info = await store.importBlob(name, file, {
+        expect: { machineType: MACHINE_TYPE, ramSize: machine.ramSize },
+        overwrite: options.overwrite ?? false,
+        onProgress: (done, total, phase) => {
+          this.importing = { name, done, total, phase, finished: false };
+        },
       });
-      this.importing = { name, done: info.size, total: info.size, finished: true };
+      this.importing = { name, done: info.size, total: info.size, phase: 'copying', finished: true };
     } catch (e) {
-      this.importing = { name, done: 0, total: file.size, finished: true, error: (e as Error).message };
+      const exists = e instanceof SnapshotExistsError;
+      if (exists) this.pendingFile = file;
+      this.importing = { name, done: 0, total: file.size, phase: 'checking', finished: true, error: (e as Error).message, exists };
     }
+  }
+
+  /** The file whose import waits for the user's answer on a taken name. */
+  private pendingFile: File | null = null;
+
+  private replaceWithPending(): void {
+    const file = this.pendingFile;
+    if (file) void this.importFile(file, { overwrite: true });
+  }
+
+  private dropPending(): void {
+    this.pendingFile = null;
+    this.importing = null;
   }
 
   private readonly onDragEnter = (e: DragEvent) => {

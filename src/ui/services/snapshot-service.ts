@@ -1,10 +1,24 @@
 // The saved snapshots as the UI sees them: a plain class over the IndexedDB SnapshotStore that
 // keeps the list (name, size, date) current across tabs and tells subscribers when it changes.
-// Saving is not here: a snapshot is made by `migrate idb:NAME`, through QMP.
+// Saving is not here: a snapshot is made by `migrate idb:NAME`, through QMP. Importing a file is:
+// it is checked to be a stream this tab can load before a byte is stored, and it never replaces
+// a snapshot of the same name unless the caller says the user chose to.
 
-import { SnapshotStore, type SnapshotInfo } from '../../transport/idb-store.js';
+import { SnapshotExistsError, SnapshotStore, type SnapshotInfo } from '../../transport/idb-store.js';
+import { checkStream, type StreamExpectations } from './stream-check.js';
 
 export type { SnapshotInfo } from '../../transport/idb-store.js';
+export { SnapshotExistsError } from '../../transport/idb-store.js';
+export { StreamCheckError, type StreamExpectations } from './stream-check.js';
+
+export interface SnapshotImportOptions {
+  /** What the stream must be loadable into (this tab's machine type and RAM size). */
+  expect: StreamExpectations;
+  /** Replace a snapshot of the same name: only after the user confirmed it. */
+  overwrite?: boolean;
+  /** Bytes done of total, first while checking the file, then while copying it. */
+  onProgress?: (done: number, total: number, phase: 'checking' | 'copying') => void;
+}
 
 /** What <tm-snapshots> needs; SnapshotService implements it, tests pass a fake. */
 export interface SnapshotsView {
@@ -17,7 +31,11 @@ export interface SnapshotsView {
   unsubscribe(listener: () => void): void;
   delete(name: string): Promise<boolean>;
   exportBlob(name: string): Promise<Blob>;
-  importBlob(name: string, blob: Blob, onProgress?: (done: number, total: number) => void): Promise<SnapshotInfo>;
+  /**
+   * Checks `blob` is a loadable stream (StreamCheckError if not), then stores it as `name`;
+   * SnapshotExistsError if that name is taken and `overwrite` is not set.
+   */
+  importBlob(name: string, blob: Blob, options: SnapshotImportOptions): Promise<SnapshotInfo>;
 }
 
 export class SnapshotService implements SnapshotsView {
@@ -53,8 +71,13 @@ export class SnapshotService implements SnapshotsView {
     return (await this.opened()).exportBlob(name);
   }
 
-  async importBlob(name: string, blob: Blob, onProgress?: (done: number, total: number) => void): Promise<SnapshotInfo> {
-    return (await this.opened()).importBlob(name, blob, onProgress);
+  async importBlob(name: string, blob: Blob, options: SnapshotImportOptions): Promise<SnapshotInfo> {
+    const { expect, overwrite = false, onProgress } = options;
+    const store = await this.opened();
+    // A taken name is refused before the (possibly long) check: the user answers that first.
+    if (!overwrite && (await store.get(name))) throw new SnapshotExistsError(name);
+    await checkStream(blob, expect, (done, total) => onProgress?.(done, total, 'checking'));
+    return store.importBlob(name, blob, { overwrite, onProgress: (done, total) => onProgress?.(done, total, 'copying') });
   }
 
   private opened(): Promise<SnapshotStore> {
