@@ -2,23 +2,17 @@
 // and PACKAGED streams are processed, every malformed stream gets its own clear error, every
 // truncation is "incomplete", and random mutations never produce anything but those two errors.
 import { DEVICES, DeviceState, type DeviceSpec } from '../src/guest/device-state.js';
-import { RUN_STATES } from '../src/guest/runstate.js';
 import {
   BufferSink,
   GLOBALSTATE_SPEC,
   RAM_BLOCK_MAIN,
-  RamReader,
   RamWriter,
   StreamEndError,
   StreamFormatError,
   StreamReader,
   StreamWriter,
   chunkSource,
-  deviceLoader,
-  globalStateLoader,
   isStreamDataError,
-  loadStream,
-  ramLoader,
   saveDeviceState,
   writeCommand,
   writeConfiguration,
@@ -30,11 +24,14 @@ import {
   writeSectionPart,
   writeSectionStart,
   writeStreamHeader,
-  type LoadStreamOptions,
   type MigCommand,
   type RamBlock,
 } from '../src/migration/stream/index.js';
 import { writeSnapshot } from '../src/migration/snapshot-writer.js';
+import { machineLoadHandlers } from '../src/migration/load-handlers.js';
+import { loadVm, type LoadVmOptions } from '../src/migration/loadvm.js';
+import { ramLoadHandler } from '../src/migration/ram/ram-load.js';
+import { RAM_BASE } from '../src/guest/memory-map.js';
 import { deepEqual, equal, ok, rejects } from './helpers/assert.js';
 
 const BLOCK: RamBlock = { name: RAM_BLOCK_MAIN, length: 8 * 4096 };
@@ -67,34 +64,43 @@ interface Loaded {
   commands: MigCommand[];
 }
 
-function loadOptions(r: StreamReader, out: Loaded, extra: Partial<LoadStreamOptions> = {}, devices: readonly DeviceSpec[] = DEVICES): LoadStreamOptions {
-  return {
-    machineType: 'virt',
-    loaders: [
-      ramLoader(new RamReader(r, [BLOCK]), {
-        page: (_b, off, data) => out.ram.set(data, off),
-        zeroPage: (_b, off, fill) => out.ram.fill(fill, off, off + 4096),
-      }),
-      globalStateLoader(RUN_STATES, (s) => (out.runstate = s)),
-      ...devices.map((d) => deviceLoader(d, out.state)),
-    ],
+/** What a test may change about a load: the local machine type and the footers. */
+interface LoadExtra {
+  machineType?: string;
+  footers?: boolean;
+}
+
+/** The destination's handlers (RAM, configuration, globalstate, devices) over `out`, as the incoming thread registers them. */
+function loadOptions(out: Loaded, extra: LoadExtra = {}, devices: readonly DeviceSpec[] = DEVICES) {
+  const machine = machineLoadHandlers({
+    staging: out.state,
+    limits: { ramBase: RAM_BASE, ramSize: BLOCK.length, pcAlign: 4 },
+    machineType: extra.machineType ?? 'virt',
+    devices,
+  });
+  const ram = ramLoadHandler({ ram: out.ram, block: BLOCK, pageSize: 4096 });
+  const options: LoadVmOptions = {
+    handlers: [machine.configuration, ram, machine.globalState, ...machine.devices],
+    footers: extra.footers,
     onCommand: (c) => {
       out.commands.push(c);
       return c.type === 'POSTCOPY_RUN' ? 'quit' : undefined;
     },
-    ...extra,
   };
+  return { options, machine };
 }
 
 function fresh(): Loaded {
   return { ram: new Uint8Array(BLOCK.length), state: new DeviceState(), runstate: '', commands: [] };
 }
 
-async function load(bytes: Uint8Array, extra: Partial<LoadStreamOptions> = {}, pieces?: Uint8Array[], devices?: readonly DeviceSpec[]) {
+async function load(bytes: Uint8Array, extra: LoadExtra = {}, pieces?: Uint8Array[], devices?: readonly DeviceSpec[]) {
   const out = fresh();
   const r = new StreamReader(chunkSource(pieces ?? [bytes]));
-  const result = await loadStream(r, loadOptions(r, out, extra, devices));
-  return { out, result, reader: r };
+  const { options, machine } = loadOptions(out, extra, devices);
+  const loaded = await loadVm(r, options);
+  out.runstate = machine.globalState.runstate ?? '';
+  return { out, result: { ...loaded, machineType: machine.configuration.machineType }, reader: r };
 }
 
 function split(bytes: Uint8Array, seed: number, max: number): Uint8Array[] {
@@ -283,6 +289,120 @@ describe('whole stream: malformed input', () => {
       }
     }
     equal(incomplete, bytes.length - 1);
+  });
+});
+
+describe('whole stream: what a destination refuses to load', () => {
+  /** The sample machine with one change, saved as a stream. */
+  async function streamOf(change: (state: DeviceState) => void, runState = 'paused', devices: readonly DeviceSpec[] = DEVICES): Promise<Uint8Array> {
+    const { ram, state } = sampleMachine();
+    change(state);
+    const sink = new BufferSink();
+    const w = new StreamWriter(sink, { chunkSize: 1024 });
+    await writeSnapshot(w, { machineType: 'virt', ramBlock: BLOCK, ram, state, runState, devices });
+    return sink.toBytes();
+  }
+
+  const device = (name: string, why: string) => `error while loading state for instance 0x0 of device '${name}': Input validation failed: ${why}`;
+
+  async function packagedStream(opts: { advise: boolean; nested: boolean; truncate?: boolean }): Promise<Uint8Array> {
+    const { state } = sampleMachine();
+    const innermost = new BufferSink();
+    const iiw = new StreamWriter(innermost);
+    writeDeviceSection(iiw, DEVICES[0]!, state, 20);
+    writeEof(iiw);
+    await iiw.flush();
+    const inner = new BufferSink();
+    const iw = new StreamWriter(inner);
+    if (opts.nested) writeCommand(iw, { type: 'PACKAGED', data: innermost.toBytes() });
+    for (const [i, spec] of DEVICES.entries()) writeDeviceSection(iw, spec, state, 10 + i);
+    writeEof(iw);
+    await iw.flush();
+    const sink = new BufferSink();
+    const w = new StreamWriter(sink);
+    writeStreamHeader(w);
+    writeConfiguration(w, 'virt');
+    if (opts.advise) writeCommand(w, { type: 'POSTCOPY_ADVISE', hostPageSize: 4096, targetPageSize: 4096 });
+    writeCommand(w, { type: 'PACKAGED', data: inner.toBytes() });
+    // As a postcopy source does: RUN ends the precopy part of the stream (the loop quits there).
+    writeCommand(w, { type: 'POSTCOPY_RUN' });
+    await w.flush();
+    const bytes = sink.toBytes();
+    // Cut inside the package: a refusal must come from its header, before its bytes are awaited.
+    return opts.truncate ? bytes.subarray(0, bytes.length - 5 - inner.toBytes().length + 10) : bytes;
+  }
+
+  it('PACKAGED without POSTCOPY_ADVISE first, refused at its header', async () => {
+    const text = 'CMD_PACKAGED in wrong postcopy state (0): no POSTCOPY_ADVISE before it';
+    await expectFormatError(load(await packagedStream({ advise: false, nested: false })), 'bad-command', text);
+    await expectFormatError(load(await packagedStream({ advise: false, nested: false, truncate: true })), 'bad-command', text);
+  });
+
+  it('a PACKAGED inside a package, refused rather than loaded recursively', async () => {
+    const { out } = await load(await packagedStream({ advise: true, nested: false })).catch((e) => {
+      throw new Error(`the one-level package should load: ${e}`);
+    });
+    equal(out.commands.filter((c) => c.type === 'PACKAGED').length, 1);
+    await expectFormatError(
+      load(await packagedStream({ advise: true, nested: true })),
+      'bad-command',
+      'CMD_PACKAGED inside a package: nested packages are not allowed',
+    );
+  });
+
+  it("the UART's receive FIFO count (at most its 16 bytes)", async () => {
+    await load(await streamOf((s) => s.set('serial', 'rx_count', 16)));
+    await expectFormatError(load(await streamOf((s) => s.set('serial', 'rx_count', 17))), 'bad-value', device('serial', 'serial/rx_count (17 > 16)'));
+  });
+
+  it("the display's size and where its frame lies", async () => {
+    await expectFormatError(load(await streamOf((s) => s.set('tabmig-display', 'width', 2000))), 'bad-value', device('tabmig-display', 'tabmig-display/width (2000 > 1024)'));
+    await expectFormatError(load(await streamOf((s) => s.set('tabmig-display', 'height', 769))), 'bad-value', device('tabmig-display', 'tabmig-display/height (769 > 768)'));
+    const frame = (fb: number) => (s: DeviceState) => {
+      s.set('tabmig-display', 'width', 16);
+      s.set('tabmig-display', 'height', 16);
+      s.set('tabmig-display', 'enable', 1);
+      s.set('tabmig-display', 'fb_addr', fb);
+    };
+    await load(await streamOf(frame(RAM_BASE)));
+    await load(await streamOf(frame(RAM_BASE + BLOCK.length - 16 * 16 * 4))); // the last byte of RAM is the frame's
+    await expectFormatError(
+      load(await streamOf(frame(RAM_BASE + BLOCK.length - 16 * 16 * 4 + 4))),
+      'bad-value',
+      device('tabmig-display', 'tabmig-display/fb_addr (a 16x16 frame at 0x80007c04 does not fit in RAM)'),
+    );
+    await expectFormatError(load(await streamOf(frame(0x1000))), 'bad-value', device('tabmig-display', 'tabmig-display/fb_addr (a 16x16 frame at 0x1000 does not fit in RAM)'));
+  });
+
+  it("the CPU's pc: inside RAM and 4-byte aligned", async () => {
+    await expectFormatError(load(await streamOf((s) => s.set('cpu', 'pc', 0x1000))), 'bad-value', device('cpu', 'cpu/pc (0x1000 is outside RAM)'));
+    await expectFormatError(load(await streamOf((s) => s.set('cpu', 'pc', RAM_BASE + BLOCK.length))), 'bad-value', device('cpu', 'cpu/pc (0x80008000 is outside RAM)'));
+    await expectFormatError(load(await streamOf((s) => s.set('cpu', 'pc', RAM_BASE + 2))), 'bad-value', device('cpu', 'cpu/pc (0x80000002 is not 4-byte aligned)'));
+  });
+
+  it("globalstate's runstate: a known one, never inmigrate or finish-migrate", async () => {
+    for (const bad of ['inmigrate', 'finish-migrate']) {
+      await expectFormatError(
+        load(await streamOf(() => {}, bad)),
+        'bad-value',
+        `error while loading state for instance 0x0 of device 'globalstate': runstate '${bad}' is not a state a guest can be resumed in`,
+      );
+    }
+    await expectFormatError(load(await streamOf(() => {}, 'dancing')), 'bad-value', "globalstate: unknown runstate 'dancing'");
+  });
+
+  it('a stream without RAM, or without the CPU, is refused', async () => {
+    const { state } = sampleMachine();
+    const sink = new BufferSink();
+    const w = new StreamWriter(sink);
+    writeStreamHeader(w);
+    writeConfiguration(w, 'virt');
+    for (const [i, spec] of DEVICES.entries()) writeDeviceSection(w, spec, state, 10 + i);
+    writeEof(w);
+    await w.flush();
+    await expectFormatError(load(sink.toBytes()), 'bad-value', "Migration stream carries no 'ram' section");
+    const noCpu = await streamOf(() => {}, 'paused', DEVICES.filter((d) => d.name !== 'cpu'));
+    await expectFormatError(load(noCpu), 'bad-value', "Migration stream carries no 'cpu' section");
   });
 });
 

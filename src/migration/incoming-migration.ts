@@ -1,16 +1,23 @@
-// One incoming migration, seen from the main thread: listens on the URI, hands the channels (or
-// the saved stream) to incoming.worker, and when the whole stream has loaded decides the guest's
-// runstate as QEMU does (process_incoming_migration_bh). On any failure the guest never starts.
+// One incoming migration, seen from the main thread: listens on the URI, routes every channel of
+// the connection (main, return path, postcopy) to incoming.worker, which loads the stream,
+// decides the runstate and starts the guest itself (incoming-thread.ts). This side only observes
+// the incoming block and announces what the worker did, and carries the switchover handshake
+// between the worker and the link's control conversation: the worker's 'ready' / 'failed' /
+// 'started' go to the source, the source's 'commit' / 'abort' (or the link's loss) go into the
+// block's VERDICT word.
 
 import type { Machine } from '../guest/machine.js';
-import { RUN_STATES, type RunState } from '../guest/runstate.js';
 import { listenLoopback } from '../transport/loopback.js';
-import type { ChannelRoute } from '../transport/routes.js';
+import type { MigrationLink } from '../transport/link.js';
+import { CHANNEL, type ChannelRoute } from '../transport/routes.js';
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { acceptFromPeer } from '../transport/webrtc.js';
 import type { FromIncoming, IncomingStart, StreamSourceSpec } from './destination/incoming-protocol.js';
+import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
+import type { PageState } from './page-state.js';
+import { HoldPoints, Verdict, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
@@ -21,15 +28,16 @@ export interface IncomingHooks {
   autostart(): boolean;
 }
 
-interface Closable {
-  close(reason?: string): unknown;
-}
+/** What this side needs of the link (WebRTC's PeerLink and the loopback link both are one). */
+type IncomingLink = Pick<MigrationLink, 'closed' | 'sendControl' | 'oncontrol' | 'close'> & { drop?(): void };
 
 export class IncomingMigration {
+  readonly block = new IncomingBlock();
   private readonly worker: Worker;
-  private link: Closable | null = null;
+  private link: IncomingLink | null = null;
   private listener: { close(): void } | { cancel(reason?: string): void } | null = null;
   private done = false;
+  private abortReason: string | null = null;
 
   constructor(
     private readonly machine: Machine,
@@ -39,9 +47,16 @@ export class IncomingMigration {
     private readonly machineType: string,
     private readonly hooks: IncomingHooks,
     private readonly file?: Blob,
+    /** The service's page state: the worker marks pages RECEIVED in it (the memory map draws it). */
+    private readonly pageState?: PageState,
   ) {
     this.worker = new Worker(new URL('./destination/incoming.worker.ts', import.meta.url), { type: 'module', name: 'incoming' });
     this.worker.onmessage = (e: MessageEvent<FromIncoming>) => this.onWorker(e.data);
+  }
+
+  /** The destination's fault-test hold points ('loaded', 'commit-received'). */
+  get holds(): HoldPoints {
+    return this.block.holds;
   }
 
   /** Starts listening (or reading a saved stream). Throws QEMU-style errors for a bad URI. */
@@ -58,9 +73,11 @@ export class IncomingMigration {
       default:
         source = { kind: 'channel' };
     }
+    // The incoming worker holds every channel of the connection (it alone reads and writes them).
     const routes: ChannelRoute[] = [
-      { id: 0, to: this.worker },
-      { id: 1, to: this.worker },
+      { id: CHANNEL.main, to: this.worker },
+      { id: CHANNEL.returnPath, to: this.worker },
+      { id: CHANNEL.postcopy, to: this.worker },
     ];
     if (this.uri.kind === 'loopback') {
       const l = listenLoopback(this.uri.name, { routes });
@@ -70,32 +87,65 @@ export class IncomingMigration {
       if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
       const acc = acceptFromPeer(this.signaling, { routes, from: this.uri.peer, info: { ramSize: this.machine.ramSize } });
       this.listener = acc;
-      acc.connection
-        .then((link) => {
-          this.connected(link);
-          link.closed.then((info) => {
-            if (!this.done) this.worker.postMessage({ type: 'cancel', reason: info.reason });
-          });
-        })
-        .catch((e: unknown) => this.fail(e instanceof Error ? e.message : String(e)));
+      acc.connection.then((link) => this.connected(link)).catch((e: unknown) => this.cancel(e instanceof Error ? e.message : String(e)));
     }
+    // QEMU's qemu_start_incoming_migration: 'setup' from the main thread; the worker does the rest.
+    this.block.autostart = this.hooks.autostart();
+    this.block.compareAndSet('none', 'setup');
+    this.hooks.status('setup');
     const start: IncomingStart = {
       type: 'start',
       ram: this.machine.ram,
       deviceState: this.machine.deviceState.buffer,
+      control: this.machine.control.buffer,
+      block: this.block.buffer,
+      pageState: this.pageState?.buffer ?? null,
       options: this.options.toPlain(),
       source,
       machineType: this.machineType,
     };
     this.worker.postMessage(start);
-    this.hooks.status('setup');
-    if (source.kind !== 'channel') this.hooks.status('active');
   }
 
-  private connected(link: Closable): void {
+  private connected(link: IncomingLink): void {
     this.link = link;
-    if (this.done) link.close('migration ended');
-    else this.hooks.status('active');
+    if (this.done) {
+      link.close('migration ended');
+      return;
+    }
+    link.oncontrol = (data) => {
+      if (isSwitchoverMessage(data)) this.fromSource(data);
+    };
+    link.closed.then((info) => {
+      if (this.done) return;
+      // Before 'ready' this fails the load; after it the worker keeps the machine paused.
+      this.block.setVerdict(Verdict.LINK_LOST);
+      this.worker.postMessage({ type: 'cancel', reason: `connection to the source lost: ${info.reason}` });
+    });
+  }
+
+  /** The source's word on the switchover, into the VERDICT word the worker waits on. */
+  private fromSource(m: SwitchoverMessage): void {
+    switch (m.switchover) {
+      case 'commit':
+        // `cont`/`stop` while inmigrate change autostart: the worker decides with today's value.
+        this.block.autostart = this.hooks.autostart();
+        if (this.block.setVerdict(Verdict.COMMIT)) this.hooks.log('source committed: this side starts the guest');
+        return;
+      case 'abort':
+        this.abortReason = m.reason;
+        if (this.block.setVerdict(Verdict.ABORT)) this.hooks.log(`source aborted the migration: ${m.reason}`);
+        return;
+      default:
+        return; // ready, failed and started travel the other way
+    }
+  }
+
+  /** Fault tests (x-tabmig-drop-link): breaks the link as a network failure would. */
+  dropLink(): boolean {
+    if (!this.link?.drop || this.done) return false;
+    this.link.drop();
+    return true;
   }
 
   /** Frees the worker of an incoming migration that never started (its URI was refused). */
@@ -113,7 +163,11 @@ export class IncomingMigration {
   }
 
   private onWorker(msg: FromIncoming): void {
+    this.block.autostart = this.hooks.autostart();
     switch (msg.type) {
+      case 'status':
+        this.announce(msg.status, msg.error);
+        return;
       case 'progress':
         this.hooks.progress(msg.bytes, msg.pages);
         return;
@@ -121,37 +175,45 @@ export class IncomingMigration {
         this.hooks.log(`stream command ${msg.name}${msg.value !== undefined ? ` ${msg.value}` : ''}`);
         return;
       case 'loaded':
-        this.hooks.progress(msg.bytes, 0); // a short migration may end before the first progress tick
-        this.loaded(msg.runstate);
+        // A short migration may end before the first progress tick.
+        this.hooks.progress(msg.bytes, this.block.get(IncomingCounter.PAGES));
+        this.hooks.log(`incoming stream loaded and checked (${msg.bytes} bytes)`);
         return;
-      case 'failed':
-        this.fail(msg.message);
+      case 'runstate':
+        // The worker already put it in the control block; the machine tells its listeners.
+        this.machine.noteRunstate(msg.from as Parameters<Machine['noteRunstate']>[0]);
+        return;
+      case 'switchover':
+        this.link?.sendControl(msg.message);
+        return;
+      case 'done':
+        this.finish();
         return;
     }
   }
 
-  private loaded(globalRunstate: string | null): void {
-    if (this.done) return;
-    this.done = true;
-    // RAM and device state changed under the vCPU: it must reload both before running.
-    this.machine.control.bumpGeneration();
-    this.hooks.status('completed');
-    let next: RunState;
-    if (globalRunstate === null || globalRunstate === 'running') next = this.hooks.autostart() ? 'running' : 'paused';
-    else next = (RUN_STATES as readonly string[]).includes(globalRunstate) ? (globalRunstate as RunState) : 'paused';
-    this.machine.setRunstate(next);
-    this.finish();
-  }
-
-  private fail(message: string): void {
-    if (this.done) return;
-    this.done = true;
-    this.hooks.status('failed', message);
-    this.finish();
+  private announce(status: string, error?: string): void {
+    if (status === 'setup') return; // announced by start()
+    if (status !== 'active' && status !== 'completed' && status !== 'failed') return;
+    if (status === 'completed' || status === 'failed') this.done = true;
+    let why = error;
+    if (status === 'failed' && this.abortReason && this.block.verdict === Verdict.ABORT) why = `${error}: ${this.abortReason}`;
+    this.hooks.status(status, why);
   }
 
   private finish(): void {
+    this.done = true;
     setTimeout(() => this.link?.close('migration ended'), 1500);
     setTimeout(() => this.worker.terminate(), 2000);
+  }
+
+  /** For query-migrate and the UI: pages the worker wrote so far. */
+  get pagesReceived(): number {
+    return this.block.get(IncomingCounter.PAGES);
+  }
+
+  /** Whether the source opened the return path. */
+  get returnPathOpen(): boolean {
+    return this.block.word(IncomingWord.RP_OPEN) === 1;
   }
 }

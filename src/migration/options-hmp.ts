@@ -52,6 +52,7 @@ export function formatInfoMigrateParameters(opts: MigrationOptions): string {
     line('x-multifd-page-count', `${p['x-multifd-page-count']}`),
     line('xbzrle-cache-size', `${p['xbzrle-cache-size']}`),
     line('max-postcopy-bandwidth', `${p['max-postcopy-bandwidth']}`),
+    line('x-incoming-idle-timeout', `${p['x-incoming-idle-timeout']} milliseconds`),
   ].join('');
 }
 

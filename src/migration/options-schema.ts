@@ -85,6 +85,8 @@ export interface MigrationParameterValues {
   'x-multifd-page-count': number;
   'xbzrle-cache-size': number;
   'max-postcopy-bandwidth': number;
+  /** tabmig's own: how long a destination waits for the next byte (or the switchover verdict). */
+  'x-incoming-idle-timeout': number;
 }
 
 export type MigrationParameter = keyof MigrationParameterValues;
@@ -114,6 +116,13 @@ export const DEFAULT_MIGRATE_X_CHECKPOINT_DELAY = 200;
 export const DEFAULT_MIGRATE_MULTIFD_CHANNELS = 2;
 export const DEFAULT_MIGRATE_MULTIFD_PAGE_COUNT = 16;
 export const DEFAULT_MIGRATE_MAX_POSTCOPY_BANDWIDTH = 0;
+/**
+ * tabmig's x-incoming-idle-timeout (QEMU has no such timer: its destination waits on a socket
+ * for ever). A tab whose source went silent must give the tab back; 0 turns the timer off.
+ */
+export const DEFAULT_INCOMING_IDLE_TIMEOUT = 10_000;
+export const MIN_INCOMING_IDLE_TIMEOUT = 100;
+export const MAX_INCOMING_IDLE_TIMEOUT = 3_600_000;
 /** qemu_target_page_size(): the xbzrle cache must be at least one page. */
 export const TARGET_PAGE_SIZE = PAGE_SIZE;
 /** SIZE_MAX on a 64-bit host, as QEMU prints it in the max_bandwidth error. */
@@ -136,6 +145,7 @@ export const MIGRATION_PARAMETERS: Readonly<Record<MigrationParameter, Parameter
   'x-multifd-page-count': { input: 'int', storage: 'uint32', use: 'stored' },
   'xbzrle-cache-size': { input: 'size', storage: 'size', use: 'stored' },
   'max-postcopy-bandwidth': { input: 'size', storage: 'size', use: 'stored' },
+  'x-incoming-idle-timeout': { input: 'int', storage: 'uint32', use: 'honoured' },
 };
 
 export const MIGRATION_PARAMETER_NAMES = Object.keys(MIGRATION_PARAMETERS) as MigrationParameter[];
@@ -161,6 +171,7 @@ export function defaultParameters(): MigrationParameterValues {
     'x-multifd-page-count': DEFAULT_MIGRATE_MULTIFD_PAGE_COUNT,
     'xbzrle-cache-size': DEFAULT_MIGRATE_XBZRLE_CACHE_SIZE,
     'max-postcopy-bandwidth': DEFAULT_MIGRATE_MAX_POSTCOPY_BANDWIDTH,
+    'x-incoming-idle-timeout': DEFAULT_INCOMING_IDLE_TIMEOUT,
   };
 }
 
@@ -264,6 +275,8 @@ export const ERR = {
   multifdPageCount: "Parameter 'multifd_page_count' expects is invalid, it should be in the range of 1 to 10000",
   xbzrleCacheSize:
     "Parameter 'xbzrle_cache_size' expects is invalid, it should be bigger than target page size and a power of two",
+
+  incomingIdleTimeout: `Parameter 'x-incoming-idle-timeout' expects 0 (no timeout) or an integer in the range of ${MIN_INCOMING_IDLE_TIMEOUT} to ${MAX_INCOMING_IDLE_TIMEOUT} milliseconds`,
 
   // qmp_migrate_set_downtime
   setDowntimeSeconds: `Parameter 'downtime_limit' expects an integer in the range of 0 to ${MAX_MIGRATE_DOWNTIME_SECONDS} seconds`,

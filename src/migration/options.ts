@@ -8,7 +8,9 @@ import { isSetupOrActive, type MigrationStatus } from './state.js';
 import {
   ERR,
   LIVE_BLOCK_MIGRATION,
+  MAX_INCOMING_IDLE_TIMEOUT,
   MAX_MIGRATE_DOWNTIME,
+  MIN_INCOMING_IDLE_TIMEOUT,
   MAX_MIGRATE_DOWNTIME_SECONDS,
   MIGRATION_CAPABILITIES,
   MIGRATION_PARAMETERS,
@@ -203,6 +205,8 @@ export function checkParameters(p: MigrationParameterValues): void {
   const cache = p['xbzrle-cache-size'];
   if (cache < TARGET_PAGE_SIZE || !isPowerOfTwo(cache)) fail(ERR.xbzrleCacheSize);
   if (p['max-postcopy-bandwidth'] < 0) fail(ERR.invalidParameterValue('max-postcopy-bandwidth', 'uint64'));
+  const idle = p['x-incoming-idle-timeout'];
+  if (idle !== 0 && outside(idle, MIN_INCOMING_IDLE_TIMEOUT, MAX_INCOMING_IDLE_TIMEOUT)) fail(ERR.incomingIdleTimeout);
 }
 
 /**
@@ -281,6 +285,11 @@ export class MigrationOptions {
   /** Bytes per second; 0 means no limit (QEMU's rate limiter ignores a zero limit). */
   get maxBandwidth(): number {
     return this.params['max-bandwidth'];
+  }
+
+  /** Milliseconds a destination waits for its source's next byte or verdict; 0: for ever. */
+  get incomingIdleTimeout(): number {
+    return this.params['x-incoming-idle-timeout'];
   }
 
   /** Milliseconds the source may stay stopped for the final pass. */

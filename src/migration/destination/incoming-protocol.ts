@@ -1,9 +1,13 @@
-// Messages between the main thread's migration service and incoming.worker (destination side).
+// Messages between the main thread's IncomingMigration and the incoming thread (incoming.worker,
+// or an IncomingThread driven directly by a test). What the threads share beyond these (status,
+// counters, the runstate decision, the switchover verdict, hold points) is in the incoming block.
 
+import type { MigrationStatus } from '../state.js';
 import type { MigrationOptionsPlain } from '../options.js';
+import type { SwitchoverMessage } from '../switchover.js';
 
 export type StreamSourceSpec =
-  /** The main and return-path data channels arrive as transport ChannelMessages. */
+  /** The connection's channels arrive as transport ChannelMessages (main 0, return path 1, …). */
   | { kind: 'channel' }
   | { kind: 'idb'; name: string }
   | { kind: 'file'; name: string; blob: Blob };
@@ -12,18 +16,40 @@ export interface IncomingStart {
   type: 'start';
   ram: SharedArrayBuffer;
   deviceState: SharedArrayBuffer;
+  /** The machine's control block: the thread starts the guest through it (guest/control-block.ts). */
+  control: SharedArrayBuffer;
+  /** The incoming block (incoming-block.ts). */
+  block: SharedArrayBuffer;
+  /** One byte per page (page-state.ts): RECEIVED as pages land. Absent: not tracked. */
+  pageState?: SharedArrayBuffer | null;
   options: MigrationOptionsPlain;
   source: StreamSourceSpec;
   machineType: string;
+  /**
+   * Whether the switchover handshake runs (DESIGN §8). Default: for a channel source yes, for a
+   * saved stream no. Test stand-ins that play the destination for a source under test turn it
+   * off, so nothing but PONGs goes back unless the test says so.
+   */
+  handshake?: boolean;
 }
 
-export type ToIncoming = IncomingStart | { type: 'cancel'; reason: string };
+export type ToIncoming =
+  | IncomingStart
+  /** The tab stops waiting (or the link ended): a load in progress fails; after 'ready' the machine is kept paused. */
+  | { type: 'cancel'; reason: string };
 
 export type FromIncoming =
-  /** Bytes read so far (now and then, for the UI). */
+  /** The block's status moved (the block holds the truth; this says when, and why on failure). */
+  | { type: 'status'; status: MigrationStatus; error?: string }
+  /** Bytes read and pages written so far (now and then, for the UI; exact values are in the block). */
   | { type: 'progress'; bytes: number; pages: number }
   /** A command arrived (OPEN_RETURN_PATH, PING …), for the event log. */
   | { type: 'command'; name: string; value?: number }
-  /** The whole stream loaded; runstate is the source's globalstate, null if it sent none. */
+  /** The whole stream loaded and was checked; runstate is the source's globalstate, null if none. */
   | { type: 'loaded'; runstate: string | null; bytes: number }
-  | { type: 'failed'; message: string };
+  /** The thread put `to` into the control block (it was `from`): the main thread announces it. */
+  | { type: 'runstate'; from: string; to: string }
+  /** A handshake message for the main thread to send to the source on the link's control conversation. */
+  | { type: 'switchover'; message: SwitchoverMessage }
+  /** The thread is finished: nothing more will be posted. */
+  | { type: 'done' };

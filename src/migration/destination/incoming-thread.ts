@@ -1,0 +1,349 @@
+// The destination's incoming thread (QEMU's process_incoming_migration_co and its bottom half):
+// reads the stream from the connection's main channel, a saved snapshot or a file through the
+// loadvm loop; pages go straight into shared guest RAM, device state into a staging copy. Once
+// every handler's check passed it decides the runstate and starts the guest itself, through the
+// control block — after the source's commit for a live migration (DESIGN §8), at once for a
+// saved stream. Status, counters and that decision live in the incoming block; the main thread
+// observes them and carries the handshake's messages to the source.
+//
+// It runs in incoming.worker (a thin entry) or, in tests, on any thread: nothing here touches
+// `self`, and everything it says goes through `post`.
+
+import { DEVICES, DeviceState } from '../../guest/device-state.js';
+import { PAGE_SIZE, RAM_BASE } from '../../guest/memory-map.js';
+import type { RunState } from '../../guest/runstate.js';
+import { blobSource } from '../../transport/file.js';
+import { SnapshotStore } from '../../transport/idb-store.js';
+import type { ChannelSet } from '../../transport/channel-set.js';
+import type { MigrationChannel } from '../../transport/channel.js';
+import { CHANNEL } from '../../transport/routes.js';
+import { IncomingBlock, IncomingCounter, IncomingWord, Phase } from '../incoming-block.js';
+import { machineLoadHandlers } from '../load-handlers.js';
+import { loadCleanupAll, loadVm } from '../loadvm.js';
+import { MigrationOptions } from '../options.js';
+import { PageState } from '../page-state.js';
+import { ramLoadHandler } from '../ram/ram-load.js';
+import type { MigrationStatus } from '../state.js';
+import { RAM_BLOCK_MAIN, StreamReader, encodeRpMessage, type ByteSource, type MigCommand } from '../stream/index.js';
+import { Verdict, type SwitchoverMessage } from '../switchover.js';
+import { IdleWatch } from './idle-watch.js';
+import type { FromIncoming, IncomingStart } from './incoming-protocol.js';
+import { decideRunstate, giveGuest } from './runstate-decision.js';
+
+/** RV32IM without the C extension: instructions are 4-byte aligned. */
+const PC_ALIGN = 4;
+const PROGRESS_MS = 250;
+/** After a failed load, how long the channels stay up so the 'failed' message reaches the source first. */
+const FAILED_LINGER_MS = 500;
+
+export const LINK_LOST_TEXT =
+  'The connection to the source was lost after this side was ready and before the switchover was confirmed: ' +
+  "the complete machine is kept paused here ('cont' starts it)";
+export const ABORTED_TEXT = 'The source abandoned the migration before the switchover; what was loaded is discarded';
+
+/** Thrown into the load when the tab stops waiting. */
+class IncomingCancelled extends Error {
+  override name = 'IncomingCancelled';
+}
+
+interface OpenedSource {
+  source: ByteSource;
+  rp: MigrationChannel | null;
+  close(failed: boolean): void;
+}
+
+export class IncomingThread {
+  readonly block: IncomingBlock;
+  private readonly options: MigrationOptions;
+  private readonly handshake: boolean;
+  private readonly abort = new AbortController();
+  private reader: StreamReader | null = null;
+  private rp: MigrationChannel | null = null;
+  private rpOpen = false;
+  private cancelReason: string | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly start: IncomingStart,
+    /** The connection's channels (a channel source); the thread waits for main and return path. */
+    private readonly channels: ChannelSet | null,
+    private readonly post: (msg: FromIncoming) => void,
+  ) {
+    this.block = new IncomingBlock(start.block);
+    this.options = MigrationOptions.fromPlain(start.options);
+    this.handshake = start.handshake ?? start.source.kind === 'channel';
+    this.block.set(IncomingCounter.START_TIME, Date.now());
+    this.setStatus('none', 'setup');
+  }
+
+  /** Runs the whole incoming migration once; resolves when it is over, whatever the outcome. */
+  run(): Promise<void> {
+    this.running ??= this.main();
+    return this.running;
+  }
+
+  /**
+   * The tab stops waiting: a load in progress fails (the guest never starts); a machine that
+   * was already complete ('ready' sent) is kept paused, as for a lost link.
+   */
+  cancel(reason: string): void {
+    this.cancelReason ??= reason;
+    this.abort.abort(new IncomingCancelled(reason));
+    if (this.reader) {
+      this.reader.fail(new IncomingCancelled(reason));
+      this.reader.shutdown();
+    }
+    this.block.setVerdict(Verdict.LINK_LOST);
+  }
+
+  // ---- the run -------------------------------------------------------------------------------
+
+  private async main(): Promise<void> {
+    const s = this.start;
+    const ram = new Uint8Array(s.ram);
+    const real = new DeviceState(s.deviceState);
+    const staging = new DeviceState();
+    staging.bytes.set(real.bytes);
+    const pageState = s.pageState ? new PageState(s.pageState) : null;
+    const block = this.block;
+    const ramLoad = ramLoadHandler({
+      ram,
+      block: { name: RAM_BLOCK_MAIN, length: ram.length },
+      pageSize: PAGE_SIZE,
+      pageState,
+      onPart: (t) => {
+        block.set(IncomingCounter.PAGES, t.pages);
+        block.set(IncomingCounter.ZERO_PAGES, t.zeroPages);
+      },
+    });
+    const machine = machineLoadHandlers({
+      staging,
+      limits: { ramBase: RAM_BASE, ramSize: ram.length, pcAlign: PC_ALIGN },
+      machineType: s.machineType,
+      devices: DEVICES,
+    });
+    const handlers = [machine.configuration, ramLoad, machine.globalState, ...machine.devices];
+    const progress = setInterval(() => this.progress(ramLoad.totals.pages), PROGRESS_MS);
+    let opened: OpenedSource | null = null;
+    let failed = false;
+    try {
+      opened = await this.openSource();
+      this.rp = opened.rp;
+      this.setStatus('setup', 'active');
+      const idle = new IdleWatch(opened.source, s.source.kind === 'channel' ? this.options.incomingIdleTimeout : 0);
+      const reader = new StreamReader(idle);
+      this.reader = reader;
+      if (this.cancelReason !== null) throw new IncomingCancelled(this.cancelReason);
+      idle.arm(reader);
+      try {
+        await loadVm(reader, {
+          handlers,
+          footers: this.options.sendSectionFooter,
+          requireConfiguration: this.options.sendConfiguration,
+          onCommand: (cmd) => this.onCommand(cmd),
+          onSection: () => block.add(IncomingCounter.SECTIONS, 1),
+        });
+      } finally {
+        idle.disarm();
+      }
+      // Everything arrived and every handler's check passed: the machine is complete.
+      real.bytes.set(staging.bytes);
+      block.set(IncomingCounter.LOAD_TIME, Date.now() - block.get(IncomingCounter.START_TIME));
+      this.progress(ramLoad.totals.pages);
+      this.post({ type: 'loaded', runstate: machine.globalState.runstate, bytes: reader.received });
+      if (this.handshake) await this.switchover(machine.globalState.runstate);
+      else this.complete(decideRunstate(machine.globalState.runstate, block.autostart));
+    } catch (e) {
+      failed = true;
+      this.loadFailed(errorText(e));
+    } finally {
+      clearInterval(progress);
+      loadCleanupAll(handlers);
+      this.progress(ramLoad.totals.pages);
+      if (failed) await sleep(FAILED_LINGER_MS);
+      opened?.close(failed);
+      if (!opened) void this.channels?.closeAll('incoming migration ended');
+      this.post({ type: 'done' });
+    }
+  }
+
+  /** The channel set's main channel (and return path), or the saved stream. */
+  private async openSource(): Promise<OpenedSource> {
+    const s = this.start;
+    switch (s.source.kind) {
+      case 'channel': {
+        const set = this.channels;
+        if (!set) throw new Error('incoming migration: no channels for a channel source');
+        await set.whenAll([CHANNEL.main, CHANNEL.returnPath], this.abort.signal);
+        const main = set.open(CHANNEL.main);
+        const rp = set.open(CHANNEL.returnPath);
+        await Promise.race([main.opened, abortPromise(this.abort.signal)]);
+        return {
+          source: main,
+          rp,
+          close: (failed) => void set.closeAll(failed ? 'the destination failed to load the migration stream' : undefined),
+        };
+      }
+      case 'idb': {
+        const store = await SnapshotStore.open();
+        try {
+          return { source: await store.openSource(s.source.name), rp: null, close: () => store.close() };
+        } catch (e) {
+          store.close();
+          throw e;
+        }
+      }
+      case 'file':
+        return { source: blobSource(s.source.blob), rp: null, close: () => {} };
+    }
+  }
+
+  private onCommand(cmd: MigCommand): void {
+    switch (cmd.type) {
+      case 'OPEN_RETURN_PATH':
+        if (!this.rp) throw new Error('Unable to open return-path for postcopy');
+        this.rpOpen = true;
+        this.block.setWord(IncomingWord.RP_OPEN, 1);
+        this.post({ type: 'command', name: cmd.type });
+        return;
+      case 'PING':
+        // QEMU answers a PING only on an open return path; without one it is just logged.
+        this.sendRp(encodeRpMessage({ type: 'PONG', value: cmd.value }));
+        if (this.rpOpen) this.block.bumpWord(IncomingWord.PONGS);
+        this.post({ type: 'command', name: cmd.type, value: cmd.value });
+        return;
+      default:
+        throw new Error(`tabmig does not support the migration command ${cmd.type} yet`);
+    }
+  }
+
+  private sendRp(bytes: Uint8Array): void {
+    if (this.rpOpen && this.rp) void this.rp.write(bytes).catch(() => {});
+  }
+
+  // ---- the switchover (DESIGN §8) ---------------------------------------------------------------
+
+  private async switchover(globalRunstate: string | null): Promise<void> {
+    const block = this.block;
+    await block.holds.pass('loaded', () => block.verdict !== Verdict.WAITING);
+    if (block.verdict !== Verdict.WAITING) {
+      // The source gave up (or the link went) before this side said 'ready': it cannot have
+      // committed, so nothing is lost by discarding.
+      this.discard(block.verdict === Verdict.ABORT ? ABORTED_TEXT : this.lostBeforeReadyText());
+      return;
+    }
+    this.sendRp(encodeRpMessage({ type: 'SHUT', error: 0 }));
+    block.setWord(IncomingWord.PHASE, Phase.READY);
+    this.say({ switchover: 'ready' });
+    const readyAt = Date.now();
+    const verdict = await this.awaitVerdict();
+    block.set(IncomingCounter.VERDICT_WAIT, Date.now() - readyAt);
+    switch (verdict) {
+      case Verdict.COMMIT: {
+        await block.holds.pass('commit-received');
+        // Decided now, not at EOF: `cont` or `stop` while waiting changes autostart.
+        const next = decideRunstate(globalRunstate, block.autostart);
+        this.complete(next);
+        this.say({ switchover: 'started', runstate: next });
+        return;
+      }
+      case Verdict.ABORT:
+        this.discard(ABORTED_TEXT);
+        return;
+      default:
+        this.keepPaused();
+    }
+  }
+
+  private lostBeforeReadyText(): string {
+    return `The connection to the source was lost before the switchover${this.cancelReason ? ` (${this.cancelReason})` : ''}; what was loaded is discarded`;
+  }
+
+  /** The verdict word, or LINK_LOST once the source stays silent for the idle timeout. */
+  private async awaitVerdict(): Promise<number> {
+    const block = this.block;
+    const limit = this.options.incomingIdleTimeout;
+    const deadline = limit > 0 ? performance.now() + limit : Infinity;
+    while (block.verdict === Verdict.WAITING) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        block.setVerdict(Verdict.LINK_LOST); // a verdict arriving now loses the race
+        break;
+      }
+      await block.waitWhile(IncomingWord.VERDICT, Verdict.WAITING, Math.min(left, 1000));
+    }
+    return block.verdict;
+  }
+
+  private say(message: SwitchoverMessage): void {
+    this.post({ type: 'switchover', message });
+  }
+
+  // ---- endings ---------------------------------------------------------------------------------
+
+  /** The guest is ours: runstate decided (running, or paused under -S), status completed. */
+  private complete(next: RunState): void {
+    const from = giveGuest(this.start.control, next);
+    this.block.setRunstate(next);
+    this.block.setWord(IncomingWord.PHASE, Phase.STARTED);
+    this.setStatus('active', 'completed');
+    this.post({ type: 'runstate', from, to: next });
+  }
+
+  /**
+   * The link went away (or went silent, or the tab stopped waiting) after 'ready': the source may
+   * have committed, so throwing the machine away could lose the guest. It stays here, complete
+   * and paused; `cont` runs it (QEMU's "pause rather than throw data away").
+   */
+  private keepPaused(): void {
+    const from = giveGuest(this.start.control, 'paused');
+    this.block.setRunstate('paused');
+    this.block.setWord(IncomingWord.PHASE, Phase.KEPT_PAUSED);
+    this.setStatus('active', 'failed', LINK_LOST_TEXT);
+    this.post({ type: 'runstate', from, to: 'paused' });
+  }
+
+  /** No switchover: the guest never starts, the tab stays in inmigrate. */
+  private discard(error: string): void {
+    this.block.setWord(IncomingWord.PHASE, Phase.DISCARDED);
+    const s = this.block.status;
+    if (s === 'setup' || s === 'active') this.setStatus(s, 'failed', error);
+  }
+
+  /** Anything thrown before the verdict: tell the source why (SHUT 1, and 'failed'), discard. */
+  private loadFailed(error: string): void {
+    if (this.block.phase !== Phase.LOADING) {
+      // Failed after 'ready' (a hold released late, a post that threw): keep what is complete.
+      if (this.block.phase === Phase.READY) this.keepPaused();
+      return;
+    }
+    this.sendRp(encodeRpMessage({ type: 'SHUT', error: 1 }));
+    if (this.handshake) this.say({ switchover: 'failed', error });
+    this.discard(error);
+  }
+
+  private setStatus(from: MigrationStatus, to: MigrationStatus, error?: string): void {
+    if (this.block.compareAndSet(from, to)) this.post(error === undefined ? { type: 'status', status: to } : { type: 'status', status: to, error });
+  }
+
+  private progress(pages: number): void {
+    const bytes = this.reader?.received ?? 0;
+    this.block.set(IncomingCounter.BYTES, bytes);
+    this.post({ type: 'progress', bytes, pages });
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function abortPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}

@@ -1,0 +1,98 @@
+// The `ram` section's load side (QEMU's ram_load): pages go straight into shared guest RAM, and
+// each one is marked RECEIVED in the shared page state (the memory map draws it; postcopy's vCPU
+// will consult it). Runs in the destination's incoming worker.
+
+import type { LoadContext, LoadHandler } from '../handlers.js';
+import { PageState, PageStatus } from '../page-state.js';
+import {
+  RAM_SECTION_INSTANCE,
+  RAM_SECTION_NAME,
+  RAM_SECTION_VERSION,
+  RamReader,
+  StreamFormatError,
+  isZeroPage,
+  type RamBlock,
+  type RamVisitor,
+  type StreamReader,
+} from '../stream/index.js';
+
+export interface RamLoadOptions {
+  /** Guest RAM (normally shared with the vCPU). */
+  readonly ram: Uint8Array;
+  /** The one RAM block this machine has. */
+  readonly block: RamBlock;
+  readonly pageSize: number;
+  /** Marked RECEIVED page by page; optional for tests that only look at RAM. */
+  readonly pageState?: PageState | null;
+  /** Called after each part with the running totals (for the incoming block's counters). */
+  readonly onPart?: (totals: RamLoadTotals) => void;
+}
+
+export interface RamLoadTotals {
+  pages: number;
+  zeroPages: number;
+  parts: number;
+}
+
+export interface RamLoadHandler extends LoadHandler {
+  readonly totals: RamLoadTotals;
+}
+
+export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
+  const { ram, block, pageSize } = opts;
+  const pageState = opts.pageState ?? null;
+  const totals: RamLoadTotals = { pages: 0, zeroPages: 0, parts: 0 };
+  let started = false;
+  // One RamReader per stream reader: its "last block" for CONTINUE records spans the parts of the
+  // section (as QEMU's does); a PACKAGED stream comes with a reader of its own.
+  let reader: StreamReader | null = null;
+  let ramReader: RamReader | null = null;
+
+  const received = (offset: number) => {
+    if (pageState) pageState.set(offset / pageSize, PageStatus.RECEIVED);
+  };
+  const visitor: RamVisitor = {
+    page(_b, offset, data) {
+      ram.set(data, offset);
+      received(offset);
+      totals.pages++;
+    },
+    zeroPage(_b, offset, fill) {
+      // QEMU's ram_handle_zero: an already-zero page is left alone (a word compare is cheaper
+      // than a write, and leaves the page untouched for the host).
+      if (fill !== 0 || !isZeroPage(ram, offset, pageSize)) ram.fill(fill, offset, offset + pageSize);
+      received(offset);
+      totals.pages++;
+      totals.zeroPages++;
+    },
+  };
+
+  return {
+    name: RAM_SECTION_NAME,
+    instanceId: RAM_SECTION_INSTANCE,
+    version: RAM_SECTION_VERSION,
+    minimumVersion: RAM_SECTION_VERSION,
+    kind: 'iterable',
+    totals,
+    loadSetup() {
+      pageState?.fill(PageStatus.CLEAN);
+    },
+    async loadState(r: StreamReader, ctx: LoadContext) {
+      if (ctx.versionId !== RAM_SECTION_VERSION) {
+        throw r.fail(new StreamFormatError('version-too-old', `error while loading state for instance 0x${RAM_SECTION_INSTANCE.toString(16)} of device '${RAM_SECTION_NAME}'`));
+      }
+      if (r !== reader || !ramReader) {
+        reader = r;
+        ramReader = new RamReader(r, [block], { pageSize });
+      }
+      await ramReader.readPart(visitor);
+      started = true;
+      totals.parts++;
+      opts.onPart?.(totals);
+    },
+    validate() {
+      // A stream without RAM would start a guest on whatever this tab's RAM held: refuse it.
+      return started ? null : `Migration stream carries no '${RAM_SECTION_NAME}' section`;
+    },
+  };
+}
