@@ -1,55 +1,50 @@
-// The source's migration thread (QEMU's migration_thread): setup, iterations of dirty sync and
-// page sending paced by the rate limit, the convergence test against bandwidth × downtime-limit,
-// and the stop-and-copy, where this thread stops the vCPU itself through the control block. On
-// failure or cancel the guest runs again exactly as it was.
+// The source's migration thread (QEMU's migration_thread): it drives the savevm loop — setup,
+// iterations paced by the rate limit, the convergence test against bandwidth × downtime-limit —
+// then the stop-and-copy, where this thread stops the vCPU itself through the control block, and
+// the switchover handshake (switchover.ts, DESIGN §8) that decides whose guest runs.
+//
+// What migrates is the handlers' business (source-sections.ts); this file only decides when.
+//
+// The guest's fate: before the commit word says COMMITTED, every failure, cancel or timeout
+// abandons the commit, resumes the guest (if it ran) and only then announces the outcome; after
+// it, the guest is the destination's and this side never runs it again.
 
 import { ControlBlock } from '../../guest/control-block.js';
-import { DEVICES, DeviceState } from '../../guest/device-state.js';
+import { DeviceState } from '../../guest/device-state.js';
+import { PAGE_SIZE } from '../../guest/memory-map.js';
 import type { RunState } from '../../guest/runstate.js';
 import { MigCounter, MigWord, MigrationBlock } from '../migration-block.js';
 import { MigrationOptions } from '../options.js';
+import { PageState } from '../page-state.js';
+import { PageSender } from '../ram/page-sender.js';
+import { RoundRecords } from '../round-records.js';
+import { SaveVmLoop } from '../savevm.js';
 import { isFinished, type MigrationStatus } from '../state.js';
-import {
-  BUFFER_DELAY_MS,
-  GLOBALSTATE_SPEC,
-  RAM_SECTION_INSTANCE,
-  RAM_SECTION_NAME,
-  RAM_SECTION_VERSION,
-  StreamWriter,
-  buildVmDescription,
-  writeCommand,
-  writeConfiguration,
-  writeDeviceSection,
-  writeEof,
-  writeGlobalStateSection,
-  writeSectionEnd,
-  writeSectionFooter,
-  writeSectionPart,
-  writeSectionStart,
-  writeStreamHeader,
-  writeVmDescription,
-} from '../stream/index.js';
-import { RamSaver } from './ram-saver.js';
+import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
+import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, type SwitchoverMessage } from '../switchover.js';
+import { RoundRecorder } from './round-recorder.js';
+import { sourceSections } from './source-sections.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
 
-const RAM_SECTION_ID = 0;
-const GLOBALSTATE_SECTION_ID = 1;
-const FIRST_DEVICE_SECTION_ID = 2;
 /** How long the source waits for the destination's SHUT after the last byte (QEMU waits forever
  *  on a socket; a browser tab that vanished must not hang the source). */
 const RETURN_PATH_SHUT_TIMEOUT_MS = 30_000;
 /** Chunk size of the stream: large messages carry more per data-channel send. */
 const STREAM_CHUNK = 256 * 1024;
+/** How long a worker that lost the commit race waits for the cancel to show in the status. */
+const CANCEL_SETTLE_MS = 1000;
 
 export class MigrationThread {
   private readonly block: MigrationBlock;
   private readonly ctl: ControlBlock;
-  private readonly state: DeviceState;
   private readonly options: MigrationOptions;
   private readonly w: StreamWriter;
-  private readonly ram: RamSaver;
-  private readonly footers: boolean;
+  private readonly loop: SaveVmLoop;
+  private readonly recorder: RoundRecorder;
+  private readonly holds: HoldPoints;
+  /** Live migrations run the switchover handshake; a `file:`/`idb:` save has no one to ask. */
+  private readonly handshake: boolean;
   private vmWasRunning = false;
   private runstateAtStop: RunState = 'running';
   private downtimeStart = 0;
@@ -61,6 +56,8 @@ export class MigrationThread {
   private downtimeLimit: number;
   /** Set once the last byte of the stream has left. */
   private allSent = false;
+  private abortSent = false;
+  private done = false;
 
   constructor(
     private readonly start: SourceStart,
@@ -69,16 +66,37 @@ export class MigrationThread {
   ) {
     this.block = new MigrationBlock(start.block);
     this.ctl = new ControlBlock(start.control);
-    this.state = new DeviceState(start.deviceState);
     this.options = MigrationOptions.fromPlain(start.options);
-    this.footers = this.options.sendSectionFooter;
     this.downtimeLimit = this.options.downtimeLimit;
+    this.handshake = start.target.kind === 'channel';
+    this.holds = new HoldPoints(this.block.words, MigWord.HOLD);
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
-    this.ram = new RamSaver(new Uint8Array(start.ram), start.dirtyLog, this.w, this.block);
+    this.recorder = new RoundRecorder(
+      new RoundRecords(start.rounds),
+      this.block,
+      this.ctl,
+      () => this.w.transferred,
+      () => this.thresholdBytes,
+    );
+    const registry = sourceSections({
+      ram: new Uint8Array(start.ram),
+      dirtyLog: start.dirtyLog,
+      state: new DeviceState(start.deviceState),
+      ctl: this.ctl,
+      block: this.block,
+      pageState: new PageState(start.pageState),
+      // Precopy: one channel, no codec.
+      sender: new PageSender([this.w], { pageSize: PAGE_SIZE }),
+      options: this.options,
+      machineType: start.machineType,
+      runstateAtStop: () => this.runstateAtStop,
+      onSync: (round) => this.recorder.record(round),
+    });
+    this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE });
     target.channel?.closed.then((info) => {
-      // Once every byte is out, a close is the destination being done; the return path's SHUT
-      // (or its absence) decides how the migration ended.
+      // Once every byte is out, a close is the destination being done; the handshake (or the
+      // return path's SHUT) decides how the migration ended.
       if (!this.allSent) this.fail(`Unable to write to the migration channel: ${info.reason}`);
     });
   }
@@ -102,17 +120,25 @@ export class MigrationThread {
   async run(): Promise<void> {
     const setupStart = performance.now();
     this.iterationStart = setupStart;
+    this.watchWord(MigWord.LINK_LOST, () => this.fail(this.linkLostText()));
+    this.watchWord(MigWord.RP_ERROR, () => this.fail('RP: the return path failed: the destination sent a malformed or unexpected message, or closed it early'));
     try {
-      this.setupStream();
+      this.recorder.reset();
+      const commands: MigCommand[] = this.start.returnPath ? [{ type: 'OPEN_RETURN_PATH' }, { type: 'PING', value: 1 }] : [];
+      await this.loop.setup(commands);
       this.block.set(MigCounter.SETUP_TIME, Math.round(performance.now() - setupStart));
       // The header and block list count as transferred from the moment the migration is active.
       this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
       this.transition('setup', 'active');
       while (this.block.status === 'active') {
         if (!this.w.rateLimitExceeded()) {
-          const pending = this.ram.pending(this.thresholdBytes);
-          if (pending > 0 && pending >= this.thresholdBytes) this.iterate();
-          else {
+          const p = this.loop.pending(this.thresholdBytes);
+          const pending = p.precopyOnly + p.postcopyable;
+          if (pending > 0 && pending >= this.thresholdBytes) {
+            await this.loop.iterate();
+            this.block.add(MigCounter.ITERATIONS, 1);
+            this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+          } else {
             await this.completion();
             break;
           }
@@ -132,27 +158,6 @@ export class MigrationThread {
     await this.finish();
   }
 
-  private setupStream(): void {
-    writeStreamHeader(this.w);
-    if (this.options.sendConfiguration) writeConfiguration(this.w, this.start.machineType);
-    if (this.start.returnPath) {
-      writeCommand(this.w, { type: 'OPEN_RETURN_PATH' });
-      writeCommand(this.w, { type: 'PING', value: 1 });
-    }
-    writeSectionStart(this.w, RAM_SECTION_ID, RAM_SECTION_NAME, RAM_SECTION_INSTANCE, RAM_SECTION_VERSION);
-    this.ram.setup();
-    this.footer(RAM_SECTION_ID);
-  }
-
-  private iterate(): void {
-    writeSectionPart(this.w, RAM_SECTION_ID);
-    this.ram.iterate();
-    this.ram.writeEos();
-    this.footer(RAM_SECTION_ID);
-    this.block.add(MigCounter.ITERATIONS, 1);
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
-  }
-
   /** QEMU's migration_update_counters: every 100 ms, bandwidth → threshold, mbps, expected downtime. */
   private updateCounters(now: number): void {
     this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
@@ -166,7 +171,7 @@ export class MigrationThread {
     this.block.set(MigCounter.THRESHOLD, this.thresholdBytes);
     this.block.set(MigCounter.MBPS, (transferred * 8) / (ms / 1000) / 1e6);
     if (this.block.get(MigCounter.DIRTY_PAGES_RATE) > 0 && transferred > 10000) {
-      this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(this.ram.remainingBytes / bandwidth));
+      this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(this.block.get(MigCounter.REMAINING) / bandwidth));
     }
     // (The writer starts a fresh rate-limit window by itself every 100 ms; resetting it here too
     // would hand out two budgets in one window.)
@@ -174,7 +179,7 @@ export class MigrationThread {
     this.iterationInitialBytes = this.w.transferred;
   }
 
-  /** QEMU's migration_completion: stop the guest, last pages, devices, EOF, wait for SHUT. */
+  /** QEMU's migration_completion: stop the guest, complete every handler, EOF, then the handshake. */
   private async completion(): Promise<void> {
     this.downtimeStart = Date.now();
     this.vmWasRunning = this.ctl.runstate === 'running';
@@ -194,13 +199,7 @@ export class MigrationThread {
     }
 
     this.w.setRateLimit(0);
-    writeSectionEnd(this.w, RAM_SECTION_ID);
-    this.ram.complete();
-    this.ram.writeEos();
-    this.footer(RAM_SECTION_ID);
-    this.writeDevices();
-    writeEof(this.w);
-    writeVmDescription(this.w, buildVmDescription({ devices: this.describedDevices(), machineType: this.start.machineType }));
+    await this.loop.completePrecopy();
     await this.w.flush();
     this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
     if (this.w.error) throw this.w.error;
@@ -208,7 +207,9 @@ export class MigrationThread {
 
     if (this.start.returnPath) await this.awaitReturnPathShut();
     if (this.w.error) throw this.w.error;
-    if (this.block.status !== current) return; // cancelled meanwhile
+    if (this.block.status !== current) return; // cancelled or failed meanwhile
+
+    if (this.handshake && !(await this.switchover(current))) return;
     const blob = await this.target.commit();
     if (blob && this.start.target.kind === 'file') this.post({ type: 'file', name: this.start.target.name, blob });
     // Everything query-migrate and query-status report for a completed migration is in place
@@ -219,31 +220,58 @@ export class MigrationThread {
     this.transition(current, 'completed');
   }
 
-  private get sendsGlobalState(): boolean {
-    // QEMU sends globalstate unless store-global-state is off and the state is running or paused.
-    return this.options.storeGlobalState || !['running', 'paused'].includes(this.globalRunstate);
+  /**
+   * The handshake (switchover.ts): wait for 'ready', pass the point of no return, send 'commit',
+   * wait for 'started'. True when the destination confirmed; false when the migration ended
+   * otherwise (the status already says how). Throws a failure from before the commit.
+   */
+  private async switchover(current: MigrationStatus): Promise<boolean> {
+    const gone = () => this.block.status !== current;
+    await this.holds.pass('all-sent', gone);
+    if (gone()) return false;
+    const ready = await this.waitWord(MigWord.DEST_READY, DestReady.WAITING, current);
+    if (ready === 'stopped') return false;
+    if (ready === 'timeout') throw new Error('the destination did not report it was ready to start the guest');
+    if (ready === DestReady.FAILED) throw new Error('the destination failed to load the migration stream');
+    await this.holds.pass('ready-received', gone);
+    if (gone()) return false;
+
+    // The point of no return. migrate_cancel CASes OPEN → ABANDONED; whoever moves first wins.
+    const was = Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.COMMITTED);
+    if (was !== Commit.OPEN) {
+      // A cancel won: its status change follows in the same main-thread task; wait to see it.
+      await this.block.waitWhile(MigWord.STATUS, this.block.words[MigWord.STATUS]!, CANCEL_SETTLE_MS);
+      if (!gone()) this.fail('migration cancelled before the switchover');
+      return false;
+    }
+    this.sendSwitchover({ switchover: 'commit' });
+    await this.holds.pass('commit-sent', () => this.linkLost());
+    const started = await this.waitWord(MigWord.DEST_STARTED, 0, current);
+    if (started === 1) return true;
+    this.failAfterCommit(started === 'timeout' ? 'it did not confirm that the guest started' : this.linkLostText());
+    return false;
   }
 
-  /** The runstate the destination should take on: what the guest was doing when we stopped it. */
-  private get globalRunstate(): RunState {
-    // QEMU's global_state_store(): the runstate from just before the stop for the switchover.
-    return this.runstateAtStop;
-  }
-
-  private describedDevices() {
-    return this.sendsGlobalState ? [GLOBALSTATE_SPEC, ...DEVICES] : [...DEVICES];
-  }
-
-  private writeDevices(): void {
-    const footers = this.footers;
-    if (this.sendsGlobalState) writeGlobalStateSection(this.w, this.globalRunstate, GLOBALSTATE_SECTION_ID, { footers });
-    DEVICES.forEach((spec, i) => writeDeviceSection(this.w, spec, this.state, FIRST_DEVICE_SECTION_ID + i, { footers }));
+  /**
+   * Waits until word `i` leaves `value`: its new value, 'stopped' if the status left `current`,
+   * or 'timeout'. A lost link counts as stopped: the watcher has already failed the migration.
+   */
+  private async waitWord(i: number, value: number, current: MigrationStatus): Promise<number | 'stopped' | 'timeout'> {
+    const deadline = performance.now() + SWITCHOVER_TIMEOUT_MS;
+    for (;;) {
+      const v = this.block.word(i);
+      if (v !== value) return v;
+      if (this.block.status !== current || this.linkLost()) return 'stopped';
+      const left = deadline - performance.now();
+      if (left <= 0) return 'timeout';
+      await this.block.waitWhile(i, value, Math.min(left, 100));
+    }
   }
 
   private async awaitReturnPathShut(): Promise<void> {
     const deadline = performance.now() + RETURN_PATH_SHUT_TIMEOUT_MS;
     while (this.block.word(MigWord.RP_SHUT) === 0 && this.block.word(MigWord.RP_ERROR) === 0) {
-      if (this.w.error || this.isCancelling()) return;
+      if (this.w.error || this.isCancelling() || this.linkLost()) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new Error('the destination never confirmed the end of the migration on the return path');
       await this.block.waitWhile(MigWord.RP_SHUT, 0, Math.min(left, 200));
@@ -252,12 +280,49 @@ export class MigrationThread {
     if (this.block.word(MigWord.RP_SHUT) === 2) throw new Error('the destination failed to load the migration stream');
   }
 
-  private footer(sectionId: number): void {
-    if (this.footers) writeSectionFooter(this.w, sectionId);
+  /** Calls `onSet` once word i becomes non-zero, for as long as the migration runs. */
+  private watchWord(i: number, onSet: () => void): void {
+    void (async () => {
+      while (!this.done) {
+        if (this.block.word(i) !== 0) {
+          if (!this.done) onSet();
+          return;
+        }
+        await this.block.waitWhile(i, 0, 500);
+      }
+    })();
+  }
+
+  private linkLost(): boolean {
+    return this.block.word(MigWord.LINK_LOST) !== 0;
+  }
+
+  private linkLostText(): string {
+    return 'Connection to the destination lost';
   }
 
   private isCancelling(): boolean {
     return this.block.status === 'cancelling';
+  }
+
+  private committed(): boolean {
+    return Atomics.load(this.block.words, MigWord.COMMIT) === Commit.COMMITTED;
+  }
+
+  /** Before the commit: make sure it can no longer happen. False if it already did. */
+  private abandonCommit(): boolean {
+    return Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.ABANDONED) !== Commit.COMMITTED;
+  }
+
+  /** Tells the destination to discard what it loaded (once; live migrations only). */
+  private sendAbort(reason: string): void {
+    if (!this.handshake || this.abortSent || this.committed()) return;
+    this.abortSent = true;
+    this.sendSwitchover({ switchover: 'abort', reason });
+  }
+
+  private sendSwitchover(message: SwitchoverMessage): void {
+    this.post({ type: 'switchover', message });
   }
 
   /** QEMU's migration_calculate_complete: total time, downtime and the average throughput. */
@@ -279,13 +344,22 @@ export class MigrationThread {
     } else {
       this.w.shutdown();
       await this.target.abort(this.error ?? 'cancelled').catch(() => {});
-      if (this.vmWasRunning) {
-        this.setRunstate('running');
-      } else if (this.ctl.runstate === 'finish-migrate') {
-        this.setRunstate('postmigrate');
+      if (this.committed()) {
+        // The guest is the destination's: this side stays stopped whatever happened.
+        if (this.ctl.runstate === 'finish-migrate') this.setRunstate('postmigrate');
+      } else {
+        this.abandonCommit();
+        if (this.vmWasRunning) {
+          this.setRunstate('running');
+        } else if (this.ctl.runstate === 'finish-migrate') {
+          this.setRunstate('postmigrate');
+        }
+        this.sendAbort(this.error ?? 'migration cancelled');
       }
       if (status === 'cancelling') this.transition('cancelling', 'cancelled');
     }
+    this.done = true;
+    this.loop.cleanup();
     this.post({ type: 'finished' });
   }
 
@@ -304,13 +378,33 @@ export class MigrationThread {
 
   /** Fails the migration from whatever active state it is in, keeping the first error. */
   fail(message: string): void {
+    if (this.committed() || !this.abandonCommit()) {
+      this.failAfterCommit(message);
+      return;
+    }
     this.error ??= message;
+    // The destination discards what it loaded; then the guest runs again here before anyone
+    // hears of the failure (QEMU restarts it in migration_iteration_finish), so no one sees a
+    // failed migration with a frozen guest.
+    this.sendAbort(this.error);
     for (;;) {
       const s = this.block.status;
       if (isFinished(s) || s === 'cancelling') return;
-      // The guest runs again before anyone hears of the failure (QEMU restarts it in
-      // migration_iteration_finish), so no one sees a failed migration with a frozen guest.
-      if (this.vmWasRunning && this.ctl.runstate === 'finish-migrate' && this.block.status === s) this.setRunstate('running');
+      if (this.vmWasRunning && this.ctl.runstate === 'finish-migrate') this.setRunstate('running');
+      if (this.transition(s, 'failed', this.error)) {
+        this.w.shutdown();
+        return;
+      }
+    }
+  }
+
+  /** After the commit: the guest is at the destination; fail without ever resuming it here. */
+  private failAfterCommit(reason: string): void {
+    this.error ??= `The switchover was committed but the destination did not confirm it: ${reason}. The guest is at the destination; this side stays stopped`;
+    if (this.ctl.runstate === 'finish-migrate') this.setRunstate('postmigrate');
+    for (;;) {
+      const s = this.block.status;
+      if (isFinished(s) || s === 'cancelling') return;
       if (this.transition(s, 'failed', this.error)) {
         this.w.shutdown();
         return;

@@ -1,46 +1,56 @@
-// The migration worker (source side): receives its shared buffers, options and the transferred
-// main data channel, then runs the migration thread. See migration-thread.ts.
+// The migration worker (source side): receives its shared buffers, options and the channels the
+// transport transferred (main, postcopy preempt, multifd: every one of this migration's
+// connection is held in one ChannelSet), then runs the migration thread once the main channel
+// is here. See migration-thread.ts.
 
-import { isChannelMessage } from '../../transport/routes.js';
+import { ChannelSet } from '../../transport/channel-set.js';
+import { CHANNEL } from '../../transport/routes.js';
 import { MigrationBlock } from '../migration-block.js';
 import { MigrationThread } from './migration-thread.js';
 import type { FromSource, SourceStart, ToSource } from './source-protocol.js';
-import { openTarget } from './stream-target.js';
+import { openTarget, type OpenedTarget } from './stream-target.js';
 
 const post = (msg: FromSource) => (self as unknown as Worker).postMessage(msg);
 
 let start: SourceStart | null = null;
-let mainChannel: RTCDataChannel | MessagePort | null = null;
+const channels = new ChannelSet();
 let thread: MigrationThread | null = null;
 let launched = false;
+/** migrate_cancel arrived before the thread existed (the target was still opening). */
+let cancelled = false;
 
 async function launch(s: SourceStart): Promise<void> {
   launched = true;
-  let target;
+  let target: OpenedTarget | undefined;
   try {
-    target = await openTarget(s.target, mainChannel);
+    target = await openTarget(s.target, channels);
+    if (cancelled) throw new Error('migration cancelled');
   } catch (e) {
-    // Could not even open the stream: fail from setup, the guest never stopped.
+    // Could not even open the stream: end from setup (or the cancel), the guest never stopped.
+    target?.abort('cancelled').catch(() => {});
     const block = new MigrationBlock(s.block);
     const message = e instanceof Error ? e.message : String(e);
     if (block.compareAndSet('setup', 'failed')) post({ type: 'status', from: 'setup', to: 'failed', error: message });
+    else if (block.compareAndSet('cancelling', 'cancelled')) post({ type: 'status', from: 'cancelling', to: 'cancelled' });
+    if (s.target.kind === 'channel') post({ type: 'switchover', message: { switchover: 'abort', reason: message } });
+    await channels.closeAll(message);
     post({ type: 'finished' });
     return;
   }
   thread = new MigrationThread(s, target, post);
+  // The thread commits or aborts the main channel itself; the others go with the link.
   await thread.run();
 }
 
 function maybeLaunch(): void {
   if (launched || !start) return;
-  if (start.target.kind === 'channel' && !mainChannel) return;
+  if (start.target.kind === 'channel' && !channels.has(CHANNEL.main)) return;
   void launch(start);
 }
 
 self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
   const msg = e.data;
-  if (isChannelMessage(msg)) {
-    if (msg.id === 0) mainChannel = msg.channel;
+  if (channels.accept(msg)) {
     maybeLaunch();
     return;
   }
@@ -57,7 +67,8 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       thread?.setDowntimeLimit(m.ms);
       return;
     case 'cancel':
-      if (thread) thread.cancel();
+      cancelled = true;
+      thread?.cancel();
       return;
   }
 };

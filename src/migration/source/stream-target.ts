@@ -4,7 +4,9 @@
 import { BlobSink } from '../../transport/file.js';
 import { SnapshotStore } from '../../transport/idb-store.js';
 import { commitSinkAsByteSink, type ByteSink } from '../../transport/bytes.js';
-import { channelSink, openChannel, type MigrationChannel } from '../../transport/channel.js';
+import { channelSink, type MigrationChannel } from '../../transport/channel.js';
+import type { ChannelSet } from '../../transport/channel-set.js';
+import { CHANNEL } from '../../transport/routes.js';
 import type { StreamTarget } from './source-protocol.js';
 
 export interface OpenedTarget {
@@ -16,13 +18,13 @@ export interface OpenedTarget {
   channel: MigrationChannel | null;
 }
 
-export async function openTarget(target: StreamTarget, mainChannel: RTCDataChannel | MessagePort | null): Promise<OpenedTarget> {
+export async function openTarget(target: StreamTarget, channels: ChannelSet): Promise<OpenedTarget> {
   switch (target.kind) {
     case 'channel': {
-      if (!mainChannel) throw new Error('no migration channel was handed to the migration thread');
+      if (!channels.has(CHANNEL.main)) throw new Error('no migration channel was handed to the migration thread');
       // A shallow send queue: bytes queued count as sent for the bandwidth estimate, and
       // whatever is queued when the guest stops adds to the downtime. 1 MiB keeps the wire busy.
-      const channel = openChannel(mainChannel, { highWaterMark: 512 << 10, lowWaterMark: 128 << 10 });
+      const channel = channels.open(CHANNEL.main, { highWaterMark: 512 << 10, lowWaterMark: 128 << 10 });
       await channel.opened;
       const t = channelSink(channel);
       return {
