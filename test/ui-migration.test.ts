@@ -5,12 +5,12 @@
 import type { DisplayMode } from '../src/guest/devices/display.js';
 import type { RunState } from '../src/guest/runstate.js';
 import { defaultParameters, MIGRATION_CAPABILITIES, type MigrationCapability, type MigrationParameterValues } from '../src/migration/options-schema.js';
+import { RoundRecords, roundRecordsBytes, type RoundRecord } from '../src/migration/round-records.js';
 import { incomingPageUrl } from '../src/ui/page-url.js';
 import type { MachineLike } from '../src/ui/services/machine-service.js';
 import type {
   MigrationInfo,
   MigrationLogEntry,
-  MigrationSample,
   MigrationStatus,
   MigrationView,
   PeerView,
@@ -83,7 +83,7 @@ class FakeMigration extends EventTarget implements MigrationView {
   waitingForIncoming = false;
   incomingBytesReceived = 0;
   activeBlockers: string[] = [];
-  samples: MigrationSample[] = [];
+  readonly rounds = new RoundRecords(new SharedArrayBuffer(roundRecordsBytes(64)));
   log: MigrationLogEntry[] = [];
   caps = Object.fromEntries(MIGRATION_CAPABILITIES.map((c) => [c, false])) as Record<MigrationCapability, boolean>;
   params: MigrationParameterValues = defaultParameters();
@@ -403,17 +403,48 @@ describe('tm-event-log', () => {
 });
 
 describe('tm-migration-charts', () => {
-  it('draws throughput, remaining and dirty rate, with a mark for each new round', async () => {
-    const samples: MigrationSample[] = [];
-    for (let i = 1; i <= 20; i++) {
-      const syncCount = i < 8 ? 1 : i < 14 ? 2 : 3;
-      samples.push({ t: i * 200, transferred: i * 1e6, remaining: 30e6 - i * 1e6, mbps: 100 + i, dirtyPagesRate: syncCount * 500, iteration: i, syncCount });
-    }
-    migration.set({ outgoingStatus: 'active', samples });
+  /** A round as the migration worker records it: 1 s long, 10 MB sent, dirtying 500 pages per second more each round. */
+  const round = (n: number, over: Partial<RoundRecord> = {}): RoundRecord => ({
+    round: n,
+    time: n * 1000,
+    duration: 1000,
+    dirtyPages: n * 500,
+    pagesSent: 2500,
+    zeroPages: 10,
+    bytesSent: 10e6,
+    bandwidth: 10e6,
+    remaining: 30e6 - n * 5e6,
+    expectedDowntime: 300,
+    threshold: 3e6,
+    throttle: 0,
+    ...over,
+  });
+
+  it('draws throughput, remaining and dirty rate from the round records, with a mark for each round', async () => {
+    migration.set({ outgoingStatus: 'active' });
+    await until('tm-migration-charts', '.empty');
+    migration.rounds.append(round(1));
+    migration.rounds.append(round(2));
+    // The worker wrote to shared memory and said nothing: the chart finds the records itself.
     await until('tm-migration-charts', '[data-series=dirty] polyline');
     equal(root('tm-migration-charts').querySelectorAll('.chart').length, 3);
-    equal(root('tm-migration-charts').querySelectorAll('[data-series=remaining] .round-tick').length, 2, 'rounds 2 and 3');
+    equal(root('tm-migration-charts').querySelectorAll('[data-series=remaining] .round-tick').length, 2, 'rounds 1 and 2');
+    migration.rounds.append(round(3, { bandwidth: 15e6 }));
+    await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 3, 'the third round');
     match(root('tm-migration-charts').querySelector('[data-series=mbps] .now')?.textContent ?? '', /120 Mbit\/s/);
+    match(root('tm-migration-charts').querySelector('[data-series=dirty] .now')?.textContent ?? '', /1,500 pages\/s/);
+    match(root('tm-migration-charts').querySelector('[data-series=remaining] .now')?.textContent ?? '', /14\.3 MiB/);
+  });
+
+  it('starts over when the next migration resets the ring', async () => {
+    migration.set({ outgoingStatus: 'active' });
+    migration.rounds.append(round(1));
+    migration.rounds.append(round(2));
+    await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 2, 'two rounds');
+    migration.rounds.reset();
+    await until('tm-migration-charts', '.empty');
+    migration.rounds.append(round(1));
+    await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 1, 'the new migration\'s round');
   });
 });
 

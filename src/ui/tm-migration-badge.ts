@@ -1,9 +1,18 @@
 import { LitElement, css } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
+import { MIGRATION_STATUSES, isSetupOrActive, type MigrationStatus } from '../migration/state.js';
 import { badgeStyles, renderBadge } from './badge.js';
 import { migrationStatusTone } from './styles/theme.js';
 
-/** A QEMU MigrationStatus as a coloured pill; the dot pulses while RAM is on the move. */
+/** True for a name of QAPI's MigrationStatus (the badge's input is any string). */
+function isMigrationStatus(s: string): s is MigrationStatus {
+  return (MIGRATION_STATUSES as readonly string[]).includes(s);
+}
+
+/**
+ * A QEMU MigrationStatus as a coloured pill; the dot pulses while a migration is in progress
+ * (QEMU's setup-or-active) and while it is being cancelled.
+ */
 @customElement('tm-migration-badge')
 export class TmMigrationBadge extends LitElement {
   static override styles = [
@@ -37,7 +46,8 @@ export class TmMigrationBadge extends LitElement {
   @property() status = '';
 
   override render() {
-    const moving = ['setup', 'active', 'device', 'postcopy-active', 'cancelling'].includes(this.status);
+    const s = this.status;
+    const moving = isMigrationStatus(s) && (isSetupOrActive(s) || s === 'cancelling');
     return renderBadge(`tone-${migrationStatusTone(this.status)} ${moving ? 'moving' : ''}`, 'QEMU MigrationStatus', this.status);
   }
 }

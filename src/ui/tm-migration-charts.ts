@@ -1,12 +1,10 @@
 import { LitElement, css, html, nothing, svg } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
-import { MigrationController } from './controllers/migration-controller.js';
+import { RoundsController } from './controllers/rounds-controller.js';
 import { formatBytes, formatSeconds, formatShort } from './format.js';
-import type { MigrationSample } from './services/migration-view.js';
+import type { RoundRecord } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
 
-/** The charts redraw at most this often (the service samples every 200 ms). */
-const REDRAW_MS = 200;
 const HEIGHT = 92;
 const PAD = { left: 58, right: 10, top: 14, bottom: 20 };
 
@@ -15,7 +13,7 @@ interface Series {
   title: string;
   field: string;
   colour: string;
-  value: (s: MigrationSample) => number;
+  value: (r: RoundRecord) => number;
   axis: (v: number) => string;
   now: (v: number) => string;
 }
@@ -24,27 +22,29 @@ const SERIES: Series[] = [
   {
     key: 'mbps',
     title: 'Throughput',
-    field: 'ram.mbps',
+    field: 'bandwidth',
     colour: 'var(--tm-accent)',
-    value: (s) => s.mbps,
+    // bytes/s over the round, in Mbit/s as query-migrate's mbps reads.
+    value: (r) => (r.bandwidth * 8) / 1e6,
     axis: (v) => `${formatShort(v)} Mb/s`,
     now: (v) => `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} Mbit/s`,
   },
   {
     key: 'remaining',
     title: 'Remaining',
-    field: 'ram.remaining',
+    field: 'remaining',
     colour: 'var(--tm-warn)',
-    value: (s) => s.remaining,
+    value: (r) => r.remaining,
     axis: (v) => formatBytes(v),
     now: (v) => formatBytes(v),
   },
   {
     key: 'dirty',
     title: 'Dirty rate',
-    field: 'ram.dirty-pages-rate',
+    field: 'dirtyPages ÷ duration',
     colour: '#9c36b5',
-    value: (s) => s.dirtyPagesRate,
+    // Pages the sync found dirtied, over how long the round took to dirty them.
+    value: (r) => (r.duration > 0 ? (r.dirtyPages * 1000) / r.duration : 0),
     axis: (v) => `${formatShort(v)}/s`,
     now: (v) => `${Math.round(v).toLocaleString('en-US')} pages/s`,
   },
@@ -65,9 +65,10 @@ function niceBytes(v: number): number {
 }
 
 /**
- * Small hand-drawn SVG charts of the running migration, from the service's samples: throughput,
- * RAM still to send and the guest's dirty rate over time. A dashed line marks each new round
- * (dirty-sync-count going up): remaining jumps back up as the pages dirtied meanwhile are counted.
+ * Small hand-drawn SVG charts of the outgoing migration, one point per dirty-sync round from the
+ * shared round records (DESIGN §9, written by the migration worker): throughput, RAM still to
+ * send and the guest's dirty rate, against time since migrate. A dashed line marks the sync that
+ * closed each round: remaining jumps back up as the pages dirtied meanwhile are counted.
  */
 @customElement('tm-migration-charts')
 export class TmMigrationCharts extends LitElement {
@@ -142,7 +143,7 @@ export class TmMigrationCharts extends LitElement {
 
   @state() private width = 0;
 
-  private readonly migration = new MigrationController(this, { intervalMs: REDRAW_MS });
+  private readonly rounds = new RoundsController(this);
   private readonly resize = new ResizeObserver((entries) => {
     const w = Math.floor(entries[0]?.contentRect.width ?? 0);
     if (w !== this.width) this.width = w;
@@ -159,18 +160,17 @@ export class TmMigrationCharts extends LitElement {
   }
 
   override render() {
-    const m = this.migration.service;
-    if (!m) return nothing;
-    const samples = m.samples;
+    if (!this.rounds.service) return nothing;
+    const records = this.rounds.records;
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Charts</h2>
-        <p class="hint">The outgoing migration over time, one sample per 200 ms; dashed lines mark each new round.</p>
+        <p class="hint">The outgoing migration round by round (one point per dirty sync); dashed lines mark each round's end.</p>
       </div>
       <div class="panel-body">
-        ${samples.length < 2
-          ? html`<p class="empty">The charts draw while this tab sends a migration.</p>`
-          : SERIES.map((s) => this.renderChart(s, samples))}
+        ${records.length < 1
+          ? html`<p class="empty">The charts draw while this tab sends a migration, once its first round ends.</p>`
+          : SERIES.map((s) => this.renderChart(s, records))}
       </div>
     </section>`;
   }
@@ -181,39 +181,34 @@ export class TmMigrationCharts extends LitElement {
     return svg`<text class="round-label" x=${flip ? x - 2 : x + 2} y=${PAD.top - 4} text-anchor=${flip ? 'end' : 'start'}>${label}</text>`;
   }
 
-  private renderChart(series: Series, samples: readonly MigrationSample[]) {
+  private renderChart(series: Series, records: readonly RoundRecord[]) {
     // The panel body's padding (1rem each side) is not part of the chart.
     const width = Math.max(200, this.width - 32);
     const plotW = width - PAD.left - PAD.right;
     const plotH = HEIGHT - PAD.top - PAD.bottom;
     const t0 = 0;
-    const tEnd = Math.max(samples[samples.length - 1]!.t, t0 + 1000);
-    // At most about one point per pixel.
-    const stride = Math.max(1, Math.ceil(samples.length / plotW));
-    const points: MigrationSample[] = [];
-    for (let i = 0; i < samples.length; i += stride) points.push(samples[i]!);
-    if (points[points.length - 1] !== samples[samples.length - 1]) points.push(samples[samples.length - 1]!);
-    const peak = Math.max(...samples.map(series.value));
+    const last = records[records.length - 1]!;
+    const tEnd = Math.max(last.time, t0 + 1000);
+    // At most about one point per pixel (a long migration may have hundreds of rounds).
+    const stride = Math.max(1, Math.ceil(records.length / plotW));
+    const points: RoundRecord[] = [];
+    for (let i = 0; i < records.length; i += stride) points.push(records[i]!);
+    if (points[points.length - 1] !== last) points.push(last);
+    const peak = Math.max(...records.map(series.value));
     const yMax = series.key === 'remaining' ? niceBytes(peak) : niceMax(peak);
     const x = (t: number) => PAD.left + ((t - t0) / (tEnd - t0)) * plotW;
     const y = (v: number) => PAD.top + plotH - (Math.max(0, v) / yMax) * plotH;
-    const line = points.map((p) => `${x(p.t).toFixed(1)},${y(series.value(p)).toFixed(1)}`).join(' ');
-    const area = `${x(points[0]!.t).toFixed(1)},${y(0)} ${line} ${x(points[points.length - 1]!.t).toFixed(1)},${y(0)}`;
-    // A new round wherever dirty-sync-count went up (several rounds may fall between two samples).
-    const rounds: { t: number; label: string }[] = [];
-    for (let i = 1; i < samples.length; i++) {
-      const from = samples[i - 1]!.syncCount;
-      const to = samples[i]!.syncCount;
-      if (to > from) rounds.push({ t: samples[i]!.t, label: to === from + 1 ? `r${to}` : `r${from + 1}–${to}` });
-    }
+    const line = points.map((p) => `${x(p.time).toFixed(1)},${y(series.value(p)).toFixed(1)}`).join(' ');
+    const area = `${x(points[0]!.time).toFixed(1)},${y(0)} ${line} ${x(last.time).toFixed(1)},${y(0)}`;
     // Every round gets its line; labels only where there is room for them.
+    const rounds = records.map((r) => ({ t: r.time, label: `r${r.round}` }));
     let lastLabel = -Infinity;
     const labelled = rounds.map((r) => {
       const show = x(r.t) - lastLabel >= 8 + 6.5 * r.label.length;
       if (show) lastLabel = x(r.t);
       return show;
     });
-    const latest = series.value(samples[samples.length - 1]!);
+    const latest = series.value(last);
     return html`<div class="chart" data-series=${series.key}>
       <div class="title">
         ${series.title} <span class="field">${series.field}</span>
@@ -230,6 +225,7 @@ export class TmMigrationCharts extends LitElement {
         )}
         <polygon class="area" points=${area} style="fill:${series.colour}"></polygon>
         <polyline class="line" points=${line} style="stroke:${series.colour}"></polyline>
+        ${points.length <= 24 ? points.map((p) => svg`<circle class="point" cx=${x(p.time)} cy=${y(series.value(p))} r="2.5" style="fill:${series.colour}"></circle>`) : nothing}
         <text class="axis-label" x=${PAD.left} y=${HEIGHT - 4} text-anchor="start">${formatSeconds(t0)}</text>
         <text class="axis-label" x=${width - PAD.right} y=${HEIGHT - 4} text-anchor="end">${formatSeconds(tEnd)}</text>
         <text class="axis-label" x=${PAD.left + plotW / 2} y=${HEIGHT - 4} text-anchor="middle">time since migrate</text>

@@ -404,7 +404,7 @@ export class TmMigrationStatus extends LitElement {
   private renderIncoming() {
     const m = this.migration.service!;
     return html`<p class="incoming">
-      ${m.incomingStatus === 'active' || m.incomingStatus === 'setup' ? 'Receiving' : 'Received'}:
+      ${isSetupOrActive(m.incomingStatus) ? 'Receiving' : 'Received'}:
       <strong>${formatBytes(m.incomingBytesReceived)}</strong> of migration stream.
       <span class="hint">On the destination QEMU reports only the status (and error-desc): the counters belong to the source.</span>
     </p>`;

@@ -61,6 +61,11 @@ const META: Record<MigrationParameter, ParameterMeta> = {
   'tls-creds': { help: 'id of the TLS credentials object that encrypts the stream (empty: none)', range: 'a string' },
   'tls-hostname': { help: "hostname the destination's certificate must match", range: 'a string' },
   'x-checkpoint-delay': { help: 'time between COLO checkpoints', range: '0 to 4,294,967,295', unit: 'ms' },
+  'x-incoming-idle-timeout': {
+    help: "how long a destination waits for its source's next byte before it gives the tab back (tabmig's own)",
+    range: '0 (never) or 100 to 3,600,000',
+    unit: 'ms',
+  },
   'block-incremental': { help: "copy only the disks' changes in block migration", range: 'on or off' },
   'x-multifd-channels': { help: 'parallel channels for x-multifd', range: '1 to 255' },
   'x-multifd-page-count': { help: 'pages per multifd packet', range: '1 to 10,000' },
@@ -247,7 +252,8 @@ export class TmParameters extends LitElement {
   }
 
   private renderField(name: MigrationParameter, current: Value) {
-    const meta = META[name];
+    // A parameter the schema gained before this table did still renders (plainly), never crashes.
+    const meta: ParameterMeta = (META as Partial<Record<string, ParameterMeta>>)[name] ?? { help: '', range: 'see the QMP error' };
     const draft = this.drafts.get(name);
     const shown = draft ?? current;
     const changed = draft !== undefined && parseDraft(name, draft) !== current;

@@ -3,13 +3,20 @@
 // action a panel takes is a QMP command, so a user at the console or a test can do the same.
 
 import type { MigrationInfo } from '../../migration/migration-info.js';
-import type { MigrationLogEntry, MigrationSample } from '../../migration/migration-service.js';
+import type { MigrationLogEntry } from '../../migration/migration-service.js';
 import type { MigrationCapability, MigrationParameterValues } from '../../migration/options-schema.js';
+import type { RoundRecords } from '../../migration/round-records.js';
 import type { MigrationStatus } from '../../migration/state.js';
 
 export type { MigrationInfo, MigrationRamInfo } from '../../migration/migration-info.js';
-export type { MigrationLogEntry, MigrationSample } from '../../migration/migration-service.js';
+export type { MigrationLogEntry } from '../../migration/migration-service.js';
+export type { RoundRecord } from '../../migration/round-records.js';
 export type { MigrationStatus } from '../../migration/state.js';
+// One definition of "setup or active" / "finished": the state machine's (QEMU's helpers).
+export { isFinished, isSetupOrActive } from '../../migration/state.js';
+
+/** The reading side of the shared round-record ring (src/migration/round-records.ts). */
+export type RoundRecordsView = Pick<RoundRecords, 'count' | 'generation' | 'capacity' | 'get'>;
 
 /** Another tab as the peer list shows it (src/transport/signaling.ts PeerInfo). */
 export interface PeerView {
@@ -41,28 +48,15 @@ export interface MigrationView extends EventTarget {
   readonly waitingForIncoming: boolean;
   readonly incomingBytesReceived: number;
   readonly activeBlockers: readonly string[];
-  /** One sample per 200 ms of a running outgoing migration (cleared when the next one starts). */
-  readonly samples: readonly MigrationSample[];
+  /**
+   * One record per dirty-sync round of the outgoing migration, written by the migration worker
+   * into shared memory (reset when the next one starts). Readers poll it: see RoundsController.
+   */
+  readonly rounds: RoundRecordsView;
   readonly log: readonly MigrationLogEntry[];
   readonly options: MigrationOptionsView;
   readonly signaling: SignalingView | null;
   queryMigrate(): MigrationInfo;
-}
-
-/** QEMU's migration_is_setup_or_active(). */
-export function isSetupOrActive(s: MigrationStatus): boolean {
-  switch (s) {
-    case 'setup':
-    case 'active':
-    case 'postcopy-active':
-    case 'postcopy-paused':
-    case 'postcopy-recover':
-    case 'pre-switchover':
-    case 'device':
-      return true;
-    default:
-      return false;
-  }
 }
 
 /**
