@@ -4,6 +4,7 @@
 // destination fails ends 'failed' itself and keeps its guest running.
 
 import { DEVICES, DeviceState } from '../src/guest/device-state.js';
+import { RAM_BASE } from '../src/guest/memory-map.js';
 import { MACHINE_TYPE } from '../src/migration/migration-service.js';
 import {
   BufferSink,
@@ -19,7 +20,8 @@ import {
   writeStreamHeader,
 } from '../src/migration/stream/index.js';
 import { writeSnapshot } from '../src/migration/snapshot-writer.js';
-import { deepEqual, equal, match, ok } from './helpers/assert.js';
+import { isSwitchoverMessage, type SwitchoverMessage } from '../src/migration/switchover.js';
+import { deepEqual, equal, eventually, match, ok } from './helpers/assert.js';
 import { MiB, abPasses, advances, connectRawSource, loopbackName, type Tab, perTest } from './fixtures/migration-harness.js';
 
 const { tab, onCleanup } = perTest();
@@ -47,19 +49,30 @@ async function validStream(ramSize = RAM): Promise<Uint8Array> {
   ram.fill(0x5a, 0x10_0000, 0x10_0000 + 8192);
   const state = new DeviceState();
   state.setString('tabmig-machine', 'program', 'ab');
+  state.set('cpu', 'pc', RAM_BASE); // a destination refuses a pc outside RAM
   await writeSnapshot(w, { machineType: MACHINE_TYPE, ramBlock: { name: RAM_BLOCK_MAIN, length: ramSize }, ram, state, runState: 'running' });
   return sink.toBytes();
 }
 
 /** A deferred destination listening on a fresh loopback name, with a raw source connected. */
-async function destinationWithRawSource(opts: { startPaused?: boolean } = {}) {
+async function destinationWithRawSource(opts: { startPaused?: boolean; idleMs?: number } = {}) {
   const b = await tab({ incoming: 'defer', startPaused: opts.startPaused });
   await b.setCaps({ events: true });
+  if (opts.idleMs !== undefined) b.migration.setParameters({ 'x-incoming-idle-timeout': opts.idleMs });
   const name = loopbackName('raw');
   await b.ok('migrate-incoming', { uri: `loopback:${name}` });
   const src = connectRawSource(name);
   onCleanup(() => src.link.close('test over'));
   return { b, src };
+}
+
+/** Every switchover message the destination sent to the stand-in source. */
+function controlOf(src: ReturnType<typeof connectRawSource>): SwitchoverMessage[] {
+  const heard: SwitchoverMessage[] = [];
+  src.link.oncontrol = (data) => {
+    if (isSwitchoverMessage(data)) heard.push(data);
+  };
+  return heard;
 }
 
 /** What a destination that refused its stream must look like. Returns the error-desc. */
@@ -87,11 +100,17 @@ async function feed(bytes: Uint8Array, b: Tab, src: ReturnType<typeof connectRaw
 describe('destination: malformed streams', () => {
   it('a valid stream from the stand-in source loads (the baseline for the cases below)', async () => {
     const { b, src } = await destinationWithRawSource({ startPaused: true });
+    const heard = controlOf(src);
     await src.main.write(await validStream());
     await src.main.close();
+    await eventually(() => heard.some((m) => m.switchover === 'ready'), 20000, "the destination's 'ready'");
+    equal(await b.runstate(), 'inmigrate', 'ready is not started: the guest waits for commit');
+    src.link.sendControl({ switchover: 'commit' } satisfies SwitchoverMessage);
     const info = await b.waitStatus(['completed', 'failed']);
     equal(info.status, 'completed', `baseline (${info['error-desc'] ?? ''})`);
     equal(await b.runstate(), 'paused');
+    await eventually(() => heard.some((m) => m.switchover === 'started'), 10000, "the destination's 'started'");
+    deepEqual(heard.at(-1), { switchover: 'started', runstate: 'paused' });
     equal(b.machine.ramBytes[0x10_0000], 0x5a, 'a page arrived');
     equal((await b.ok('x-tabmig-guest-info')).program, 'ab');
   });
@@ -172,6 +191,7 @@ describe('destination: malformed streams', () => {
   it('a complete stream without EOF, then the source goes away', async () => {
     const { b, src } = await destinationWithRawSource();
     const state = new DeviceState();
+    state.set('cpu', 'pc', RAM_BASE);
     const bytes = await bytesOf((w) => {
       header(w);
       for (const [i, spec] of DEVICES.entries()) writeDeviceSection(w, spec, state, 10 + i);
@@ -195,6 +215,48 @@ describe('destination: malformed streams', () => {
   });
 });
 
+describe('destination: the switchover, seen from the destination tab', () => {
+  it("abort after 'ready' discards what loaded: failed, still inmigrate, the guest never ran", async () => {
+    const { b, src } = await destinationWithRawSource();
+    const heard = controlOf(src);
+    await src.main.write(await validStream());
+    await eventually(() => heard.some((m) => m.switchover === 'ready'), 20000, "'ready'");
+    src.link.sendControl({ switchover: 'abort', reason: 'migrate_cancel' } satisfies SwitchoverMessage);
+    const desc = await expectRefused(b);
+    match(desc, /abandoned the migration.*: migrate_cancel$/);
+  });
+
+  it("a link lost after 'ready' keeps the complete machine paused, and 'cont' runs it", async () => {
+    const { b, src } = await destinationWithRawSource();
+    const heard = controlOf(src);
+    await src.main.write(await validStream());
+    await eventually(() => heard.some((m) => m.switchover === 'ready'), 20000, "'ready'");
+    src.link.drop();
+    const info = await b.waitStatus(['failed', 'completed']);
+    equal(info.status, 'failed');
+    match(info['error-desc'], /lost after this side was ready.*'cont' starts it/);
+    equal(await b.runstate(), 'paused');
+    equal(b.instructions(), 0, 'not run yet');
+    equal((await b.ok('x-tabmig-guest-info')).program, 'ab', 'the machine is the one that arrived');
+  });
+
+  it('a source that goes silent mid-stream: the destination leaves active within x-incoming-idle-timeout', async () => {
+    const { b, src } = await destinationWithRawSource({ idleMs: 500 });
+    const bytes = await validStream();
+    await src.main.write(bytes.subarray(0, bytes.length >> 1)); // and then nothing, the link up
+    const desc = await expectRefused(b);
+    equal(desc, 'No data from the migration source for 500 ms (x-incoming-idle-timeout): giving up');
+  });
+
+  it('x-incoming-idle-timeout is range-checked and shown by info migrate_parameters', async () => {
+    const b = await tab({ incoming: 'defer' });
+    equal((await b.ok('query-migrate-parameters'))['x-incoming-idle-timeout'], 10000);
+    match(await b.err('migrate-set-parameters', { 'x-incoming-idle-timeout': 50 }), /x-incoming-idle-timeout.*100 to 3600000 milliseconds/);
+    await b.setParams({ 'x-incoming-idle-timeout': 0 });
+    match(await b.ok('human-monitor-command', { 'command-line': 'info migrate_parameters' }), /^x-incoming-idle-timeout: 0 milliseconds$/m);
+  });
+});
+
 describe('destination: a real source with a mismatched machine', () => {
   it('32M source into a 16M destination: both fail, the source guest keeps running', async () => {
     const a = await tab({ program: 'ab', ramSize: 32 * MiB });
@@ -211,7 +273,8 @@ describe('destination: a real source with a mismatched machine', () => {
 
     const info = await a.waitStatus(['failed', 'completed', 'cancelled']);
     equal(info.status, 'failed', 'source status');
-    match(info['error-desc'] ?? '', /closed by the destination/, 'source error-desc');
+    // The switchover handshake carries the destination's own reason back to the source.
+    match(info['error-desc'] ?? '', /The destination refused the migration: Size mismatch: riscv_virt_board\.ram/, 'source error-desc');
     deepEqual(a.migrationEvents().slice(-1), ['failed']);
     equal(await a.runstate(), 'running', 'the source guest keeps running');
     await advances(a, 'the source guest to keep running');
