@@ -5,6 +5,7 @@
 import type { DisplayMode } from '../src/guest/devices/display.js';
 import type { RunState } from '../src/guest/runstate.js';
 import { defaultParameters, MIGRATION_CAPABILITIES, type MigrationCapability, type MigrationParameterValues } from '../src/migration/options-schema.js';
+import { PageState, PageStatus } from '../src/migration/page-state.js';
 import { RoundRecords, roundRecordsBytes, type RoundRecord } from '../src/migration/round-records.js';
 import { incomingPageUrl } from '../src/ui/page-url.js';
 import type { MachineLike } from '../src/ui/services/machine-service.js';
@@ -84,6 +85,7 @@ class FakeMigration extends EventTarget implements MigrationView {
   incomingBytesReceived = 0;
   activeBlockers: string[] = [];
   readonly rounds = new RoundRecords(new SharedArrayBuffer(roundRecordsBytes(64)));
+  readonly pageState = new PageState(256);
   log: MigrationLogEntry[] = [];
   caps = Object.fromEntries(MIGRATION_CAPABILITIES.map((c) => [c, false])) as Record<MigrationCapability, boolean>;
   params: MigrationParameterValues = defaultParameters();
@@ -445,6 +447,20 @@ describe('tm-migration-charts', () => {
     await until('tm-migration-charts', '.empty');
     migration.rounds.append(round(1));
     await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 1, 'the new migration\'s round');
+  });
+});
+
+describe('tm-memory-map', () => {
+  it('draws every page and counts them by state, from the shared bytes', async () => {
+    const legend = (status: string) => root('tm-memory-map').querySelector(`[data-status=${status}] .count`)?.textContent;
+    await until('tm-memory-map', 'canvas');
+    const canvas = root('tm-memory-map').querySelector('canvas')!;
+    equal(canvas.width * canvas.height >= 256, true, 'one pixel per page');
+    await eventually(() => legend('clean') === '256', 5000, 'all 256 pages clean');
+    // A worker writes the bytes; nobody tells the page.
+    migration.pageState.bytes.fill(PageStatus.SENT, 0, 100);
+    migration.pageState.bytes.fill(PageStatus.DIRTY, 100, 110);
+    await eventually(() => legend('sent') === '100' && legend('dirty') === '10' && legend('clean') === '146', 5000, 'the new counts');
   });
 });
 

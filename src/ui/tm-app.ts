@@ -19,6 +19,7 @@ import './tm-event-log.js';
 import './tm-header.js';
 import './tm-migrate-panel.js';
 import './tm-migration-charts.js';
+import './tm-memory-map.js';
 import './tm-migration-status.js';
 import './tm-parameters.js';
 import './tm-peers.js';
@@ -270,6 +271,7 @@ export class TmApp extends LitElement {
                       <tm-migrate-panel></tm-migrate-panel>
                       <tm-migration-status></tm-migration-status>
                       <tm-migration-charts></tm-migration-charts>
+                      <tm-memory-map></tm-memory-map>
                     </section>`
                   : nothing}
                 <aside class="column side tools" aria-label="Tabs, events, settings and monitor">

@@ -5,6 +5,7 @@
 import type { MigrationInfo } from '../../migration/migration-info.js';
 import type { MigrationLogEntry } from '../../migration/migration-service.js';
 import type { MigrationCapability, MigrationParameterValues } from '../../migration/options-schema.js';
+import type { PageState } from '../../migration/page-state.js';
 import type { RoundRecords } from '../../migration/round-records.js';
 import type { MigrationStatus } from '../../migration/state.js';
 
@@ -14,6 +15,9 @@ export type { RoundRecord } from '../../migration/round-records.js';
 export type { MigrationStatus } from '../../migration/state.js';
 // One definition of "setup or active" / "finished": the state machine's (QEMU's helpers).
 export { isFinished, isSetupOrActive } from '../../migration/state.js';
+
+/** The reading side of the shared page-state bytes (src/migration/page-state.ts). */
+export type PageStateView = Pick<PageState, 'bytes' | 'pageCount'>;
 
 /** The reading side of the shared round-record ring (src/migration/round-records.ts). */
 export type RoundRecordsView = Pick<RoundRecords, 'count' | 'generation' | 'capacity' | 'get'>;
@@ -53,6 +57,8 @@ export interface MigrationView extends EventTarget {
    * into shared memory (reset when the next one starts). Readers poll it: see RoundsController.
    */
   readonly rounds: RoundRecordsView;
+  /** One byte per guest page, written by the workers (PageStatus); the memory map draws it. */
+  readonly pageState: PageStateView;
   readonly log: readonly MigrationLogEntry[];
   readonly options: MigrationOptionsView;
   readonly signaling: SignalingView | null;
