@@ -59,7 +59,10 @@ export interface SaveHandler extends SectionIdentity {
    * Resolves true when nothing is left to send for now.
    */
   iterate?(w: StreamWriter): Promise<boolean>;
-  /** The guest is stopped: everything that is left (the END part, or the FULL section's data). */
+  /**
+   * The guest is stopped: everything that is left (the END part, or the FULL section's data).
+   * For the configuration section, its data, written by the loop right after the header.
+   */
   completePrecopy(w: StreamWriter): void | Promise<void>;
   /** Postcopy: what is left once the destination runs (issue 7). */
   completePostcopy?(w: StreamWriter): void | Promise<void>;
