@@ -185,6 +185,22 @@ describe('source migration thread: switchover', () => {
     match(errorOf(r), /guest is at the destination/);
   });
 
+  it("'started' and the link's end arriving together: completed", async () => {
+    const r = rig({
+      onPost: (m, rr) => {
+        if (m.type === 'switchover' && m.message.switchover === 'commit') {
+          rr.block.setWord(MigWord.DEST_STARTED, 1);
+          rr.block.setWord(MigWord.LINK_LOST, 1);
+        }
+      },
+    });
+    await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped');
+    r.block.setWord(MigWord.DEST_READY, DestReady.READY);
+    await r.done;
+    equal(r.block.status, 'completed');
+    equal(r.ctl.runstate, 'postmigrate');
+  });
+
   it('migrate_cancel that wins the commit race: cancelled, the guest runs again before "cancelled"', async () => {
     const r = rig({ arm: 'ready-received' });
     await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped');

@@ -209,9 +209,15 @@ export class MigrationThread {
     if (this.w.error) throw this.w.error;
     if (this.block.status !== current) return; // cancelled or failed meanwhile
 
-    if (this.handshake && !(await this.switchover(current))) return;
-    const blob = await this.target.commit();
-    if (blob && this.start.target.kind === 'file') this.post({ type: 'file', name: this.start.target.name, blob });
+    if (this.handshake) {
+      if (!(await this.switchover(current))) return;
+      // The destination confirmed it holds the guest: that is the proof of delivery. The orderly
+      // close of the main channel is a courtesy; a link that breaks now changes nothing.
+      this.target.commit().catch(() => {});
+    } else {
+      const blob = await this.target.commit();
+      if (blob && this.start.target.kind === 'file') this.post({ type: 'file', name: this.start.target.name, blob });
+    }
     // Everything query-migrate and query-status report for a completed migration is in place
     // before anyone hears 'completed' (QEMU sets them a moment later, in
     // migration_iteration_finish; a client polling in between would see zeros and finish-migrate).
@@ -400,6 +406,9 @@ export class MigrationThread {
 
   /** After the commit: the guest is at the destination; fail without ever resuming it here. */
   private failAfterCommit(reason: string): void {
+    // The destination confirmed before the link went (its 'started' and the close can arrive
+    // in one main-thread task): the completion path announces 'completed'.
+    if (this.block.word(MigWord.DEST_STARTED) !== 0) return;
     this.error ??= `The switchover was committed but the destination did not confirm it: ${reason}. The guest is at the destination; this side stays stopped`;
     if (this.ctl.runstate === 'finish-migrate') this.setRunstate('postmigrate');
     for (;;) {
