@@ -47,6 +47,7 @@ async function validStream(ramSize = RAM): Promise<Uint8Array> {
   const w = new StreamWriter(sink, { chunkSize: 64 * 1024 });
   const ram = new Uint8Array(ramSize);
   ram.fill(0x5a, 0x10_0000, 0x10_0000 + 8192);
+  ram.set([0x6f, 0, 0, 0], 0); // at the pc: `j .`, so a guest that is started spins harmlessly
   const state = new DeviceState();
   state.setString('tabmig-machine', 'program', 'ab');
   state.set('cpu', 'pc', RAM_BASE); // a destination refuses a pc outside RAM
@@ -238,6 +239,9 @@ describe('destination: the switchover, seen from the destination tab', () => {
     equal(await b.runstate(), 'paused');
     equal(b.instructions(), 0, 'not run yet');
     equal((await b.ok('x-tabmig-guest-info')).program, 'ab', 'the machine is the one that arrived');
+    await b.ok('cont');
+    equal(await b.runstate(), 'running');
+    await advances(b, 'the kept machine to run after cont');
   });
 
   it('a source that goes silent mid-stream: the destination leaves active within x-incoming-idle-timeout', async () => {
