@@ -12,7 +12,7 @@ import { StreamIOError } from './errors.js';
 import { BUFFER_DELAY_MS, XFER_LIMIT_RATIO } from './format.js';
 
 // The sink interface is defined once, with the transports that implement it (types only: the
-// stream layer imports no transport code and nothing from guest/).
+// stream layer imports no transport code and nothing from the guest).
 import type { ByteSink } from '../../transport/bytes.js';
 export type { ByteSink } from '../../transport/bytes.js';
 
