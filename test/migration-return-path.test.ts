@@ -69,7 +69,10 @@ describe('return path (source side)', () => {
     equal(abCheck(dest.ram, dest.ram.length), null, 'a-b invariant on what arrived');
     deepEqual(Array.from(dest.state.bytes), Array.from(a.machine.deviceState.bytes), 'device state');
 
+    // The destination has everything: it says ready (the switchover handshake) and SHUT 0.
+    const verdict = dest.ready();
     await dest.sendRp({ type: 'SHUT', error: 0 });
+    equal((await verdict).switchover, 'commit', 'the source commits');
     const info = await a.waitStatus(['completed', 'failed']);
     equal(info.status, 'completed', `after SHUT 0 (${info['error-desc'] ?? ''})`);
     equal(await a.runstate(), 'postmigrate');

@@ -33,9 +33,11 @@ let running = false;
 
 function markBad(b: MigrationBlock, message: string): void {
   if (b.word(MigWord.RP_SHUT) !== 0) return;
-  // The word first: the migration thread waits on it and must not depend on the page's relay.
-  b.setWord(MigWord.RP_ERROR, 1);
+  // The text first, then the word, in the same task: the migration thread fails the moment it
+  // sees the word, and the page (which keeps the first error it hears as error-desc) must have
+  // QEMU's text queued before the thread's own, more general one.
   post({ type: 'rp-error', message });
+  b.setWord(MigWord.RP_ERROR, 1);
 }
 
 /** QEMU's text for a message the table refuses; here also for one this migration cannot use. */
