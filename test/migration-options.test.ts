@@ -59,6 +59,7 @@ const DEFAULT_PARAMETERS = {
   'x-multifd-page-count': 16,
   'xbzrle-cache-size': 67108864,
   'max-postcopy-bandwidth': 0,
+  'x-incoming-idle-timeout': 10000,
 };
 
 const QUERY_ORDER = [
@@ -469,7 +470,8 @@ describe('HMP', () => {
         'x-multifd-channels: 2\n' +
         'x-multifd-page-count: 16\n' +
         'xbzrle-cache-size: 67108864\n' +
-        'max-postcopy-bandwidth: 0\n',
+        'max-postcopy-bandwidth: 0\n' +
+        'x-incoming-idle-timeout: 10000 milliseconds\n',
     );
     opts.setParameters({ 'tls-creds': 'tls0', 'block-incremental': true, 'max-bandwidth': 134217728 });
     const text = formatInfoMigrateParameters(opts);

@@ -13,11 +13,11 @@ import { CHANNEL, type ChannelRoute } from '../transport/routes.js';
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { acceptFromPeer } from '../transport/webrtc.js';
-import type { FromIncoming, IncomingStart, StreamSourceSpec } from './destination/incoming-protocol.js';
+import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from './destination/incoming-protocol.js';
 import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
-import { HoldPoints, Verdict, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
+import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
@@ -115,6 +115,7 @@ export class IncomingMigration {
     }
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
+      else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
     };
     link.closed.then((info) => {
       if (this.done) return;

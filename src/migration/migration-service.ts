@@ -69,6 +69,8 @@ export class MigrationService extends EventTarget {
   private inError: string | null = null;
   private incoming: IncomingMigration | null = null;
   private incomingStarted = false;
+  /** A failed incoming migration left the tab in 'inmigrate': migrate-incoming may try again. */
+  private incomingRetry = false;
   private incomingBytes = 0;
   private readonly blockers = new Map<string, string>();
   readonly samples: MigrationSample[] = [];
@@ -145,6 +147,13 @@ export class MigrationService extends EventTarget {
     if (error) this.inError ??= error;
     // Checked against the transition table: a wrong step is our bug, not the user's.
     this.incomingState.set(this.incomingState.status, to);
+    // A failed load that started nothing (discarded, or its source went silent) leaves the tab
+    // waiting in 'inmigrate': it may receive another migration (migrate-incoming again).
+    if (to === 'failed' && this.machine.runstate === 'inmigrate') {
+      this.incomingStarted = false;
+      this.incomingRetry = true;
+      this.signaling?.setIncoming(false);
+    }
   }
 
   private announce(status: MigrationStatus): void {
@@ -328,7 +337,7 @@ export class MigrationService extends EventTarget {
   /** qmp_migrate_incoming (and -incoming at start-up, with `fromCommandLine`). */
   migrateIncoming(uriText: unknown, opts: { fromCommandLine?: boolean; file?: Blob } = {}): void {
     if (!opts.fromCommandLine) {
-      if (!this.deferredIncoming) throw QmpError.generic("For use with '-incoming defer'");
+      if (!this.deferredIncoming && !this.incomingRetry) throw QmpError.generic("For use with '-incoming defer'");
       if (this.incomingStarted) throw QmpError.generic('The incoming migration has already been started');
     }
     const uri = parseMigrationUri(uriText, 'incoming');
@@ -341,7 +350,7 @@ export class MigrationService extends EventTarget {
         this.changed();
       },
       autostart: this.autostart,
-    }, opts.file);
+    }, opts.file, this.pageState);
     try {
       inc.start();
     } catch (e) {

@@ -16,7 +16,7 @@ import { connectToPeer } from '../transport/webrtc.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { RoundRecords } from './round-records.js';
-import { DestReady, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
+import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
 import { isFinished, type MigrationStatus } from './state.js';
@@ -39,6 +39,7 @@ export class OutgoingMigration {
   private ended = false;
   /** Whether the migration worker got its main channel (and so runs, and finishes, the migration). */
   private mainDelivered = false;
+  private keepalive: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly machine: Machine,
@@ -124,6 +125,10 @@ export class OutgoingMigration {
   /** Carries the handshake from the link into the shared block, and notices the link's end. */
   private attach(link: MigrationLink, lostText: (reason: string) => string): void {
     this.link = link;
+    let beat = 0;
+    this.keepalive = setInterval(() => {
+      if (!this.ended) link.sendControl({ keepalive: ++beat } satisfies KeepaliveMessage);
+    }, KEEPALIVE_INTERVAL_MS);
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromDestination(data);
     };
@@ -233,6 +238,7 @@ export class OutgoingMigration {
   private teardown(): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.keepalive !== null) clearInterval(this.keepalive);
     const completed = this.block.status === 'completed';
     // Give the last bytes time to leave on success; drop the link at once on failure.
     setTimeout(() => this.link?.close(completed ? 'migration completed' : 'migration ended'), completed ? 2000 : 0);

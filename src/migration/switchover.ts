@@ -35,6 +35,21 @@ export function isSwitchoverMessage(data: unknown): data is SwitchoverMessage {
   return typeof data === 'object' && data !== null && typeof (data as { switchover?: unknown }).switchover === 'string';
 }
 
+/**
+ * source → destination, on the same control conversation, every KEEPALIVE_INTERVAL_MS while a
+ * migration is under way: the source lives even when its stream is quiet (paused in
+ * pre-switchover, or waiting for the destination), so x-incoming-idle-timeout measures real
+ * silence: a frozen tab or a network that black-holes.
+ */
+export interface KeepaliveMessage {
+  keepalive: number;
+}
+export const KEEPALIVE_INTERVAL_MS = 2000;
+
+export function isKeepalive(data: unknown): data is KeepaliveMessage {
+  return typeof data === 'object' && data !== null && typeof (data as { keepalive?: unknown }).keepalive === 'number';
+}
+
 /** Values of the source's COMMIT word (MigWord.COMMIT). */
 export const Commit = {
   /** Not decided yet: a cancel or a failure still resumes the source. */

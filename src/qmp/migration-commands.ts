@@ -60,6 +60,7 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
       '*tls-hostname': 'str',
       '*max-bandwidth': 'int',
       '*downtime-limit': 'int',
+      '*x-incoming-idle-timeout': 'int',
       '*x-checkpoint-delay': 'int',
       '*block-incremental': 'bool',
       '*x-multifd-channels': 'int',

@@ -49,6 +49,11 @@ export class IdleWatch implements ByteSource {
     this.inner.cancel?.();
   }
 
+  /** Activity seen elsewhere (the source's keepalive): the silence starts over. */
+  touch(): void {
+    this.kick();
+  }
+
   private kick(): void {
     if (!this.reader || this.ms <= 0) return;
     if (this.timer !== null) clearTimeout(this.timer);

@@ -36,7 +36,9 @@ export interface IncomingStart {
 export type ToIncoming =
   | IncomingStart
   /** The tab stops waiting (or the link ended): a load in progress fails; after 'ready' the machine is kept paused. */
-  | { type: 'cancel'; reason: string };
+  | { type: 'cancel'; reason: string }
+  /** The source's keepalive arrived on the control conversation: it lives, though its stream may be quiet. */
+  | { type: 'alive' };
 
 export type FromIncoming =
   /** The block's status moved (the block holds the truth; this says when, and why on failure). */

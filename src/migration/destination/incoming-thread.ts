@@ -61,6 +61,9 @@ export class IncomingThread {
   private rp: MigrationChannel | null = null;
   private rpOpen = false;
   private cancelReason: string | null = null;
+  private idle: IdleWatch | null = null;
+  /** When the source last said it lives (keepalive), for the verdict wait. */
+  private lastAlive = performance.now();
   private running: Promise<void> | null = null;
 
   constructor(
@@ -94,6 +97,12 @@ export class IncomingThread {
       this.reader.shutdown();
     }
     this.block.setVerdict(Verdict.LINK_LOST);
+  }
+
+  /** The source's keepalive: silence is measured from now (the stream, or the verdict wait). */
+  sourceAlive(): void {
+    this.lastAlive = performance.now();
+    this.idle?.touch();
   }
 
   // ---- the run -------------------------------------------------------------------------------
@@ -131,6 +140,7 @@ export class IncomingThread {
       this.rp = opened.rp;
       this.setStatus('setup', 'active');
       const idle = new IdleWatch(opened.source, s.source.kind === 'channel' ? this.options.incomingIdleTimeout : 0);
+      this.idle = idle;
       const reader = new StreamReader(idle);
       this.reader = reader;
       if (this.cancelReason !== null) throw new IncomingCancelled(this.cancelReason);
@@ -263,9 +273,9 @@ export class IncomingThread {
   private async awaitVerdict(): Promise<number> {
     const block = this.block;
     const limit = this.options.incomingIdleTimeout;
-    const deadline = limit > 0 ? performance.now() + limit : Infinity;
+    this.lastAlive = performance.now();
     while (block.verdict === Verdict.WAITING) {
-      const left = deadline - performance.now();
+      const left = limit > 0 ? this.lastAlive + limit - performance.now() : Infinity;
       if (left <= 0) {
         block.setVerdict(Verdict.LINK_LOST); // a verdict arriving now loses the race
         break;

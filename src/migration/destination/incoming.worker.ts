@@ -22,5 +22,7 @@ scope.onmessage = (e: MessageEvent<unknown>) => {
     void thread.run();
   } else if (m.type === 'cancel') {
     thread?.cancel(m.reason);
+  } else if (m.type === 'alive') {
+    thread?.sourceAlive();
   }
 };
