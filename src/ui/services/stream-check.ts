@@ -1,24 +1,30 @@
 // Checks that a file is a migration stream this tab could load, before it is imported as a
-// snapshot: the stream layer's own load loop walks it (magic and version, the configuration's
-// machine type, every section framed and footed, RAM records, device fields, the VM description
-// after EOF) with loaders that parse into scratch and keep nothing. One parser: the one the
-// destination uses. Runs on the main thread; pages are only skipped, so it is I/O bound.
+// snapshot: the destination's own loadvm loop and load handlers walk it (magic and version, the
+// configuration's machine type, every section framed and footed, RAM records, device fields with
+// their range checks, RAM and CPU present, the VM description after EOF, nothing after it), into
+// scratch state that is thrown away. One parser: the one the destination uses. Runs on the main
+// thread; pages are only skipped, so it is I/O bound.
 
 import { DEVICES, DeviceState } from '../../guest/device-state.js';
-import { RUN_STATES } from '../../guest/runstate.js';
+import { PAGE_SIZE, RAM_BASE } from '../../guest/memory-map.js';
+import type { LoadHandler } from '../../migration/handlers.js';
+import { machineLoadHandlers } from '../../migration/load-handlers.js';
+import { loadVm } from '../../migration/loadvm.js';
 import {
   RAM_BLOCK_MAIN,
+  RAM_SECTION_INSTANCE,
   RAM_SECTION_NAME,
+  RAM_SECTION_VERSION,
   RamReader,
+  StreamFormatError,
   StreamReader,
-  deviceLoader,
-  globalStateLoader,
-  loadStream,
-  ramLoader,
   type MigCommand,
-  type SectionLoader,
+  type RamVisitor,
 } from '../../migration/stream/index.js';
 import { blobSource } from '../../transport/file.js';
+
+/** RV32IM without the C extension: the CPU's pc must be 4-byte aligned (as the destination checks). */
+const PC_ALIGN = 4;
 
 export interface StreamExpectations {
   /** This tab's machine type; a stream for another is refused in QEMU's words. */
@@ -41,42 +47,63 @@ export class StreamCheckError extends Error {
 
 /** Commands a saved stream may carry; anything else belongs to a live (or postcopy) migration. */
 const SNAPSHOT_COMMANDS: ReadonlySet<MigCommand['type']> = new Set(['OPEN_RETURN_PATH', 'PING']);
-const CPU_SECTION = 'cpu';
+
+const SKIP_PAGES: RamVisitor = { page() {}, zeroPage() {} };
+
+/**
+ * The `ram` section read by the stream layer's RamReader (block list, flags, offsets, page
+ * framing) with nowhere to put the pages: the destination's ram-load handler writes into guest
+ * RAM, which a check on the main thread must not have to allocate.
+ */
+function ramCheckHandler(ramSize: number): LoadHandler {
+  let ramReader: RamReader | null = null;
+  let reader: StreamReader | null = null;
+  let started = false;
+  return {
+    name: RAM_SECTION_NAME,
+    instanceId: RAM_SECTION_INSTANCE,
+    version: RAM_SECTION_VERSION,
+    minimumVersion: RAM_SECTION_VERSION,
+    kind: 'iterable',
+    async loadState(r, ctx) {
+      if (ctx.versionId !== RAM_SECTION_VERSION) {
+        throw r.fail(new StreamFormatError('version-too-old', `error while loading state for instance 0x0 of device '${RAM_SECTION_NAME}'`));
+      }
+      if (r !== reader || !ramReader) {
+        reader = r;
+        ramReader = new RamReader(r, [{ name: RAM_BLOCK_MAIN, length: ramSize }], { pageSize: PAGE_SIZE });
+      }
+      await ramReader.readPart(SKIP_PAGES);
+      started = true;
+    },
+    validate: () => (started ? null : `Migration stream carries no '${RAM_SECTION_NAME}' section`),
+  };
+}
 
 /** Walks the whole stream; resolves with what it found or rejects with StreamCheckError. */
 export async function checkStream(blob: Blob, expect: StreamExpectations, onProgress?: (done: number, total: number) => void): Promise<StreamCheck> {
   const source = blobSource(blob);
   const reader = new StreamReader(source);
-  const seen = new Set<string>();
-  const counted = (l: SectionLoader): SectionLoader => ({
-    ...l,
-    load: async (r, ctx) => {
-      seen.add(l.name);
-      await l.load(r, ctx);
-      onProgress?.(source.bytesRead, blob.size);
-    },
+  // The destination's own handlers (configuration, globalstate, every device with its range
+  // checks, the CPU required) into scratch state; only RAM differs, see ramCheckHandler.
+  const machine = machineLoadHandlers({
+    staging: new DeviceState(),
+    limits: { ramBase: RAM_BASE, ramSize: expect.ramSize, pcAlign: PC_ALIGN },
+    machineType: expect.machineType,
+    devices: DEVICES,
   });
-  const scratch = new DeviceState();
-  const skipPages = { page() {}, zeroPage() {} };
-  const loaders = [
-    ramLoader(new RamReader(reader, [{ name: RAM_BLOCK_MAIN, length: expect.ramSize }]), skipPages),
-    globalStateLoader(RUN_STATES, () => {}),
-    ...DEVICES.map((spec) => deviceLoader(spec, scratch)),
-  ].map(counted);
+  const handlers = [machine.configuration, ramCheckHandler(expect.ramSize), machine.globalState, ...machine.devices];
   try {
-    const result = await loadStream(reader, {
-      loaders,
-      machineType: expect.machineType,
+    const result = await loadVm(reader, {
+      handlers,
       onCommand: (cmd) => {
         if (!SNAPSHOT_COMMANDS.has(cmd.type)) throw new Error(`a saved stream carries no ${cmd.type} command`);
       },
+      onSection: () => onProgress?.(source.bytesRead, blob.size),
     });
     if (!(await reader.atEnd())) throw new Error(`${blob.size - reader.position} bytes follow the end of the stream`);
-    for (const needed of [RAM_SECTION_NAME, CPU_SECTION]) {
-      if (!seen.has(needed)) throw new Error(`the stream carries no '${needed}' section`);
-    }
     onProgress?.(blob.size, blob.size);
-    return { machineType: result.machineType, sections: result.sections, bytes: reader.position };
+    return { machineType: machine.configuration.machineType, sections: result.sections, bytes: reader.position };
   } catch (e) {
     throw new StreamCheckError(`Not a loadable migration stream: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
