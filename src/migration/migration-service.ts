@@ -34,17 +34,6 @@ export interface MigrationEventSink {
   emit(event: string, data?: Record<string, unknown>): unknown;
 }
 
-/** One sample per 100 ms-ish of a running migration, for the page's charts. */
-export interface MigrationSample {
-  t: number;
-  transferred: number;
-  remaining: number;
-  mbps: number;
-  dirtyPagesRate: number;
-  iteration: number;
-  syncCount: number;
-}
-
 export type MigrationLogEntry = { t: number; text: string };
 
 /** The stream of a finished `file:NAME` migration (the 'file' event's detail). */
@@ -71,11 +60,10 @@ export class MigrationService extends EventTarget {
   private incomingStarted = false;
   /** A failed incoming migration left the tab in 'inmigrate': migrate-incoming may try again. */
   private incomingRetry = false;
+  private ticker: ReturnType<typeof setInterval> | null = null;
   private incomingBytes = 0;
   private readonly blockers = new Map<string, string>();
-  readonly samples: MigrationSample[] = [];
   readonly log: MigrationLogEntry[] = [];
-  private sampler: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     readonly machine: Machine,
@@ -133,10 +121,10 @@ export class MigrationService extends EventTarget {
   /** Mirrors a status change already made in the shared block (by a worker or by us). */
   private setOutgoing(to: MigrationStatus): void {
     this.outStatus = to;
+    this.tickWhileMigrating(!isFinished(to));
     if (isFinished(to)) {
       // The vCPU refuses blockers while a migration is in progress (ControlBlock.tryEnableHostDevice).
       this.machine.control.endMigration();
-      this.stopSampling();
     }
     this.note(`migration ${to}${to === 'failed' && this.outError ? `: ${this.outError}` : ''}`);
     this.announce(to);
@@ -153,6 +141,19 @@ export class MigrationService extends EventTarget {
       this.incomingStarted = false;
       this.incomingRetry = true;
       this.signaling?.setIncoming(false);
+    }
+  }
+
+  /**
+   * Live panels (query-migrate's counters) re-render on 'change': while a migration runs the
+   * counters move without a status change, so say 'change' five times a second. (Charts read
+   * the round records and the memory map the page state directly, on animation frames.)
+   */
+  private tickWhileMigrating(on: boolean): void {
+    if (on && this.ticker === null) this.ticker = setInterval(() => this.changed(), 200);
+    if (!on && this.ticker !== null) {
+      clearInterval(this.ticker);
+      this.ticker = null;
     }
   }
 
@@ -229,7 +230,6 @@ export class MigrationService extends EventTarget {
     this.block.set(MigCounter.START_TIME, Date.now());
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
-    this.samples.length = 0;
     this.rounds.reset();
     this.setOutgoing('setup');
 
@@ -249,7 +249,6 @@ export class MigrationService extends EventTarget {
       file: (name, blob) => this.dispatchEvent(new CustomEvent<MigrationFile>('file', { detail: { name, blob } })),
     }, this.pageState, this.rounds);
     this.outgoing = out;
-    this.startSampling();
     void out.start();
   }
 
@@ -364,30 +363,5 @@ export class MigrationService extends EventTarget {
 
   get waitingForIncoming(): boolean {
     return this.incoming !== null && (this.incomingState.status === 'setup' || this.incomingState.status === 'active');
-  }
-
-  // ---- charts --------------------------------------------------------------------------------
-
-  private startSampling(): void {
-    this.stopSampling();
-    const b = this.block;
-    this.sampler = setInterval(() => {
-      this.samples.push({
-        t: Date.now() - b.get(MigCounter.START_TIME),
-        transferred: b.get(MigCounter.TRANSFERRED),
-        remaining: b.get(MigCounter.REMAINING),
-        mbps: b.get(MigCounter.MBPS),
-        dirtyPagesRate: b.get(MigCounter.DIRTY_PAGES_RATE),
-        iteration: b.get(MigCounter.ITERATIONS),
-        syncCount: b.get(MigCounter.DIRTY_SYNC_COUNT),
-      });
-      if (this.samples.length > 3000) this.samples.splice(0, this.samples.length - 3000);
-      this.changed();
-    }, 200);
-  }
-
-  private stopSampling(): void {
-    if (this.sampler !== null) clearInterval(this.sampler);
-    this.sampler = null;
   }
 }
