@@ -74,7 +74,7 @@ export async function downtime({ browser, sleep }) {
     out[`downtime_limit_${limit}_reported_ms`] = info.downtime;
     out[`downtime_limit_${limit}_guest_seen_ms`] = Math.max(...gaps);
     out[`downtime_limit_${limit}_total_ms`] = info['total-time'];
-    out[`downtime_limit_${limit}_rounds`] = info.ram['dirty-sync-count'];
+    out[`downtime_limit_${limit}_rounds`] = (await a.ret('x-tabmig-rounds')).rounds.length;
     await a.page.close();
     await b.page.close();
   }

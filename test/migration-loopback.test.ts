@@ -64,6 +64,22 @@ describe('precopy over loopback', () => {
     ok(ram.mbps > 0, 'mbps');
     ok(info['total-time'] >= info['setup-time'], 'total-time ≥ setup-time');
 
+    // One round record per dirty sync, written by the migration worker (x-tabmig-rounds reads
+    // the same shared ring the charts draw): they add up to what query-migrate says was sent.
+    const { rounds } = await a.ok('x-tabmig-rounds');
+    // The setup's sync opens round 1 and every later sync closes one; the stop-and-copy's
+    // round closes with its last page.
+    equal(rounds.length, ram['dirty-sync-count'], 'a round record per dirty sync');
+    deepEqual(rounds.map((r: { round: number }) => r.round), rounds.map((_: unknown, i: number) => i + 1), 'rounds numbered from 1');
+    const sentPages = rounds.reduce((n: number, r: { pagesSent: number }) => n + r.pagesSent, 0);
+    equal(sentPages, ram.duplicate + ram.normal, 'pages sent per round add up to duplicate + normal');
+    equal(rounds.reduce((n: number, r: { zeroPages: number }) => n + r.zeroPages, 0), ram.duplicate, 'zero pages per round add up to duplicate');
+    equal(rounds[rounds.length - 1].remaining, 0, 'nothing remains after the last round');
+    // The shared page state: the source sent every page, the destination received every page.
+    const srcStates = a.migration.pageState.counts();
+    equal(srcStates.dirty, 0, 'no page left dirty at the source');
+    equal(b.migration.pageState.counts().received, ram.total / 4096, 'every page received at the destination');
+
     const hmp: string = await a.ok('human-monitor-command', { 'command-line': 'info migrate' });
     match(hmp, /\nMigration status: completed\r?\n/);
     match(hmp, /\ndowntime: \d+ milliseconds\r?\n/);

@@ -155,6 +155,10 @@ export class RamSaveHandler implements SaveHandler {
     this.publishRemaining();
     await this.sender.flush();
     this.sender.main.ram.writeEos();
+    // The stop-and-copy is a round of its own: no sync closes it, its last page does.
+    this.onSync?.({ dirtyPages: 0, pagesSent: this.roundPages, zeroPages: this.roundZeroPages, remainingBytes: 0 });
+    this.roundPages = 0;
+    this.roundZeroPages = 0;
   }
 
   cleanup(): void {
