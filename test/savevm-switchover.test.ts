@@ -4,7 +4,7 @@
 // it, the guest never runs here again. Also: the stream it writes loads back, and each dirty
 // sync leaves a round record.
 import { ControlBlock } from '../src/guest/control-block.js';
-import { DEVICE_STATE_BYTES, DEVICES, DeviceState } from '../src/guest/device-state.js';
+import { DEVICE_STATE_BYTES, DeviceState } from '../src/guest/device-state.js';
 import { MigCounter, MigWord, MigrationBlock } from '../src/migration/migration-block.js';
 import { MigrationOptions } from '../src/migration/options.js';
 import { PageState } from '../src/migration/page-state.js';
@@ -15,15 +15,12 @@ import type { OpenedTarget } from '../src/migration/source/stream-target.js';
 import {
   BufferSink,
   RAM_BLOCK_MAIN,
-  RamReader,
   StreamReader,
-  deviceLoader,
-  globalStateLoader,
-  loadStream,
-  ramLoader,
 } from '../src/migration/stream/index.js';
+import { machineLoadHandlers } from '../src/migration/load-handlers.js';
+import { loadVm } from '../src/migration/loadvm.js';
+import { ramLoadHandler } from '../src/migration/ram/ram-load.js';
 import { Commit, DestReady, HoldPoints } from '../src/migration/switchover.js';
-import { RUN_STATES } from '../src/guest/runstate.js';
 import { eventually, equal, match, ok } from './helpers/assert.js';
 
 const PAGES = 64;
@@ -129,17 +126,11 @@ describe('source migration thread: switchover', () => {
     const ram = new Uint8Array(PAGES * PAGE);
     const state = new DeviceState();
     const reader = StreamReader.fromBytes(r.sink.toBytes());
-    let runstate = '';
-    await loadStream(reader, {
-      loaders: [
-        ramLoader(new RamReader(reader, [{ name: RAM_BLOCK_MAIN, length: ram.length }]), {
-          page: (_b, off, data) => ram.set(data, off),
-          zeroPage: (_b, off) => ram.fill(0, off, off + PAGE),
-        }),
-        globalStateLoader(RUN_STATES, (s) => (runstate = s)),
-        ...DEVICES.map((d) => deviceLoader(d, state)),
-      ],
-    });
+    // Read back by the destination's own load loop and handlers.
+    const machine = machineLoadHandlers({ staging: state, limits: { ramBase: 0x8000_0000, ramSize: ram.length, pcAlign: 4 }, machineType: 'virt' });
+    const ramLoad = ramLoadHandler({ ram, block: { name: RAM_BLOCK_MAIN, length: ram.length }, pageSize: PAGE });
+    await loadVm(reader, { handlers: [machine.configuration, ramLoad, ...machine.all.slice(1)] });
+    const runstate = machine.globalState.runstate;
     ok(ram.every((v, i) => v === r.ram[i]), 'RAM');
     equal(state.get('cpu', 'pc'), 0x80001234, 'device state');
     equal(runstate, 'running', 'globalstate');

@@ -10,4 +10,4 @@ export * from './vm-description.js';
 export * from './ram-format.js';
 export * from './commands.js';
 export * from './rp-messages.js';
-export * from './savevm.js';
+export * from './file-header.js';
