@@ -5,7 +5,7 @@
 // and the hold words), so query-migrate and the UI read exact numbers without asking anyone.
 
 import { RUN_STATES, type RunState } from '../guest/runstate.js';
-import { MIGRATION_STATUSES, canTransition, type MigrationStatus } from './state.js';
+import { SharedBlock, sharedBlockBytes } from './shared-block.js';
 import { HoldPoints } from './switchover.js';
 
 /** Int32 words. */
@@ -59,35 +59,18 @@ export const IncomingCounter = {
 
 const WORDS = 16;
 const COUNTERS = 8;
-export const INCOMING_BLOCK_BYTES = WORDS * 4 + COUNTERS * 8;
+export const INCOMING_BLOCK_BYTES = sharedBlockBytes(WORDS, COUNTERS);
 
-export class IncomingBlock {
-  readonly words: Int32Array;
-  readonly counters: Float64Array;
+export class IncomingBlock extends SharedBlock {
   readonly holds: HoldPoints;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(INCOMING_BLOCK_BYTES)) {
-    this.words = new Int32Array(buffer, 0, WORDS);
-    this.counters = new Float64Array(buffer, WORDS * 4, COUNTERS);
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(INCOMING_BLOCK_BYTES)) {
+    super(buffer, WORDS, COUNTERS);
     this.holds = new HoldPoints(this.words, IncomingWord.HOLD);
     if (this.word(IncomingWord.RUNSTATE) === 0 && this.status === 'none') {
       // A fresh block: no runstate decided yet (0 is a valid RUN_STATES index).
       Atomics.store(this.words, IncomingWord.RUNSTATE, -1);
     }
-  }
-
-  get status(): MigrationStatus {
-    return MIGRATION_STATUSES[Atomics.load(this.words, IncomingWord.STATUS)]!;
-  }
-
-  /** Moves from `from` to `to` only if the status is still `from`; true if this call moved it. */
-  compareAndSet(from: MigrationStatus, to: MigrationStatus): boolean {
-    if (!canTransition(from, to)) throw new Error(`invalid migration state change ${from} -> ${to}`);
-    const f = MIGRATION_STATUSES.indexOf(from);
-    const t = MIGRATION_STATUSES.indexOf(to);
-    const moved = Atomics.compareExchange(this.words, IncomingWord.STATUS, f, t) === f;
-    if (moved) Atomics.notify(this.words, IncomingWord.STATUS);
-    return moved;
   }
 
   /** The runstate the worker decided for the guest, or null while undecided. */
@@ -124,37 +107,5 @@ export class IncomingBlock {
 
   get phase(): number {
     return this.word(IncomingWord.PHASE);
-  }
-
-  word(i: number): number {
-    return Atomics.load(this.words, i);
-  }
-
-  setWord(i: number, v: number): void {
-    Atomics.store(this.words, i, v);
-    Atomics.notify(this.words, i);
-  }
-
-  bumpWord(i: number): void {
-    Atomics.add(this.words, i, 1);
-    Atomics.notify(this.words, i);
-  }
-
-  /** Waits (in a worker, without blocking its event loop) until word i is no longer `value`. */
-  async waitWhile(i: number, value: number, timeoutMs?: number): Promise<void> {
-    const w = Atomics.waitAsync(this.words, i, value, timeoutMs);
-    if (w.async) await w.value;
-  }
-
-  get(c: number): number {
-    return this.counters[c]!;
-  }
-
-  set(c: number, v: number): void {
-    this.counters[c] = v;
-  }
-
-  add(c: number, v: number): void {
-    this.counters[c] = this.counters[c]! + v;
   }
 }

@@ -3,7 +3,8 @@
 // and every query-migrate counter. The migration worker writes the counters as it goes, so
 // query-migrate on the main thread reads exact, live numbers without asking anyone.
 
-import { MIGRATION_STATUSES, canTransition, type MigrationStatus } from './state.js';
+import { SharedBlock, sharedBlockBytes } from './shared-block.js';
+import type { MigrationStatus } from './state.js';
 
 /** Int32 words. */
 export const MigWord = {
@@ -58,31 +59,11 @@ export const MigCounter = {
 
 const WORDS = 16;
 const COUNTERS = 32;
-export const MIGRATION_BLOCK_BYTES = WORDS * 4 + COUNTERS * 8;
+export const MIGRATION_BLOCK_BYTES = sharedBlockBytes(WORDS, COUNTERS);
 
-export class MigrationBlock {
-  readonly words: Int32Array;
-  readonly counters: Float64Array;
-
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(MIGRATION_BLOCK_BYTES)) {
-    this.words = new Int32Array(buffer, 0, WORDS);
-    this.counters = new Float64Array(buffer, WORDS * 4, COUNTERS);
-  }
-
-  get status(): MigrationStatus {
-    return MIGRATION_STATUSES[Atomics.load(this.words, MigWord.STATUS)]!;
-  }
-
-  /** Moves from `from` to `to` only if the status is still `from`; true if this call moved it. */
-  compareAndSet(from: MigrationStatus, to: MigrationStatus): boolean {
-    // The one transition table (state.ts) guards every thread's changes: a step it does not
-    // allow is a bug in tabmig, caught here rather than shown to the user as a strange state.
-    if (!canTransition(from, to)) throw new Error(`invalid migration state change ${from} -> ${to}`);
-    const f = MIGRATION_STATUSES.indexOf(from);
-    const t = MIGRATION_STATUSES.indexOf(to);
-    const moved = Atomics.compareExchange(this.words, MigWord.STATUS, f, t) === f;
-    if (moved) Atomics.notify(this.words, MigWord.STATUS);
-    return moved;
+export class MigrationBlock extends SharedBlock {
+  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(MIGRATION_BLOCK_BYTES)) {
+    super(buffer, WORDS, COUNTERS);
   }
 
   /** Starts over for a new migration (QEMU's migrate_init), keeping nothing of the last one. */
@@ -90,38 +71,6 @@ export class MigrationBlock {
     this.counters.fill(0);
     // Hold points a fault test armed before `migrate` stay armed; the point reached is cleared.
     for (let i = 1; i < WORDS; i++) if (i !== MigWord.HOLD) Atomics.store(this.words, i, 0);
-    Atomics.store(this.words, MigWord.STATUS, MIGRATION_STATUSES.indexOf(status));
-  }
-
-  word(i: number): number {
-    return Atomics.load(this.words, i);
-  }
-
-  setWord(i: number, v: number): void {
-    Atomics.store(this.words, i, v);
-    Atomics.notify(this.words, i);
-  }
-
-  bumpWord(i: number): void {
-    Atomics.add(this.words, i, 1);
-    Atomics.notify(this.words, i);
-  }
-
-  /** Waits (in a worker, without blocking its event loop) until word i is no longer `value`. */
-  async waitWhile(i: number, value: number, timeoutMs?: number): Promise<void> {
-    const w = Atomics.waitAsync(this.words, i, value, timeoutMs);
-    if (w.async) await w.value;
-  }
-
-  get(c: number): number {
-    return this.counters[c]!;
-  }
-
-  set(c: number, v: number): void {
-    this.counters[c] = v;
-  }
-
-  add(c: number, v: number): void {
-    this.counters[c] = this.counters[c]! + v;
+    this.storeStatus(status);
   }
 }
