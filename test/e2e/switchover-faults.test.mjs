@@ -53,14 +53,23 @@ describe('switchover faults between two tabs', () => {
     await a.ret('migrate', { uri: 'webrtc:' + id });
     await heldAt(held, point);
     let destOpen = true;
+    let sourceOpen = true;
     if (act === 'cancel') await a.ret('migrate_cancel');
     else if (act === 'drop') await a.ret('x-tabmig-drop-link');
+    else if (act === 'drop-from-dest') await b.ret('x-tabmig-drop-link');
     else if (act === 'close-dest') {
       await b.page.close();
       destOpen = false;
+    } else if (act === 'close-source') {
+      await a.page.close();
+      sourceOpen = false;
     }
     await sleep(200);
     if (destOpen) await b.ret('x-tabmig-release');
+    if (!sourceOpen) {
+      const dst = await b.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+      return { a, b, src: null, dst, srcState: 'closed', dstState: await runstate(b), destOpen, sourceOpen };
+    }
     await a.ret('x-tabmig-release');
     const src = await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
     let dst = null;
@@ -70,11 +79,11 @@ describe('switchover faults between two tabs', () => {
     }
     const srcState = await runstate(a);
     const dstState = destOpen ? await runstate(b) : 'closed';
-    return { a, b, src, dst, srcState, dstState, destOpen };
+    return { a, b, src, dst, srcState, dstState, destOpen, sourceOpen: true };
   }
 
   async function cleanup(r) {
-    await r.a.page.close();
+    if (r.sourceOpen) await r.a.page.close();
     if (r.destOpen) await r.b.page.close();
   }
 
@@ -98,6 +107,53 @@ describe('switchover faults between two tabs', () => {
     assert.ok(c.error, 'cont on the source must not run a second copy');
     assert.equal(await runstate(r.a), 'postmigrate');
   }
+
+  it('cancel while active, and in pre-switchover: the source runs on, the destination never starts', async () => {
+    for (const phase of ['active', 'pre-switchover']) {
+      const { a, b, id } = await pair(true);
+      if (phase === 'active') await a.ret('migrate-set-parameters', { 'max-bandwidth': 256 << 10 });
+      else await a.ret('migrate-set-capabilities', { capabilities: [{ capability: 'pause-before-switchover', state: true }] });
+      await a.ret('migrate', { uri: 'webrtc:' + id });
+      await a.until('query-migrate', (v) => v.status === phase, 30000);
+      await a.ret('migrate_cancel');
+      const src = await a.until('query-migrate', (v) => FINAL.includes(v.status), 30000);
+      assert.equal(src.status, 'cancelled', phase);
+      assert.equal(await runstate(a), 'running', phase);
+      assert.ok(await runs(a), `${phase}: the source guest runs on`);
+      const dst = await b.until('query-migrate', (v) => FINAL.includes(v.status), 30000);
+      assert.equal(dst.status, 'failed', phase);
+      assert.notEqual(await runstate(b), 'running', `${phase}: the destination never runs it`);
+      await a.page.close();
+      await b.page.close();
+    }
+  });
+
+  it('source tab closed between ready and commit: the destination keeps the machine paused; cont runs it', async () => {
+    const r = await fault({ returnPath: true, side: 'source', point: 'ready-received', act: 'close-source' });
+    assert.equal(r.dst.status, 'failed');
+    assert.equal(r.dstState, 'paused');
+    await r.b.ret('cont');
+    assert.ok(await runs(r.b), 'cont runs the kept machine');
+    await cleanup(r);
+  });
+
+  it('source tab closed before the destination is ready: the destination discards, and can receive again', async () => {
+    const r = await fault({ returnPath: true, side: 'destination', point: 'loaded', act: 'close-source' });
+    assert.equal(r.dst.status, 'failed');
+    assert.equal(r.dstState, 'inmigrate', 'nothing started; the tab still waits to receive');
+    await r.b.ret('migrate-incoming', { uri: 'webrtc:' });
+    await cleanup(r);
+  });
+
+  it('link dropped by the destination after its commit arrived: the destination runs it, the source stays stopped', async () => {
+    const r = await fault({ returnPath: true, side: 'destination', point: 'commit-received', act: 'drop-from-dest' });
+    assert.equal(r.dst.status, 'completed');
+    assert.equal(r.dstState, 'running');
+    assert.ok(await runs(r.b));
+    assert.equal(r.srcState, 'postmigrate', 'after the commit the source never resumes');
+    assert.ok(['completed', 'failed'].includes(r.src.status), r.src.status);
+    await cleanup(r);
+  });
 
   for (const returnPath of [true, false]) {
     const rp = `return-path ${returnPath ? 'on' : 'off'}`;
