@@ -270,8 +270,8 @@ export class TmApp extends LitElement {
                   ? html`<section class="column side migration" aria-label="Migration">
                       <tm-migrate-panel></tm-migrate-panel>
                       <tm-migration-status></tm-migration-status>
-                      <tm-migration-charts></tm-migration-charts>
                       <tm-memory-map></tm-memory-map>
+                      <tm-migration-charts></tm-migration-charts>
                     </section>`
                   : nothing}
                 <aside class="column side tools" aria-label="Tabs, events, settings and monitor">
