@@ -270,7 +270,8 @@ export class TmApp extends LitElement {
       const m = this.migration;
       this.compareService = new CompareService(this.qmp, this.history ?? this.defaultHistory, () => m.signaling?.id ?? '');
       // A tab reloaded by Compare as its destination arms itself and reports back.
-      if (new URLSearchParams(location.search).has('compare')) void this.compareService.armFromUrl(new URLSearchParams(location.search));
+      const hash = new URLSearchParams(location.hash.slice(1));
+      if (hash.has('compare')) void this.compareService.armFromUrl(hash);
     }
     if (changed.has('vmName')) this.updateTitle();
   }

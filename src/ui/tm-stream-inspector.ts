@@ -55,18 +55,15 @@ export class TmStreamInspector extends LitElement {
     panelStyles,
     css`
       .pick {
-        display: flex;
-        flex-wrap: wrap;
-        gap: 0.5rem;
+        display: grid;
+        grid-template-columns: auto minmax(0, 1fr);
+        gap: 0.4rem 0.7rem;
         align-items: center;
         font-size: 0.88rem;
       }
-      .file-label {
-        display: inline-flex;
-      }
       input[type='file'] {
         font-size: 0.84rem;
-        max-width: 16rem;
+        min-width: 0;
       }
       .table-wrap {
         max-height: 22rem;
@@ -122,6 +119,7 @@ export class TmStreamInspector extends LitElement {
       }
       .detail {
         color: var(--tm-muted);
+        font-size: 0.76rem;
         white-space: normal;
       }
       .summary {
@@ -157,12 +155,10 @@ export class TmStreamInspector extends LitElement {
       </div>
       <div class="panel-body">
         <div class="pick">
-          <label class="file-label">
-            <span class="hint" style="margin-right:0.4rem">Stream file</span>
-            <input type="file" aria-label="Open a saved migration stream" @change=${this.onFile} />
-          </label>
+          <label for="insp-file">Stream file</label>
+          <input id="insp-file" type="file" @change=${this.onFile} />
           ${snaps.length
-            ? html`<label for="insp-snap" class="hint">or snapshot</label>
+            ? html`<label for="insp-snap">or snapshot</label>
                 <select id="insp-snap" @change=${this.onSnapshot}>
                   <option value="">—</option>
                   ${snaps.map((s) => html`<option value=${s.name}>idb:${s.name}</option>`)}
@@ -214,7 +210,6 @@ export class TmStreamInspector extends LitElement {
             <th scope="col" class="num" title="Section id (assigned by the source, in order)">Id</th>
             <th scope="col" class="num" title="The section's version_id; the destination refuses a newer one">Ver</th>
             <th scope="col" class="num">Size</th>
-            <th scope="col">Contents</th>
           </tr>
         </thead>
         <tbody>
@@ -222,13 +217,17 @@ export class TmStreamInspector extends LitElement {
             (r) => html`<tr data-kind=${r.kind}>
               <td class="num mono">${r.offset.toString(16).padStart(6, '0')}</td>
               <td><span class="kind kind-${r.kind}" title=${TYPE_EXPLAIN[r.kind] ?? ''}>${r.kind}${r.parts && r.parts > 1 ? ` ×${r.parts}` : ''}</span></td>
-              <td class="mono">${r.name}</td>
+              <td>
+                <span class="mono">${r.name}</span>
+                ${r.pages !== undefined || r.detail
+                  ? html`<div class="detail">
+                      ${r.pages !== undefined ? `${formatCount(r.pages)} pages, ${formatCount(r.zeroPages ?? 0)} of them zero` : r.detail}
+                    </div>`
+                  : nothing}
+              </td>
               <td class="num">${r.id ?? ''}</td>
               <td class="num">${r.version ?? ''}</td>
               <td class="num">${formatBytes(r.bytes)}</td>
-              <td class="detail">
-                ${r.pages !== undefined ? `${formatCount(r.pages)} pages (${formatCount(r.zeroPages ?? 0)} zero)` : (r.detail ?? '')}
-              </td>
             </tr>`,
           )}
         </tbody>

@@ -49,7 +49,7 @@ describe('the teaching view', () => {
     await a.ret('x-tabmig-load', { program: 'stress', args: 'wss=32M rate=1M mode=random' });
     await a.ret('cont');
     await a.until('x-tabmig-guest-info', (g) => g.serial.includes('stress: ready'), 60000);
-    await a.ret('migrate-set-parameters', { 'max-bandwidth': 12 << 20, 'downtime-limit': 100 });
+    await a.ret('migrate-set-parameters', { 'max-bandwidth': 8 << 20, 'downtime-limit': 100 });
     await a.ret('migrate', { uri: 'webrtc:' + id });
     const framesA = new Set();
     const framesB = new Set();
@@ -59,7 +59,7 @@ describe('the teaching view', () => {
       framesA.add(await mapPixels(a));
       framesB.add(await mapPixels(b));
       const info = await a.ret('query-migrate');
-      if (!shotMid && info.status === 'active' && Date.now() - tMigrate > 1200) {
+      if (!shotMid && info.status === 'active' && Date.now() - tMigrate > 1200 && framesA.size >= 4 && framesB.size >= 4) {
         shotMid = true;
         await shot(a, 'tm-memory-map', 'memory-map-source');
         await shot(b, 'tm-memory-map', 'memory-map-destination');
@@ -79,5 +79,61 @@ describe('the teaching view', () => {
     await shot(a, 'tm-migration-charts tm-state-timeline', 'timeline');
     if (!shotMid) await shot(a, 'tm-memory-map', 'memory-map-source');
     assert.deepEqual(session.browser.pageErrors, []);
+  });
+
+  it('compares stop-and-copy and precopy between the same two tabs, with a table and overlaid charts', async () => {
+    const b = await session.browser.open('?m=32M&S');
+    const a = await session.browser.open('?m=32M&S');
+    await a.page.setViewportSize({ width: 1680, height: 2400 });
+    const { id } = await b.ret('x-tabmig-peer');
+    const panel = a.page.locator('tm-compare');
+    await panel.locator('#cmp-dest').selectOption(id);
+    await panel.locator('#cmp-args').fill('wss=8M rate=1M mode=random');
+    const post = panel.locator('fieldset input').nth(2);
+    if (!(await post.isDisabled())) await post.uncheck();
+    await panel.locator('button[type=submit]').click();
+    await a.page.waitForFunction(
+      () => {
+        const el = document.querySelector('tm-app')?.shadowRoot?.querySelector('tm-compare');
+        const t = el?.shadowRoot?.querySelector('tm-run-comparison')?.shadowRoot?.querySelectorAll('[data-compare-table] tbody tr');
+        return (t?.length ?? 0) >= 2 || /Stopped/.test(el?.shadowRoot?.querySelector('.progress')?.textContent ?? '');
+      },
+      null,
+      { timeout: 240000 },
+    );
+    const progress = await panel.locator('.progress').textContent();
+    assert.doesNotMatch(progress ?? '', /Stopped/, progress ?? '');
+    const rows = panel.locator('tm-run-comparison [data-compare-table] tbody tr');
+    assert.equal(await rows.count(), 2);
+    // Stop-and-copy: the guest is down for the whole copy; precopy only for the last part.
+    const down = async (i) => parseInt(((await rows.nth(i).locator('td').nth(1).textContent()) ?? '').replace(/,/g, ''), 10);
+    assert.ok((await down(0)) > (await down(1)), `stop-and-copy downtime ${await down(0)} > precopy ${await down(1)}`);
+    await sleep(500);
+    await shot(a, 'tm-compare', 'compare');
+    // Both runs are in the history.
+    const history = a.page.locator('tm-run-history');
+    assert.ok((await history.locator('li').count()) >= 2);
+    await history.locator('li input[type=checkbox]').nth(0).check();
+    await history.locator('li input[type=checkbox]').nth(1).check();
+    await history.getByRole('button', { name: /Compare selected/ }).click();
+    assert.equal(await history.locator('tm-run-comparison [data-compare-table] tbody tr').count(), 2);
+    await shot(a, 'tm-run-history', 'history');
+  });
+
+  it('lists the sections and commands of a saved snapshot', async () => {
+    const a = await session.browser.open('?m=32M&S');
+    await a.page.setViewportSize({ width: 1680, height: 2400 });
+    await a.ret('x-tabmig-load', { program: 'ab' });
+    await a.ret('cont');
+    await sleep(300);
+    await a.ret('migrate', { uri: 'idb:inspect-me' });
+    await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+    const insp = a.page.locator('tm-stream-inspector');
+    await insp.locator('#insp-snap').selectOption('inspect-me');
+    await insp.locator('[data-inspector-table]').waitFor({ timeout: 30000 });
+    const kinds = await insp.locator('[data-inspector-table] tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.kind));
+    assert.ok(kinds.includes('CONFIGURATION') && kinds.includes('START') && kinds.includes('FULL') && kinds.includes('END'), kinds.join(','));
+    assert.match((await insp.locator('[data-inspector-table]').textContent()) ?? '', /ram[\s\S]*cpu/);
+    await shot(a, 'tm-stream-inspector', 'inspector');
   });
 });

@@ -67,7 +67,11 @@ export class CompareService {
     private readonly history: HistoryService | undefined,
     /** This tab's peer id now (it changes on reload). */
     private readonly ownId: () => string,
-    private readonly navigate: (query: string) => void = (q) => location.assign(location.pathname + q),
+    // The URL then reload (not assign): only the hash may differ from the last run's.
+    private readonly navigate: (url: string) => void = (url) => {
+      window.history.replaceState(null, '', location.pathname + url);
+      location.reload();
+    },
   ) {
     this.channel.addEventListener('message', (e: MessageEvent<Msg>) => void this.onMessage(e.data));
   }
@@ -87,7 +91,10 @@ export class CompareService {
     if (msg.type === 'prepare' && msg.to === this.ownId()) this.navigate(msg.query);
   }
 
-  /** Called at start-up when the page was loaded with `compare=TOKEN`: arm, then report. */
+  /**
+   * Called at start-up when the page was loaded with `#compare=TOKEN` (in the hash: the query is
+   * QEMU's command line, which knows no such option): arm, then report.
+   */
   async armFromUrl(params: URLSearchParams): Promise<void> {
     const token = params.get('compare');
     if (!token) return;
@@ -132,14 +139,16 @@ export class CompareService {
       for (const method of req.methods) {
         if (this.cancelled) throw new Error('cancelled');
         const token = `${batch}-${method}-${Math.random().toString(36).slice(2, 8)}`;
-        report(method, 'Reloading the destination tab as -incoming defer');
+        report(method, 'Reloading the destination tab as -incoming defer (a fresh destination)');
         const capsList = method === 'postcopy' ? 'postcopy-ram' : '';
-        const query = `?m=${encodeURIComponent(req.ramSize)}&S&incoming=defer&compare=${token}${capsList ? `&caps=${capsList}` : ''}`;
+        const query = `?m=${encodeURIComponent(req.ramSize)}&incoming=defer#compare=${token}${capsList ? `&caps=${capsList}` : ''}`;
         const armed = this.waitFor((m) => m.type === 'armed' && m.token === token, 30000);
         const failed = this.waitFor((m) => m.type === 'failed' && m.token === token, 600000);
         failed.catch(() => {});
         this.post({ type: 'prepare', token, to: destination, query });
-        destination = ((await armed) as Extract<Msg, { type: 'armed' }>).id;
+        const answer = await Promise.race([armed, failed]);
+        if (answer.type === 'failed') throw new Error(`destination: ${answer.error}`);
+        destination = (answer as Extract<Msg, { type: 'armed' }>).id;
 
         report(method, `Loading ${req.program} ${req.args} here`);
         await ret(this.qmp, 'x-tabmig-load', { program: req.program, ...(req.args ? { args: req.args } : {}) });
