@@ -4,6 +4,7 @@ import { PAGE_STATUS_NAMES, PageStatus, type PageStatusValue } from '../migratio
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { formatBytes, formatCount } from './format.js';
+import { phaseText } from './migration-phases.js';
 import { currentDirection, currentStatus } from './services/migration-view.js';
 import { hmpCommand } from './services/qmp-client.js';
 import { panelStyles } from './styles/theme.js';
@@ -196,7 +197,7 @@ export class TmMemoryMap extends LitElement {
         </p>
       </div>
       <div class="panel-body">
-        <p class="round" aria-live="off">
+        <p class="round" aria-live="off" title=${phaseText(status, direction)}>
           ${direction === 'outgoing'
             ? html`<span>Source · <b>${status}</b></span>
                 <span>Round <b data-round>${status === 'setup' || status === 'active' ? rounds + 1 : rounds || '–'}</b></span>

@@ -32,6 +32,8 @@ interface ChartDef {
   axis: (v: number) => string;
   axis2?: (v: number) => string;
   series: SeriesDef[];
+  /** Logarithmic y: a geometric series (the model) is a straight line. */
+  log?: boolean;
   /** The headline value of the last round. */
   now: (r: RoundRecord) => string;
 }
@@ -68,8 +70,9 @@ const CHARTS: ChartDef[] = [
     key: 'remaining',
     title: 'Remaining against the threshold',
     explain:
-      'Bytes still to send after each sync. QEMU stops the guest for the last copy once this falls under the threshold: bandwidth × downtime-limit.',
+      'Bytes still to send after each sync. QEMU stops the guest for the last copy once this falls under the threshold: bandwidth × downtime-limit. Log scale: rounds that shrink by a constant factor fall on a straight line.',
     axis: (v) => formatBytes(v),
+    log: true,
     series: [
       { label: 'remaining', colour: '#d97706', measured: (r) => r.remaining },
       { label: 'threshold', colour: '#2b8a3e', dash: [2, 3], measured: (r) => r.threshold },
@@ -81,8 +84,9 @@ const CHARTS: ChartDef[] = [
     key: 'downtime',
     title: 'Expected downtime against downtime-limit',
     explain:
-      'How long the guest would be stopped if QEMU switched over now: remaining ÷ bandwidth. It switches over once this is within downtime-limit.',
+      'How long the guest would be stopped if QEMU switched over now: remaining ÷ bandwidth. It switches over once this is within downtime-limit (log scale).',
     axis: (v) => `${formatShort(v)} ms`,
+    log: true,
     series: [
       { label: 'expected downtime', colour: '#c92a2a', measured: (r) => r.expectedDowntime },
       { label: 'downtime-limit', colour: '#16202c', dash: [2, 3], constant: (limit) => limit },
@@ -328,20 +332,25 @@ function chartData(c: ChartDef, records: readonly RoundRecord[], p: PrecopyPredi
       return m && s.model ? s.model(m) : null;
     }),
   );
+  // A log axis has no zero: an empty round leaves a gap.
+  if (c.log) for (const col of cols) col.forEach((v, i) => v !== null && v <= 0 && (col[i] = null));
   return [xs, ...cols] as uPlot.AlignedData;
 }
 
 function plotOptions(c: ChartDef, width: number): uPlot.Options {
   const axisStyle = { stroke: '#586475', grid: { stroke: '#e3e7ed', width: 1 }, ticks: { stroke: '#d5dbe3', width: 1 }, font: '11px system-ui, sans-serif' };
   const axes: uPlot.Axis[] = [
-    { ...axisStyle, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_u, vals) => vals.map((v) => `round ${v}`) },
-    { ...axisStyle, size: 64, values: (_u, vals) => vals.map((v) => c.axis(v)) },
+    { ...axisStyle, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_u, vals) => vals.map((v) => (v == null ? '' : `round ${v}`)) },
+    { ...axisStyle, size: 64, values: (_u, vals) => vals.map((v) => (v == null ? '' : c.axis(v))) },
   ];
-  if (c.axis2) axes.push({ ...axisStyle, side: 1, scale: 'y2', size: 70, grid: { show: false }, values: (_u, vals) => vals.map((v) => c.axis2!(v)) });
+  if (c.axis2) axes.push({ ...axisStyle, side: 1, scale: 'y2', size: 70, grid: { show: false }, values: (_u, vals) => vals.map((v) => (v == null ? '' : c.axis2!(v))) });
   return {
     width,
     height: HEIGHT,
-    scales: { x: { time: false, range: (_u, min, max) => [Math.min(min, 1) - 0.3, Math.max(max, 2) + 0.3] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] }, y2: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+    scales: {
+      x: { time: false, range: (_u, min, max) => [Math.min(min, 1) - 0.3, Math.max(max, 2) + 0.3] },
+      y: c.log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] },
+      y2: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
     axes,
     cursor: { drag: { x: false, y: false }, points: { size: 7 } },
     legend: { show: true, live: true },

@@ -183,8 +183,8 @@ export class TmRunComparison extends LitElement {
           height: 140,
           scales: { x: { time: false, range: (_u, min, max) => [min - 0.3, Math.max(max, 2) + 0.3] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
           axes: [
-            { ...axis, incrs: [1, 2, 5, 10, 20, 50, 100], values: (_u, v) => v.map((x) => `round ${x}`) },
-            { ...axis, size: 64, values: (_u, v) => v.map(fmt) },
+            { ...axis, incrs: [1, 2, 5, 10, 20, 50, 100], values: (_u, v) => v.map((x) => (x == null ? '' : `round ${x}`)) },
+            { ...axis, size: 64, values: (_u, v) => v.map((x) => (x == null ? '' : fmt(x))) },
           ],
           cursor: { drag: { x: false, y: false } },
           series: [

@@ -47,7 +47,9 @@ interface Row {
  * summarised. A saved stream (a downloaded `file:` migration, or a snapshot in this browser) is
  * walked by the destination's own loadvm loop and load handlers (stream-check.ts), with a tap
  * that notes each item; nothing is loaded. During a migration, the RAM of each round as the
- * migration worker recorded it (the shared round records) shows on the source.
+ * migration worker recorded it (the shared round records) shows on the source, and the commands
+ * the incoming thread reports (the service's log) with the bytes read so far on the destination.
+ * (Sections as they pass live would need a tap in the workers; see the issue's notes.)
  */
 @customElement('tm-stream-inspector')
 export class TmStreamInspector extends LitElement {
@@ -145,6 +147,9 @@ export class TmStreamInspector extends LitElement {
   override render() {
     const snaps = this.snapshots.service?.snapshots ?? [];
     const records = this.rounds.records;
+    const m = this.rounds.service;
+    const incoming = m !== undefined && m.outgoingStatus === 'none' && m.incomingStatus !== 'none';
+    const commands = incoming ? m.log.filter((e) => e.text.startsWith('stream command ')) : [];
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Stream inspector</h2>
@@ -194,6 +199,33 @@ export class TmStreamInspector extends LitElement {
                   </tbody>
                 </table>
               </div>`
+          : nothing}
+        ${incoming
+          ? html`<h3>This tab's incoming stream, live</h3>
+              <p class="summary" data-live-incoming>
+                ${m.incomingStatus}: ${formatBytes(m.incomingBytesReceived)} of stream read so far; the memory map shows each page as it
+                lands.
+              </p>
+              ${commands.length
+                ? html`<div class="table-wrap">
+                    <table aria-label="Commands received">
+                      <thead>
+                        <tr>
+                          <th scope="col">Time</th>
+                          <th scope="col">Command</th>
+                        </tr>
+                      </thead>
+                      <tbody>
+                        ${commands.map(
+                          (e) => html`<tr data-kind="COMMAND">
+                            <td class="mono">${new Date(e.t).toLocaleTimeString()}</td>
+                            <td><span class="kind kind-COMMAND" title=${TYPE_EXPLAIN.COMMAND!}>COMMAND</span> ${e.text.slice('stream command '.length)}</td>
+                          </tr>`,
+                        )}
+                      </tbody>
+                    </table>
+                  </div>`
+                : nothing}`
           : nothing}
       </div>
     </section>`;
