@@ -6,10 +6,10 @@ import { panelStyles } from './styles/theme.js';
 
 /** The phases a class is taught, and the QAPI statuses that make each. */
 export const PHASES = {
-  setup: { colour: '#8a94a3', statuses: ['setup'], explain: 'Setup: the stream and channels open, the dirty log starts, capabilities are agreed.' },
+  setup: { colour: '#5f6b7a', statuses: ['setup'], explain: 'Setup: the stream and channels open, the dirty log starts, capabilities are agreed.' },
   rounds: { colour: '#3451d1', statuses: ['active'], explain: 'Rounds (precopy): the guest runs while RAM is sent, then what it dirtied, round after round.' },
   switchover: {
-    colour: '#d97706',
+    colour: '#b45309',
     statuses: ['pre-switchover', 'device', 'cancelling'],
     explain: 'Switchover: the guest is stopped, the last dirty pages and the devices are sent, the destination confirms.',
   },
@@ -18,7 +18,7 @@ export const PHASES = {
     statuses: ['postcopy-active', 'postcopy-paused', 'postcopy-recover', 'postcopy-recover-setup'],
     explain: 'Postcopy: the guest already runs on the destination; missing pages are pulled on fault while the rest streams.',
   },
-  completed: { colour: '#2b8a3e', statuses: ['completed'], explain: 'Completed: the destination owns the guest.' },
+  completed: { colour: '#237535', statuses: ['completed'], explain: 'Completed: the destination owns the guest.' },
   failed: { colour: '#c92a2a', statuses: ['failed', 'cancelled'], explain: 'Failed or cancelled: the source keeps (or resumes) the guest.' },
 } as const;
 

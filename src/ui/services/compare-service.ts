@@ -181,7 +181,12 @@ export class CompareService {
           if (method === 'postcopy' && !startedPostcopy && info.status === 'active' && Date.now() - t0 > 1000) {
             startedPostcopy = true;
             report(method, 'migrate-start-postcopy');
-            await ret(this.qmp, 'migrate-start-postcopy');
+            const r = await executeSafely(this.qmp, { execute: 'migrate-start-postcopy' });
+            if (r.error) {
+              // This build cannot switch to postcopy: do not let a precopy pass as one.
+              await executeSafely(this.qmp, { execute: 'migrate_cancel' });
+              throw new Error(`migrate-start-postcopy: ${r.error.desc}`);
+            }
           }
           if (FINAL.includes(info.status ?? '')) break;
           if (this.cancelled) await executeSafely(this.qmp, { execute: 'migrate_cancel' });
