@@ -32,6 +32,9 @@ export class TmRunComparison extends LitElement {
     panelStyles,
     uplotStyles,
     css`
+      .table-wrap {
+        overflow-x: auto;
+      }
       table {
         width: 100%;
         border-collapse: collapse;
@@ -45,7 +48,7 @@ export class TmRunComparison extends LitElement {
       }
       th,
       td {
-        padding: 0.35rem 0.5rem;
+        padding: 0.35rem 0.4rem;
         border-bottom: 1px solid var(--tm-border);
         text-align: right;
         white-space: nowrap;
@@ -93,6 +96,8 @@ export class TmRunComparison extends LitElement {
   ];
 
   @property({ attribute: false }) runs: readonly RunRecord[] = [];
+  /** The table's caption. */
+  @property() caption = 'Same guest, one method after another (best in green)';
 
   private readonly plots = new Map<string, uPlot>();
   private width = 0;
@@ -129,9 +134,9 @@ export class TmRunComparison extends LitElement {
     const bestBytes = best((r) => r.result.ram?.transferred);
     const cell = (v: number | undefined, b: number, fmt: (v: number) => string) =>
       html`<td class=${v === b ? 'best' : ''}>${v === undefined ? '–' : fmt(v)}</td>`;
-    return html`<table data-compare-table>
+    return html`<div class="table-wrap"><table data-compare-table>
         <caption>
-          Same guest, one method after another (best in green)
+          ${this.caption}
         </caption>
         <thead>
           <tr>
@@ -156,7 +161,7 @@ export class TmRunComparison extends LitElement {
             </tr>`,
           )}
         </tbody>
-      </table>
+      </table></div>
       <h3>Pages sent per round</h3>
       <div data-plot="pages" role="img" aria-label="Pages sent per round, one line per run"></div>
       <h3>Remaining after each round</h3>

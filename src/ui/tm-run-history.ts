@@ -102,7 +102,9 @@ export class TmRunHistory extends LitElement {
           <button ?disabled=${!runs.length} @click=${this.exportJson}>Export ${this.selected.size ? 'selected' : 'all'} as JSON</button>
           ${this.shown.length ? html`<button @click=${() => (this.shown = [])}>Close</button>` : nothing}
         </div>
-        ${this.shown.length ? html`<tm-run-comparison .runs=${this.shown}></tm-run-comparison>` : nothing}
+        ${this.shown.length
+          ? html`<tm-run-comparison .runs=${this.shown} caption=${this.shown.length === 1 ? 'This run' : 'The selected runs (best in green)'}></tm-run-comparison>`
+          : nothing}
         ${this.shown.length === 1 ? this.renderSettings(this.shown[0]!) : nothing}
       </div>
     </section>`;
