@@ -45,6 +45,47 @@ async function rawChannel({ browser }) {
   return out;
 }
 
+/**
+ * The memory map's cost to the migration: the same 1 GiB guest (262 144 pages, 128 MiB of it
+ * incompressible) migrated with <tm-memory-map> drawing on both tabs and with it removed from
+ * both, alternated (open, closed, open, closed) in the same run, so drift on a shared machine
+ * falls on both sides. Figure: payload MB/s each way and closed ÷ open.
+ */
+async function memoryMap({ browser, sleep }) {
+  const setMap = (tab, open) =>
+    tab.page.evaluate((open) => {
+      const root = document.querySelector('tm-app')?.shadowRoot;
+      const map = root?.querySelector('tm-memory-map');
+      if (!open) map?.remove();
+      return !!root?.querySelector('tm-memory-map');
+    }, open);
+  const mbs = { open: [], closed: [] };
+  for (const open of [true, false, true, false]) {
+    const b = await browser.open('?m=1G&incoming=defer&S');
+    await b.ret('migrate-incoming', { uri: 'webrtc:' });
+    const { id } = await b.ret('x-tabmig-peer');
+    const a = await browser.open('?m=1G&S');
+    await a.ret('x-tabmig-load', { program: 'stress', args: 'wss=128M rate=64K mode=random' });
+    await a.ret('cont');
+    await a.until('x-tabmig-guest-info', (i) => i.serial.includes('stress: ready'), 180000);
+    const shown = [await setMap(a, open), await setMap(b, open)];
+    if (shown.some((s) => s !== open)) throw new Error(`memory map ${open ? 'missing' : 'still there'}`);
+    await sleep(500);
+    await a.ret('migrate', { uri: `webrtc:${id}` });
+    const info = await a.until('query-migrate', (m) => ['completed', 'failed', 'cancelled'].includes(m.status), 600000);
+    if (info.status !== 'completed') throw new Error(`migration ended ${info.status}`);
+    mbs[open ? 'open' : 'closed'].push(info.ram.transferred / 1e6 / ((info['total-time'] - info['setup-time']) / 1000));
+    await a.page.close();
+    await b.page.close();
+  }
+  const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  return {
+    memory_map_open_1g_mb_s: mean(mbs.open),
+    memory_map_closed_1g_mb_s: mean(mbs.closed),
+    memory_map_open_over_closed: mean(mbs.open) / mean(mbs.closed),
+  };
+}
+
 /** Figures that only mean something together: migration throughput over the raw channel. */
 export function ratios(figures) {
   const out = {};
@@ -63,6 +104,7 @@ export const benches = [
   { name: 'incompressible', run: incompressible },
   { name: 'idle', run: idle },
   { name: 'downtime', run: downtime },
+  { name: 'memory-map', run: memoryMap },
   // the raw channel again, after the migrations: the ratio uses the mean of both measurements
   {
     name: 'raw-after',

@@ -422,31 +422,38 @@ describe('tm-migration-charts', () => {
     ...over,
   });
 
-  it('draws throughput, remaining and dirty rate from the round records, with a mark for each round', async () => {
+  const plotCount = () => root('tm-migration-charts').querySelectorAll('.uplot').length;
+  /** Points uPlot holds for the measured series of a chart (its data's x column). */
+  const now = (key: string) => root('tm-migration-charts').querySelector(`[data-series=${key}] .now`)?.textContent ?? '';
+
+  it('draws the five per-round charts with uPlot from the round records, the model over them and its explanation', async () => {
     migration.set({ outgoingStatus: 'active' });
     await until('tm-migration-charts', '.empty');
     migration.rounds.append(round(1));
     migration.rounds.append(round(2));
     // The worker wrote to shared memory and said nothing: the chart finds the records itself.
-    await until('tm-migration-charts', '[data-series=dirty] polyline');
-    equal(root('tm-migration-charts').querySelectorAll('.chart').length, 3);
-    equal(root('tm-migration-charts').querySelectorAll('[data-series=remaining] .round-tick').length, 2, 'rounds 1 and 2');
+    await eventually(() => plotCount() === 5, 5000, 'five uPlot charts');
+    for (const key of ['pages', 'bytes', 'remaining', 'downtime', 'throttle']) ok(root('tm-migration-charts').querySelector(`[data-series=${key}] canvas`), key);
     migration.rounds.append(round(3, { bandwidth: 15e6 }));
-    await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 3, 'the third round');
-    match(root('tm-migration-charts').querySelector('[data-series=mbps] .now')?.textContent ?? '', /120 Mbit\/s/);
-    match(root('tm-migration-charts').querySelector('[data-series=dirty] .now')?.textContent ?? '', /1,500 pages\/s/);
-    match(root('tm-migration-charts').querySelector('[data-series=remaining] .now')?.textContent ?? '', /14\.3 MiB/);
+    await eventually(() => /15\.0 MB\/s/.test(now('bytes')), 5000, 'the third round');
+    match(now('pages'), /1,500 dirty/);
+    match(now('remaining'), /14\.3 MiB/);
+    // Round 1: 10 MB/s, 500 pages (2 MB) dirtied in 1 s: r = 0.2.
+    const model = await until('tm-migration-charts', '[data-model]');
+    match(model.textContent ?? '', /bandwidth of 10\.0 MB\/s and a dirty rate of 2\.0 MB\/s/);
+    match(model.textContent ?? '', /20 % of the one before/);
   });
 
   it('starts over when the next migration resets the ring', async () => {
     migration.set({ outgoingStatus: 'active' });
     migration.rounds.append(round(1));
     migration.rounds.append(round(2));
-    await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 2, 'two rounds');
+    await eventually(() => plotCount() === 5, 5000, 'charts');
     migration.rounds.reset();
     await until('tm-migration-charts', '.empty');
+    equal(plotCount(), 0);
     migration.rounds.append(round(1));
-    await until('tm-migration-charts', '[data-series=remaining]', (el) => el.querySelectorAll('.round-tick').length === 1, 'the new migration\'s round');
+    await eventually(() => plotCount() === 5, 5000, "the new migration's charts");
   });
 });
 
@@ -461,6 +468,19 @@ describe('tm-memory-map', () => {
     migration.pageState.bytes.fill(PageStatus.SENT, 0, 100);
     migration.pageState.bytes.fill(PageStatus.DIRTY, 100, 110);
     await eventually(() => legend('sent') === '100' && legend('dirty') === '10' && legend('clean') === '146', 5000, 'the new counts');
+  });
+
+  it('tells a page’s address and state under the pointer, and dumps it with xp on click', async () => {
+    const canvas = (await until<HTMLCanvasElement>('tm-memory-map', 'canvas'));
+    migration.pageState.bytes.fill(PageStatus.DIRTY, 0, 20);
+    const r = canvas.getBoundingClientRect();
+    // Page 3 of the first row.
+    const at = { clientX: r.left + ((3.5) / canvas.width) * r.width, clientY: r.top + (0.5 / canvas.height) * r.height, bubbles: true };
+    canvas.dispatchEvent(new PointerEvent('pointermove', at));
+    const probe = await until('tm-memory-map', '#probe', (el) => /0x80003000/.test(el.textContent ?? ''), 'the address');
+    match(probe.textContent ?? '', /dirty/);
+    canvas.dispatchEvent(new MouseEvent('click', at));
+    deepEqual(await sent('human-monitor-command'), { execute: 'human-monitor-command', arguments: { 'command-line': 'xp /16xw 0x80003000' } });
   });
 });
 

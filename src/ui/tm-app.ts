@@ -3,16 +3,21 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { RAM_SIZE_DEFAULT, RAM_SIZE_MAX, RAM_SIZE_MIN } from '../guest/memory-map.js';
 import { PROGRAMS } from '../guest/programs.js';
+import { compareContext } from './contexts/compare-context.js';
+import { historyContext } from './contexts/history-context.js';
 import { machineContext } from './contexts/machine-context.js';
 import { migrationContext } from './contexts/migration-context.js';
 import { qmpContext } from './contexts/qmp-context.js';
 import { snapshotsContext } from './contexts/snapshots-context.js';
+import { CompareService } from './services/compare-service.js';
+import { HistoryService, type HistoryView } from './services/history-service.js';
 import { MachineService, type MachineLike, type ProgramInfo } from './services/machine-service.js';
 import type { MigrationView } from './services/migration-view.js';
 import type { QmpClient } from './services/qmp-client.js';
 import { SnapshotService, type SnapshotsView } from './services/snapshot-service.js';
 import { tokens } from './styles/theme.js';
 import './tm-capabilities.js';
+import './tm-compare.js';
 import './tm-controls.js';
 import './tm-display.js';
 import './tm-event-log.js';
@@ -24,6 +29,8 @@ import './tm-migration-status.js';
 import './tm-parameters.js';
 import './tm-peers.js';
 import './tm-qmp-console.js';
+import './tm-run-history.js';
+import './tm-stream-inspector.js';
 import './tm-serial.js';
 import './tm-snapshots.js';
 import './tm-status.js';
@@ -220,6 +227,13 @@ export class TmApp extends LitElement {
   @provide({ context: qmpContext }) @state() protected qmpClient?: QmpClient;
   @provide({ context: migrationContext }) @state() protected migrationService?: MigrationView;
   @provide({ context: snapshotsContext }) @state() protected snapshotStore?: SnapshotsView;
+  @provide({ context: historyContext }) @state() protected historyStore?: HistoryView;
+  @provide({ context: compareContext }) @state() protected compareService?: CompareService;
+  /** Run history; by default this browser's IndexedDB store. */
+  @property({ attribute: false }) history?: HistoryService;
+
+  private defaultHistory?: HistoryService;
+  private unwatchHistory?: () => void;
 
   private defaultSnapshots?: SnapshotService;
   private readonly titleUpdate = () => this.updateTitle();
@@ -244,6 +258,20 @@ export class TmApp extends LitElement {
     if (changed.has('migration')) this.migrationService = this.migration;
     if (changed.has('snapshots') || changed.has('migration')) {
       this.snapshotStore = this.snapshots ?? (this.migration ? (this.defaultSnapshots ??= new SnapshotService()) : undefined);
+    }
+    if (changed.has('history') || changed.has('migration')) {
+      this.unwatchHistory?.();
+      const history = this.history ?? (this.migration ? (this.defaultHistory ??= new HistoryService()) : undefined);
+      this.historyStore = history;
+      this.unwatchHistory = history && this.migration ? history.watch(this.migration) : undefined;
+    }
+    if ((changed.has('qmp') || changed.has('migration') || changed.has('history')) && this.qmp && this.migration) {
+      this.compareService?.close();
+      const m = this.migration;
+      this.compareService = new CompareService(this.qmp, this.history ?? this.defaultHistory, () => m.signaling?.id ?? '');
+      // A tab reloaded by Compare as its destination arms itself and reports back.
+      const hash = new URLSearchParams(location.hash.slice(1));
+      if (hash.has('compare')) void this.compareService.armFromUrl(hash);
     }
     if (changed.has('vmName')) this.updateTitle();
   }
@@ -270,8 +298,10 @@ export class TmApp extends LitElement {
                   ? html`<section class="column side migration" aria-label="Migration">
                       <tm-migrate-panel></tm-migrate-panel>
                       <tm-migration-status></tm-migration-status>
-                      <tm-migration-charts></tm-migration-charts>
                       <tm-memory-map></tm-memory-map>
+                      <tm-migration-charts></tm-migration-charts>
+                      <tm-stream-inspector></tm-stream-inspector>
+                      <tm-compare></tm-compare>
                     </section>`
                   : nothing}
                 <aside class="column side tools" aria-label="Tabs, events, settings and monitor">
@@ -280,7 +310,8 @@ export class TmApp extends LitElement {
                         <tm-event-log></tm-event-log>
                         <tm-capabilities></tm-capabilities>
                         <tm-parameters></tm-parameters>
-                        <tm-snapshots></tm-snapshots>`
+                        <tm-snapshots></tm-snapshots>
+                        <tm-run-history></tm-run-history>`
                     : nothing}
                   <tm-qmp-console></tm-qmp-console>
                 </aside>

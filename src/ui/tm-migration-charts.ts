@@ -1,132 +1,193 @@
-import { LitElement, css, html, nothing, svg } from 'lit';
+import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
+import uPlot from 'uplot';
 import { RoundsController } from './controllers/rounds-controller.js';
-import { formatBytes, formatSeconds, formatShort } from './format.js';
-import type { RoundRecord } from './services/migration-view.js';
+import { formatBytes, formatShort } from './format.js';
+import { explainDifference, predictPrecopy, type ModelRound, type PrecopyPrediction } from './precopy-model.js';
+import type { MigrationView, RoundRecord } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
+import { uplotStyles } from './styles/uplot.js';
+import './tm-state-timeline.js';
 
-const HEIGHT = 92;
-const PAD = { left: 58, right: 10, top: 14, bottom: 20 };
+const HEIGHT = 150;
+const MODEL = '#7b2cbf';
 
-interface Series {
-  key: string;
-  title: string;
-  field: string;
+interface SeriesDef {
+  label: string;
   colour: string;
-  value: (r: RoundRecord) => number;
-  axis: (v: number) => string;
-  now: (v: number) => string;
+  dash?: number[];
+  /** Right-hand axis (scale 'y2'). */
+  right?: boolean;
+  measured?: (r: RoundRecord) => number;
+  model?: (m: ModelRound) => number;
+  /** A horizontal line (e.g. downtime-limit), from the parameters. */
+  constant?: (limit: number) => number;
 }
 
-const SERIES: Series[] = [
+interface ChartDef {
+  key: string;
+  title: string;
+  /** What the chart shows and what QEMU does with it, in a sentence. */
+  explain: string;
+  axis: (v: number) => string;
+  axis2?: (v: number) => string;
+  series: SeriesDef[];
+  /** Logarithmic y: a geometric series (the model) is a straight line. */
+  log?: boolean;
+  /** The headline value of the last round. */
+  now: (r: RoundRecord) => string;
+}
+
+const CHARTS: ChartDef[] = [
   {
-    key: 'mbps',
-    title: 'Throughput',
-    field: 'bandwidth',
-    colour: 'var(--tm-accent)',
-    // bytes/s over the round, in Mbit/s as query-migrate's mbps reads.
-    value: (r) => (r.bandwidth * 8) / 1e6,
-    axis: (v) => `${formatShort(v)} Mb/s`,
-    now: (v) => `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} Mbit/s`,
+    key: 'pages',
+    title: 'Pages per round',
+    explain:
+      'At each dirty-log sync QEMU counts the pages the guest wrote during the round (dirty) and sends them next round. Live migration converges when the rounds shrink; the dashed line is the model.',
+    axis: (v) => formatShort(v),
+    series: [
+      { label: 'dirty found', colour: '#d97706', measured: (r) => r.dirtyPages },
+      { label: 'sent', colour: '#3451d1', measured: (r) => r.pagesSent },
+      { label: 'of which zero', colour: '#8a94a3', measured: (r) => r.zeroPages },
+      { label: 'model: sent', colour: MODEL, dash: [6, 4], model: (m) => m.pages },
+    ],
+    now: (r) => `${r.dirtyPages.toLocaleString('en-US')} dirty`,
+  },
+  {
+    key: 'bytes',
+    title: 'Bytes sent and bandwidth',
+    explain:
+      'Stream bytes per round (left) and the bandwidth the round achieved (right). Zero pages cost a few bytes each, so a round of them runs far faster than one of data; max-bandwidth caps the rate.',
+    axis: (v) => formatBytes(v),
+    axis2: (v) => `${formatShort(v / 1e6)} MB/s`,
+    series: [
+      { label: 'bytes sent', colour: '#3451d1', measured: (r) => r.bytesSent },
+      { label: 'bandwidth', colour: '#2b8a3e', right: true, measured: (r) => r.bandwidth },
+    ],
+    now: (r) => `${(r.bandwidth / 1e6).toFixed(1)} MB/s`,
   },
   {
     key: 'remaining',
-    title: 'Remaining',
-    field: 'remaining',
-    colour: 'var(--tm-warn)',
-    value: (r) => r.remaining,
+    title: 'Remaining against the threshold',
+    explain:
+      'Bytes still to send after each sync. QEMU stops the guest for the last copy once this falls under the threshold: bandwidth × downtime-limit. Log scale: rounds that shrink by a constant factor fall on a straight line.',
     axis: (v) => formatBytes(v),
-    now: (v) => formatBytes(v),
+    log: true,
+    series: [
+      { label: 'remaining', colour: '#d97706', measured: (r) => r.remaining },
+      { label: 'threshold', colour: '#2b8a3e', dash: [2, 3], measured: (r) => r.threshold },
+      { label: 'model: remaining', colour: MODEL, dash: [6, 4], model: (m) => m.remaining },
+    ],
+    now: (r) => formatBytes(r.remaining),
   },
   {
-    key: 'dirty',
-    title: 'Dirty rate',
-    field: 'dirtyPages ÷ duration',
-    colour: '#9c36b5',
-    // Pages the sync found dirtied, over how long the round took to dirty them.
-    value: (r) => (r.duration > 0 ? (r.dirtyPages * 1000) / r.duration : 0),
-    axis: (v) => `${formatShort(v)}/s`,
-    now: (v) => `${Math.round(v).toLocaleString('en-US')} pages/s`,
+    key: 'downtime',
+    title: 'Expected downtime against downtime-limit',
+    explain:
+      'How long the guest would be stopped if QEMU switched over now: remaining ÷ bandwidth. It switches over once this is within downtime-limit (log scale).',
+    axis: (v) => `${formatShort(v)} ms`,
+    log: true,
+    series: [
+      { label: 'expected downtime', colour: '#c92a2a', measured: (r) => r.expectedDowntime },
+      { label: 'downtime-limit', colour: '#16202c', dash: [2, 3], constant: (limit) => limit },
+      { label: 'model', colour: MODEL, dash: [6, 4], model: (m) => m.expectedDowntime },
+    ],
+    now: (r) => `${r.expectedDowntime.toFixed(0)} ms`,
+  },
+  {
+    key: 'throttle',
+    title: 'vCPU throttle',
+    explain:
+      'With auto-converge, QEMU takes this share of the vCPU\u2019s time when rounds stop shrinking, so the guest dirties less (cpu-throttle-initial, then + cpu-throttle-increment).',
+    axis: (v) => `${formatShort(v)} %`,
+    series: [{ label: 'throttle', colour: '#1c6fc4', measured: (r) => r.throttle }],
+    now: (r) => `${r.throttle} %`,
   },
 ];
 
-/** A round maximum for the y axis (1, 2, 5 × 10^n), so gridline labels read cleanly. */
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
-}
-
-/** Bytes axes step in powers of two, so "16 MiB" rather than "16.8 MiB". */
-function niceBytes(v: number): number {
-  if (!(v > 0)) return 1;
-  return 2 ** Math.ceil(Math.log2(v));
-}
-
 /**
- * Small hand-drawn SVG charts of the outgoing migration, one point per dirty-sync round from the
- * shared round records (DESIGN §9, written by the migration worker): throughput, RAM still to
- * send and the guest's dirty rate, against time since migrate. A dashed line marks the sync that
- * closed each round: remaining jumps back up as the pages dirtied meanwhile are counted.
+ * The outgoing migration round by round, from the shared round records (DESIGN §9): pages,
+ * bytes and bandwidth, remaining against the threshold, expected downtime against downtime-limit,
+ * throttle. uPlot draws them: 40 KiB, canvas, built for time series that grow by appending, with
+ * a hover legend that reads every series at a round. The analytic precopy model, fed with the
+ * first round, is drawn dashed over the measurement with a paragraph on why they differ; the
+ * state timeline underneath marks setup, rounds, switchover, postcopy and the downtime.
  */
 @customElement('tm-migration-charts')
 export class TmMigrationCharts extends LitElement {
   static override styles = [
     panelStyles,
+    uplotStyles,
     css`
       .chart + .chart {
-        margin-top: 0.5rem;
+        margin-top: 0.9rem;
       }
       .title {
         display: flex;
         align-items: baseline;
         gap: 0.5rem;
-        font-size: 0.9rem;
+        font-size: 0.92rem;
         font-weight: 650;
-      }
-      .title .field {
-        font-family: var(--tm-mono);
-        font-size: 0.78rem;
-        color: var(--tm-muted);
-        font-weight: 400;
       }
       .title .now {
         margin-left: auto;
         font-family: var(--tm-mono);
         font-variant-numeric: tabular-nums;
+        font-weight: 500;
       }
-      svg {
-        display: block;
+      .explain {
+        margin: 0.1rem 0 0.2rem;
+        color: var(--tm-muted);
+        font-size: 0.8rem;
+        line-height: 1.35;
+      }
+      .plot {
+        min-height: ${HEIGHT}px;
+      }
+      .uplot {
+        font-family: var(--tm-font);
         width: 100%;
-        overflow: visible;
       }
-      .grid {
-        stroke: var(--tm-border);
-        stroke-width: 1;
+      .u-legend {
+        font-size: 0.78rem;
+        color: var(--tm-text);
       }
-      .axis-label {
+      .u-legend .u-marker {
+        width: 0.8em;
+        height: 0.8em;
+      }
+      .model {
+        margin: 1rem 0 0;
+        padding: 0.7rem 0.9rem;
+        border-left: 4px solid #7b2cbf;
+        background: #f6f0fb;
+        border-radius: 0 8px 8px 0;
+        font-size: 0.86rem;
+      }
+      .model h3 {
+        margin: 0 0 0.3rem;
+        font-size: 0.9rem;
+        color: #4a1a78;
+      }
+      .model dl {
+        display: grid;
+        grid-template-columns: repeat(3, auto);
+        gap: 0.1rem 1.2rem;
+        margin: 0.4rem 0 0;
+        justify-content: start;
+      }
+      .model dt {
+        color: var(--tm-muted);
+        font-size: 0.78rem;
+      }
+      .model dd {
+        margin: 0;
         font-family: var(--tm-mono);
-        font-size: 11px;
-        fill: var(--tm-muted);
+        font-variant-numeric: tabular-nums;
       }
-      .round-tick {
-        stroke: #8893a4;
-        stroke-width: 1;
-        stroke-dasharray: 3 3;
-      }
-      .round-label {
-        font-family: var(--tm-mono);
-        font-size: 10px;
-        fill: #6b7686;
-      }
-      .line {
-        fill: none;
-        stroke-width: 2;
-        stroke-linejoin: round;
-      }
-      .area {
-        opacity: 0.13;
+      .model p {
+        margin: 0.4rem 0 0;
+        line-height: 1.45;
       }
       .empty {
         margin: 0;
@@ -138,12 +199,16 @@ export class TmMigrationCharts extends LitElement {
         border-radius: 8px;
         background: var(--tm-surface-2);
       }
+      tm-state-timeline {
+        margin-top: 0.9rem;
+      }
     `,
   ];
 
   @state() private width = 0;
 
   private readonly rounds = new RoundsController(this);
+  private readonly plots = new Map<string, uPlot>();
   private readonly resize = new ResizeObserver((entries) => {
     const w = Math.floor(entries[0]?.contentRect.width ?? 0);
     if (w !== this.width) this.width = w;
@@ -157,81 +222,152 @@ export class TmMigrationCharts extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.resize.disconnect();
+    this.dropPlots();
+  }
+
+  private dropPlots(): void {
+    for (const p of this.plots.values()) p.destroy();
+    this.plots.clear();
+  }
+
+  private get limit(): number {
+    const v = this.rounds.service?.options.queryParameters()['downtime-limit'];
+    return typeof v === 'number' ? v : 300;
+  }
+
+  private prediction(records: readonly RoundRecord[]): PrecopyPrediction | null {
+    return predictPrecopy(records, this.limit);
   }
 
   override render() {
-    if (!this.rounds.service) return nothing;
+    const m = this.rounds.service;
+    if (!m) return nothing;
     const records = this.rounds.records;
+    const last = records[records.length - 1];
+    const p = this.prediction(records);
     return html`<section class="panel">
       <div class="panel-head">
-        <h2>Charts</h2>
-        <p class="hint">The outgoing migration round by round (one point per dirty sync); dashed lines mark each round's end.</p>
+        <h2>Rounds</h2>
+        <span class="aside">${records.length ? `${records.length} round${records.length === 1 ? '' : 's'}` : ''}</span>
+        <p class="hint">
+          The outgoing migration, one point per dirty-log sync (QEMU's <code>dirty-sync-count</code>). Point at a chart to read every
+          series at that round.
+        </p>
       </div>
       <div class="panel-body">
-        ${records.length < 1
+        ${records.length < 1 || !last
           ? html`<p class="empty">The charts draw while this tab sends a migration, once its first round ends.</p>`
-          : SERIES.map((s) => this.renderChart(s, records))}
+          : CHARTS.map(
+              (c) => html`<div class="chart" data-series=${c.key}>
+                <div class="title">${c.title}<span class="now">${c.now(last)}</span></div>
+                <p class="explain">${c.explain}</p>
+                <div class="plot" data-plot=${c.key} role="img" aria-label="${c.title}, by round"></div>
+              </div>`,
+            )}
+        ${p && records.length ? this.renderModel(p, records, m) : nothing}
+        <tm-state-timeline></tm-state-timeline>
       </div>
     </section>`;
   }
 
-  /** A round's label right of its line, or left of it near the right edge. */
-  private roundLabel(x: number, width: number, label: string) {
-    const flip = x + 4 + 6.5 * label.length > width;
-    return svg`<text class="round-label" x=${flip ? x - 2 : x + 2} y=${PAD.top - 4} text-anchor=${flip ? 'end' : 'start'}>${label}</text>`;
-  }
-
-  private renderChart(series: Series, records: readonly RoundRecord[]) {
-    // The panel body's padding (1rem each side) is not part of the chart.
-    const width = Math.max(200, this.width - 32);
-    const plotW = width - PAD.left - PAD.right;
-    const plotH = HEIGHT - PAD.top - PAD.bottom;
-    const t0 = 0;
-    const last = records[records.length - 1]!;
-    const tEnd = Math.max(last.time, t0 + 1000);
-    // At most about one point per pixel (a long migration may have hundreds of rounds).
-    const stride = Math.max(1, Math.ceil(records.length / plotW));
-    const points: RoundRecord[] = [];
-    for (let i = 0; i < records.length; i += stride) points.push(records[i]!);
-    if (points[points.length - 1] !== last) points.push(last);
-    const peak = Math.max(...records.map(series.value));
-    const yMax = series.key === 'remaining' ? niceBytes(peak) : niceMax(peak);
-    const x = (t: number) => PAD.left + ((t - t0) / (tEnd - t0)) * plotW;
-    const y = (v: number) => PAD.top + plotH - (Math.max(0, v) / yMax) * plotH;
-    const line = points.map((p) => `${x(p.time).toFixed(1)},${y(series.value(p)).toFixed(1)}`).join(' ');
-    const area = `${x(points[0]!.time).toFixed(1)},${y(0)} ${line} ${x(last.time).toFixed(1)},${y(0)}`;
-    // Every round gets its line; labels only where there is room for them.
-    const rounds = records.map((r) => ({ t: r.time, label: `r${r.round}` }));
-    let lastLabel = -Infinity;
-    const labelled = rounds.map((r) => {
-      const show = x(r.t) - lastLabel >= 8 + 6.5 * r.label.length;
-      if (show) lastLabel = x(r.t);
-      return show;
-    });
-    const latest = series.value(last);
-    return html`<div class="chart" data-series=${series.key}>
-      <div class="title">
-        ${series.title} <span class="field">${series.field}</span>
-        <span class="now" style="color:${series.colour}">${series.now(latest)}</span>
-      </div>
-      <svg width=${width} height=${HEIGHT} viewBox="0 0 ${width} ${HEIGHT}" role="img" aria-label="${series.title} over time">
-        ${[0, 0.5, 1].map(
-          (f) => svg`<line class="grid" x1=${PAD.left} x2=${width - PAD.right} y1=${y(f * yMax)} y2=${y(f * yMax)}></line>
-            <text class="axis-label" x=${PAD.left - 6} y=${y(f * yMax) + 4} text-anchor="end">${series.axis(f * yMax)}</text>`,
-        )}
-        ${rounds.map(
-          (r, i) => svg`<line class="round-tick" x1=${x(r.t)} x2=${x(r.t)} y1=${PAD.top - 2} y2=${PAD.top + plotH}></line>
-            ${labelled[i] ? this.roundLabel(x(r.t), width, r.label) : nothing}`,
-        )}
-        <polygon class="area" points=${area} style="fill:${series.colour}"></polygon>
-        <polyline class="line" points=${line} style="stroke:${series.colour}"></polyline>
-        ${points.length <= 24 ? points.map((p) => svg`<circle class="point" cx=${x(p.time)} cy=${y(series.value(p))} r="2.5" style="fill:${series.colour}"></circle>`) : nothing}
-        <text class="axis-label" x=${PAD.left} y=${HEIGHT - 4} text-anchor="start">${formatSeconds(t0)}</text>
-        <text class="axis-label" x=${width - PAD.right} y=${HEIGHT - 4} text-anchor="end">${formatSeconds(tEnd)}</text>
-        <text class="axis-label" x=${PAD.left + plotW / 2} y=${HEIGHT - 4} text-anchor="middle">time since migrate</text>
-      </svg>
+  private renderModel(p: PrecopyPrediction, records: readonly RoundRecord[], m: MigrationView) {
+    const info = m.outgoingStatus === 'completed' ? m.queryMigrate() : null;
+    const measuredTotal = info?.['total-time'];
+    return html`<div class="model" data-model>
+      <h3>The model over the measurement</h3>
+      <dl>
+        <dt>rounds</dt>
+        <dt>total time</dt>
+        <dt>downtime</dt>
+        <dd>${p.converges ? p.rounds.length : '∞'} <span class="hint">/ ${records.length} measured</span></dd>
+        <dd>${p.converges ? `${(p.totalTime / 1000).toFixed(2)} s` : '∞'}${measuredTotal !== undefined ? html` <span class="hint">/ ${(measuredTotal / 1000).toFixed(2)} s</span>` : nothing}</dd>
+        <dd>${p.converges ? `${p.downtime.toFixed(0)} ms` : '–'}${info?.downtime !== undefined ? html` <span class="hint">/ ${info.downtime} ms</span>` : nothing}</dd>
+      </dl>
+      <p>${explainDifference(p, records, info?.downtime)}</p>
     </div>`;
   }
+
+  protected override updated(_changed: PropertyValues<this>): void {
+    const records = this.rounds.records;
+    if (records.length < 1) {
+      this.dropPlots();
+      return;
+    }
+    const p = this.prediction(records);
+    const width = Math.max(260, this.width - 32);
+    for (const c of CHARTS) {
+      const el = this.renderRoot.querySelector<HTMLElement>(`[data-plot=${c.key}]`);
+      if (!el) continue;
+      const data = chartData(c, records, p, this.limit);
+      let plot = this.plots.get(c.key);
+      if (plot && plot.root.parentElement !== el) {
+        plot.destroy();
+        plot = undefined;
+      }
+      if (!plot) {
+        plot = new uPlot(plotOptions(c, width), data, el);
+        this.plots.set(c.key, plot);
+      } else {
+        plot.setData(data);
+        if (plot.width !== width) plot.setSize({ width, height: HEIGHT });
+      }
+    }
+  }
+}
+
+/** Aligned columns for uPlot: x = round number, over measured and model rounds. */
+function chartData(c: ChartDef, records: readonly RoundRecord[], p: PrecopyPrediction | null, limit: number): uPlot.AlignedData {
+  const model = p?.rounds ?? [];
+  const xs = [...new Set([...records.map((r) => r.round), ...(c.series.some((s) => s.model) ? model.map((m) => m.round) : [])])].sort((a, b) => a - b);
+  const byTime = new Map(records.map((r) => [r.round, r]));
+  const modelByTime = new Map(model.map((m) => [m.round, m]));
+  const cols: (number | null)[][] = c.series.map((s) =>
+    xs.map((t) => {
+      if (s.constant) return s.constant(limit);
+      if (s.measured) {
+        const r = byTime.get(t);
+        return r ? s.measured(r) : null;
+      }
+      const m = modelByTime.get(t);
+      return m && s.model ? s.model(m) : null;
+    }),
+  );
+  // A log axis has no zero: an empty round leaves a gap.
+  if (c.log) for (const col of cols) col.forEach((v, i) => v !== null && v <= 0 && (col[i] = null));
+  return [xs, ...cols] as uPlot.AlignedData;
+}
+
+function plotOptions(c: ChartDef, width: number): uPlot.Options {
+  const axisStyle = { stroke: '#586475', grid: { stroke: '#e3e7ed', width: 1 }, ticks: { stroke: '#d5dbe3', width: 1 }, font: '11px system-ui, sans-serif' };
+  const axes: uPlot.Axis[] = [
+    { ...axisStyle, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (_u, vals) => vals.map((v) => (v == null ? '' : `round ${v}`)) },
+    { ...axisStyle, size: 64, values: (_u, vals) => vals.map((v) => (v == null ? '' : c.axis(v))) },
+  ];
+  if (c.axis2) axes.push({ ...axisStyle, side: 1, scale: 'y2', size: 70, grid: { show: false }, values: (_u, vals) => vals.map((v) => (v == null ? '' : c.axis2!(v))) });
+  return {
+    width,
+    height: HEIGHT,
+    scales: {
+      x: { time: false, range: (_u, min, max) => [Math.min(min, 1) - 0.3, Math.max(max, 2) + 0.3] },
+      y: c.log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] },
+      y2: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+    axes,
+    cursor: { drag: { x: false, y: false }, points: { size: 7 } },
+    legend: { show: true, live: true },
+    series: [
+      { label: 'round', value: (_u, v) => (v == null ? '–' : `${v}`) },
+      ...c.series.map<uPlot.Series>((s) => ({
+        label: s.label,
+        stroke: s.colour,
+        width: s.dash ? 1.6 : 2,
+        dash: s.dash,
+        scale: s.right ? 'y2' : 'y',
+        spanGaps: true,
+        points: { show: !s.constant, size: s.model ? 4 : 5, fill: s.colour },
+        value: (_u, v) => (v == null ? '–' : s.right ? `${(v / 1e6).toFixed(1)} MB/s` : c.axis(v)),
+      })),
+    ],
+  };
 }
 
 declare global {

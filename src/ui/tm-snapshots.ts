@@ -222,6 +222,9 @@ export class TmSnapshots extends LitElement {
   @state() private confirmDelete: string | null = null;
   @state() private dragging = false;
   @state() private importing: Import | null = null;
+  /** navigator.storage.estimate(): what this origin uses and may use (IndexedDB included). */
+  @state() private storage: { usage: number; quota: number } | null = null;
+  private storageFor = '';
   @query('input[type=file]') private fileInput!: HTMLInputElement;
 
   private readonly snapshots = new SnapshotsController(this);
@@ -247,12 +250,25 @@ export class TmSnapshots extends LitElement {
     window.removeEventListener('drop', this.onDrop);
   }
 
+  /** Re-reads the storage estimate whenever the list of snapshots changed. */
+  protected override updated(): void {
+    const key = (this.snapshots.service?.snapshots ?? []).map((s) => `${s.name}:${s.size}`).join();
+    if (key === this.storageFor) return;
+    this.storageFor = key;
+    void navigator.storage?.estimate?.().then((e) => (this.storage = { usage: e.usage ?? 0, quota: e.quota ?? 0 }));
+  }
+
   override render() {
     const store = this.snapshots.service;
     const list = store?.snapshots ?? [];
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Snapshots</h2>
+        ${this.storage
+          ? html`<span class="aside" data-storage title="navigator.storage.estimate(): this site's storage in use, and how much the browser lets it use"
+              >${formatBytes(this.storage.usage)} used of ${formatBytes(this.storage.quota)}</span
+            >`
+          : nothing}
         <p class="hint">Migration streams saved in this browser (IndexedDB): QEMU's "migrate to a file".</p>
       </div>
       <div class="panel-body">

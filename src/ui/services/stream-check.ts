@@ -19,6 +19,7 @@ import {
   StreamFormatError,
   StreamReader,
   type MigCommand,
+  type RamPartStats,
   type RamVisitor,
 } from '../../migration/stream/index.js';
 import { blobSource } from '../../transport/file.js';
@@ -55,7 +56,7 @@ const SKIP_PAGES: RamVisitor = { page() {}, zeroPage() {} };
  * framing) with nowhere to put the pages: the destination's ram-load handler writes into guest
  * RAM, which a check on the main thread must not have to allocate.
  */
-function ramCheckHandler(ramSize: number): LoadHandler {
+function ramCheckHandler(ramSize: number, onPart?: (stats: RamPartStats) => void): LoadHandler {
   let ramReader: RamReader | null = null;
   let reader: StreamReader | null = null;
   let started = false;
@@ -73,15 +74,47 @@ function ramCheckHandler(ramSize: number): LoadHandler {
         reader = r;
         ramReader = new RamReader(r, [{ name: RAM_BLOCK_MAIN, length: ramSize }], { pageSize: PAGE_SIZE });
       }
-      await ramReader.readPart(SKIP_PAGES);
+      const stats = await ramReader.readPart(SKIP_PAGES);
+      onPart?.(stats);
       started = true;
     },
     validate: () => (started ? null : `Migration stream carries no '${RAM_SECTION_NAME}' section`),
   };
 }
 
+/** What the walk saw, for the stream inspector (tm-stream-inspector): each section and command as read. */
+export interface StreamTap {
+  /** A section's data was read: its header's id and version, and the bytes it took (header to footer). */
+  section?(s: { name: string; type: number; sectionId: number; versionId: number; offset: number; bytes: number }): void;
+  command?(cmd: MigCommand, offset: number, bytes: number): void;
+  /** The RAM records of one part of the `ram` section, summarised. */
+  ramPart?(stats: RamPartStats): void;
+}
+
+type Loaded = { name: string; type: number; sectionId: number; versionId: number };
+
+/**
+ * The handlers, each wrapped so the tap learns the section id and version of what it loads (the
+ * handler itself is untouched: Object.create keeps its methods and fields).
+ */
+function tapped(handlers: LoadHandler[], onLoaded: (h: LoadHandler, s: Loaded) => void): LoadHandler[] {
+  return handlers.map((h) => {
+    const w = Object.create(h) as LoadHandler;
+    w.loadState = async (r, ctx) => {
+      await h.loadState.call(h, r, ctx);
+      onLoaded(h, { name: h.name, type: ctx.type, sectionId: ctx.sectionId, versionId: ctx.versionId });
+    };
+    return w;
+  });
+}
+
 /** Walks the whole stream; resolves with what it found or rejects with StreamCheckError. */
-export async function checkStream(blob: Blob, expect: StreamExpectations, onProgress?: (done: number, total: number) => void): Promise<StreamCheck> {
+export async function checkStream(
+  blob: Blob,
+  expect: StreamExpectations,
+  onProgress?: (done: number, total: number) => void,
+  tap?: StreamTap,
+): Promise<StreamCheck> {
   const source = blobSource(blob);
   const reader = new StreamReader(source);
   // The destination's own handlers (configuration, globalstate, every device with its range
@@ -92,14 +125,34 @@ export async function checkStream(blob: Blob, expect: StreamExpectations, onProg
     machineType: expect.machineType,
     devices: DEVICES,
   });
-  const handlers = [machine.configuration, ramCheckHandler(expect.ramSize), machine.globalState, ...machine.devices];
+  const plain = [machine.configuration, ramCheckHandler(expect.ramSize, tap?.ramPart), machine.globalState, ...machine.devices];
+  // Where the current section or command began (after the 8-byte magic and version).
+  let mark = 8;
+  let pending: Loaded | null = null;
+  const handlers = !tap?.section
+    ? plain
+    : tapped(plain, (h, loaded) => {
+        if (h.kind !== 'configuration') pending = loaded;
+        else {
+          // The configuration section has no footer and no onSection: it ends here.
+          tap.section!({ ...loaded, offset: mark, bytes: reader.position - mark });
+          mark = reader.position;
+        }
+      });
   try {
     const result = await loadVm(reader, {
       handlers,
       onCommand: (cmd) => {
+        tap?.command?.(cmd, mark, reader.position - mark);
+        mark = reader.position;
         if (!SNAPSHOT_COMMANDS.has(cmd.type)) throw new Error(`a saved stream carries no ${cmd.type} command`);
       },
-      onSection: () => onProgress?.(source.bytesRead, blob.size),
+      onSection: () => {
+        if (pending) tap?.section?.({ ...pending, offset: mark, bytes: reader.position - mark });
+        pending = null;
+        mark = reader.position;
+        onProgress?.(source.bytesRead, blob.size);
+      },
     });
     if (!(await reader.atEnd())) throw new Error(`${blob.size - reader.position} bytes follow the end of the stream`);
     onProgress?.(blob.size, blob.size);

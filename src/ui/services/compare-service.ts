@@ -1,0 +1,238 @@
+// Compare: the same guest moved between the same two tabs by each method in turn — stop-and-copy
+// (what a user does without live migration: stop, migrate, cont), precopy, postcopy — through QMP
+// only, as a user at the console would. The source tab drives; the destination tab re-arms itself
+// for each run (a reload as `-incoming defer`, which is how QEMU gets a fresh destination process)
+// when asked on a BroadcastChannel, and reports the downtime its guest saw (the stress guest
+// prints `clock jumped N ms`). Results land in the run history, labelled.
+
+import type { RunMethod, RunRecord } from './history-db.js';
+import type { HistoryService } from './history-service.js';
+import { executeSafely, type QmpClient, type QmpCommand } from './qmp-client.js';
+
+const CHANNEL = 'tabmig-compare';
+const FINAL = ['completed', 'failed', 'cancelled'];
+/** As often as a QMP client (e.g. drive.mjs, libvirt) asks query-migrate. */
+const POLL_MS = 250;
+
+type Msg =
+  | { type: 'prepare'; token: string; to: string; query: string }
+  | { type: 'armed'; token: string; id: string }
+  | { type: 'cont'; token: string; to: string }
+  | { type: 'started'; token: string; guestDowntime: number | null }
+  | { type: 'failed'; token: string; error: string };
+
+export interface CompareRequest {
+  /** Peer id of the destination tab (any tab of this browser with the page open). */
+  destination: string;
+  program: string;
+  args: string;
+  /** RAM size for the destination's reload (`m=`), e.g. "64M". */
+  ramSize: string;
+  methods: RunMethod[];
+}
+
+export interface CompareProgress {
+  method: RunMethod | null;
+  step: string;
+  runs: RunRecord[];
+  error: string | null;
+  done: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function ret<T = unknown>(qmp: QmpClient, execute: string, args?: object): Promise<T> {
+  const cmd: QmpCommand = args ? { execute, arguments: args } : { execute };
+  const r = await executeSafely(qmp, cmd);
+  if (r.error) throw new Error(`${execute}: ${r.error.desc}`);
+  return r.return as T;
+}
+
+function caps(list: Record<string, boolean>) {
+  return { capabilities: Object.entries(list).map(([capability, state]) => ({ capability, state })) };
+}
+
+/** The last `clock jumped N ms` the stress guest printed, if any. */
+function clockJump(serial: string): number | null {
+  const all = [...serial.matchAll(/clock jumped (\d+) ms/g)].map((m) => +m[1]!);
+  return all.length ? Math.max(...all) : null;
+}
+
+export class CompareService {
+  private readonly channel = new BroadcastChannel(CHANNEL);
+  private cancelled = false;
+
+  constructor(
+    private readonly qmp: QmpClient,
+    private readonly history: HistoryService | undefined,
+    /** This tab's peer id now (it changes on reload). */
+    private readonly ownId: () => string,
+    // The URL then reload (not assign): only the hash may differ from the last run's.
+    private readonly navigate: (url: string) => void = (url) => {
+      window.history.replaceState(null, '', location.pathname + url);
+      location.reload();
+    },
+  ) {
+    this.channel.addEventListener('message', (e: MessageEvent<Msg>) => void this.onMessage(e.data));
+  }
+
+  close(): void {
+    this.cancelled = true;
+    this.channel.close();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  // ---- destination side -------------------------------------------------------------------
+
+  private async onMessage(msg: Msg): Promise<void> {
+    if (msg.type === 'prepare' && msg.to === this.ownId()) this.navigate(msg.query);
+  }
+
+  /**
+   * Called at start-up when the page was loaded with `#compare=TOKEN` (in the hash: the query is
+   * QEMU's command line, which knows no such option): arm, then report.
+   */
+  async armFromUrl(params: URLSearchParams): Promise<void> {
+    const token = params.get('compare');
+    if (!token) return;
+    try {
+      const want = (params.get('caps') ?? '').split(',').filter(Boolean);
+      if (want.length) await ret(this.qmp, 'migrate-set-capabilities', caps(Object.fromEntries(want.map((c) => [c, true]))));
+      await ret(this.qmp, 'migrate-incoming', { uri: 'webrtc:' });
+      const peer = await ret<{ id?: string; name?: string }>(this.qmp, 'x-tabmig-peer');
+      const waitCont = this.waitFor((m) => m.type === 'cont' && m.token === token, 600000).catch(() => null);
+      this.post({ type: 'armed', token, id: peer.id ?? peer.name ?? this.ownId() });
+      // Until the guest is ours and running (stop-and-copy: after the source says cont).
+      for (;;) {
+        await sleep(POLL_MS);
+        const st = await ret<{ status: string }>(this.qmp, 'query-status');
+        const mig = await ret<{ status?: string }>(this.qmp, 'query-migrate');
+        if (mig.status === 'failed') throw new Error('the incoming migration failed');
+        if (st.status === 'running') break;
+        if (st.status === 'paused' && mig.status === 'completed') {
+          await waitCont;
+          await ret(this.qmp, 'cont');
+        }
+      }
+      // The stress guest notices the jump on its next look at the clock.
+      await sleep(1500);
+      const g = await ret<{ serial: string }>(this.qmp, 'x-tabmig-guest-info');
+      this.post({ type: 'started', token, guestDowntime: clockJump(g.serial) });
+    } catch (e) {
+      this.post({ type: 'failed', token, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  // ---- source side ------------------------------------------------------------------------
+
+  async run(req: CompareRequest, progress: (p: CompareProgress) => void): Promise<RunRecord[]> {
+    this.cancelled = false;
+    const runs: RunRecord[] = [];
+    const batch = Date.now().toString(36).slice(-4);
+    let destination = req.destination;
+    const report = (method: RunMethod | null, step: string, error: string | null = null, done = false) =>
+      progress({ method, step, runs: [...runs], error, done });
+    try {
+      for (const method of req.methods) {
+        if (this.cancelled) throw new Error('cancelled');
+        const token = `${batch}-${method}-${Math.random().toString(36).slice(2, 8)}`;
+        report(method, 'Reloading the destination tab as -incoming defer (a fresh destination)');
+        const capsList = method === 'postcopy' ? 'postcopy-ram' : '';
+        const query = `?m=${encodeURIComponent(req.ramSize)}&incoming=defer#compare=${token}${capsList ? `&caps=${capsList}` : ''}`;
+        const armed = this.waitFor((m) => m.type === 'armed' && m.token === token, 30000);
+        const failed = this.waitFor((m) => m.type === 'failed' && m.token === token, 600000);
+        failed.catch(() => {});
+        this.post({ type: 'prepare', token, to: destination, query });
+        const answer = await Promise.race([armed, failed]);
+        if (answer.type === 'failed') throw new Error(`destination: ${answer.error}`);
+        destination = (answer as Extract<Msg, { type: 'armed' }>).id;
+
+        report(method, `Loading ${req.program} ${req.args} here`);
+        await ret(this.qmp, 'x-tabmig-load', { program: req.program, ...(req.args ? { args: req.args } : {}) });
+        await ret(this.qmp, 'cont');
+        if (req.program === 'stress') {
+          for (const t0 = Date.now(); ; await sleep(POLL_MS)) {
+            const g = await ret<{ serial: string }>(this.qmp, 'x-tabmig-guest-info');
+            if (g.serial.includes('stress: ready')) break;
+            if (Date.now() - t0 > 120000) throw new Error('the stress guest never said ready');
+          }
+        }
+        await sleep(1000);
+        await ret(this.qmp, 'migrate-set-capabilities', caps({ 'return-path': true }));
+        // postcopy-ram only where this build knows it (postcopy may not have landed yet).
+        if (method === 'postcopy') await ret(this.qmp, 'migrate-set-capabilities', caps({ 'postcopy-ram': true }));
+        else await executeSafely(this.qmp, { execute: 'migrate-set-capabilities', arguments: caps({ 'postcopy-ram': false }) });
+
+        if (this.history) this.history.nextRun = { label: method, method, guest: { program: req.program, args: req.args } };
+        const stored = this.history?.nextStored();
+        const started = this.waitFor((m) => m.type === 'started' && m.token === token, 600000);
+        started.catch(() => {});
+        const tStop = performance.now();
+        if (method === 'stop-and-copy') await ret(this.qmp, 'stop');
+        report(method, `migrate webrtc:${destination}`);
+        await ret(this.qmp, 'migrate', { uri: `webrtc:${destination}` });
+        let startedPostcopy = false;
+        let info: { status?: string; [k: string]: unknown } = {};
+        for (const t0 = Date.now(); ; await sleep(POLL_MS)) {
+          info = await ret(this.qmp, 'query-migrate');
+          if (method === 'postcopy' && !startedPostcopy && info.status === 'active' && Date.now() - t0 > 1000) {
+            startedPostcopy = true;
+            report(method, 'migrate-start-postcopy');
+            const r = await executeSafely(this.qmp, { execute: 'migrate-start-postcopy' });
+            if (r.error) {
+              // This build cannot switch to postcopy: do not let a precopy pass as one.
+              await executeSafely(this.qmp, { execute: 'migrate_cancel' });
+              throw new Error(`migrate-start-postcopy: ${r.error.desc}`);
+            }
+          }
+          if (FINAL.includes(info.status ?? '')) break;
+          if (this.cancelled) await executeSafely(this.qmp, { execute: 'migrate_cancel' });
+        }
+        if (info.status !== 'completed') throw new Error(`${method} ended ${info.status}`);
+        if (method === 'stop-and-copy') {
+          report(method, 'cont on the destination');
+          this.post({ type: 'cont', token, to: destination });
+        }
+        report(method, 'Waiting for the destination guest to run');
+        const outcome = await Promise.race([started, failed]);
+        if (outcome.type === 'failed') throw new Error(`destination: ${outcome.error}`);
+        const seen = (outcome as Extract<Msg, { type: 'started' }>).guestDowntime;
+        const whole = performance.now() - tStop;
+        const run = stored ? await stored : null;
+        if (run) {
+          // Stop-and-copy without a guest clock: the guest was down from stop until it ran again.
+          run.guestDowntime = seen ?? (method === 'stop-and-copy' ? Math.round(whole) : null);
+          await this.history!.put(run);
+          runs.push(run);
+        }
+      }
+      report(null, 'Done', null, true);
+    } catch (e) {
+      report(null, 'Stopped', e instanceof Error ? e.message : String(e), true);
+    }
+    return runs;
+  }
+
+  private post(msg: Msg): void {
+    this.channel.postMessage(msg);
+  }
+
+  private waitFor(pred: (m: Msg) => boolean, ms: number): Promise<Msg> {
+    return new Promise((resolve, reject) => {
+      const on = (e: MessageEvent<Msg>) => {
+        if (!pred(e.data)) return;
+        clearTimeout(timer);
+        this.channel.removeEventListener('message', on);
+        resolve(e.data);
+      };
+      const timer = setTimeout(() => {
+        this.channel.removeEventListener('message', on);
+        reject(new Error('the destination tab did not answer (is it open, with this page?)'));
+      }, ms);
+      this.channel.addEventListener('message', on);
+    });
+  }
+}

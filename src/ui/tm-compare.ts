@@ -1,0 +1,166 @@
+import { ContextConsumer } from '@lit/context';
+import { LitElement, css, html, nothing } from 'lit';
+import { customElement, state } from 'lit/decorators.js';
+import { compareContext } from './contexts/compare-context.js';
+import { MigrationController } from './controllers/migration-controller.js';
+import type { CompareProgress } from './services/compare-service.js';
+import type { RunMethod } from './services/history-db.js';
+import { isSetupOrActive } from './services/migration-view.js';
+import { panelStyles } from './styles/theme.js';
+import './tm-run-comparison.js';
+
+const METHODS: { method: RunMethod; label: string; explain: string }[] = [
+  { method: 'stop-and-copy', label: 'Stop-and-copy', explain: 'stop, migrate, cont: what you would do without live migration.' },
+  { method: 'precopy', label: 'Precopy', explain: 'copy RAM while the guest runs, then stop briefly for what is left.' },
+  { method: 'postcopy', label: 'Postcopy', explain: 'move the guest early; fetch missing pages when it touches them.' },
+];
+
+/**
+ * Compare: one click migrates the same guest (same program, arguments and RAM size) to the same
+ * other tab by stop-and-copy, precopy and postcopy in turn, then shows the table and overlaid
+ * charts. Every step is a QMP command (CompareService); the results go to the run history.
+ */
+@customElement('tm-compare')
+export class TmCompare extends LitElement {
+  static override styles = [
+    panelStyles,
+    css`
+      form {
+        display: grid;
+        grid-template-columns: auto minmax(0, 1fr);
+        gap: 0.5rem 0.8rem;
+        align-items: center;
+        font-size: 0.9rem;
+      }
+      fieldset {
+        grid-column: 1 / -1;
+        border: 1px solid var(--tm-border);
+        border-radius: 8px;
+        margin: 0;
+        padding: 0.4rem 0.7rem 0.5rem;
+      }
+      legend {
+        font-size: 0.82rem;
+        color: var(--tm-muted);
+      }
+      fieldset label {
+        display: flex;
+        gap: 0.45rem;
+        align-items: baseline;
+        padding: 0.15rem 0;
+      }
+      fieldset small {
+        color: var(--tm-muted);
+      }
+      .actions {
+        grid-column: 1 / -1;
+        display: flex;
+        gap: 0.6rem;
+        align-items: center;
+      }
+      .progress {
+        margin: 0.6rem 0;
+        font-size: 0.88rem;
+        color: var(--tm-muted);
+      }
+      .progress b {
+        color: var(--tm-text);
+      }
+    `,
+  ];
+
+  @state() private destination = '';
+  @state() private program = 'stress';
+  @state() private args = 'wss=16M rate=2M mode=random';
+  @state() private methods = new Set<RunMethod>(['stop-and-copy', 'precopy', 'postcopy']);
+  @state() private progress: CompareProgress | null = null;
+
+  private readonly migration = new MigrationController(this, { intervalMs: 500 });
+  private readonly compare = new ContextConsumer(this, { context: compareContext, subscribe: true });
+
+  private get postcopyKnown(): boolean {
+    return this.migration.service?.options.queryCapabilities().some((c) => c.capability === ('postcopy-ram' as never)) ?? false;
+  }
+
+  override render() {
+    const m = this.migration.service;
+    if (!m) return nothing;
+    const peers = (m.signaling?.peers ?? []).filter((p) => p.id !== m.signaling?.id);
+    const running = this.progress !== null && !this.progress.done;
+    const busy = running || isSetupOrActive(m.outgoingStatus);
+    const dest = this.destination && peers.some((p) => p.id === this.destination) ? this.destination : (peers[0]?.id ?? '');
+    return html`<section class="panel">
+      <div class="panel-head">
+        <h2>Compare</h2>
+        <p class="hint">
+          Moves the same guest to the same tab by each method, one after another, and sets the results side by side. The other tab
+          reloads itself as a fresh destination for each run.
+        </p>
+      </div>
+      <div class="panel-body">
+        <form @submit=${(e: Event) => (e.preventDefault(), this.start(dest))}>
+          <label for="cmp-dest">Destination tab</label>
+          <select id="cmp-dest" .value=${dest} @change=${(e: Event) => (this.destination = (e.target as HTMLSelectElement).value)} ?disabled=${running}>
+            ${peers.length ? peers.map((p) => html`<option value=${p.id}>${p.name || p.id}</option>`) : html`<option value="">no other tab open</option>`}
+          </select>
+          <label for="cmp-prog">Guest program</label>
+          <select id="cmp-prog" .value=${this.program} @change=${(e: Event) => (this.program = (e.target as HTMLSelectElement).value)} ?disabled=${running}>
+            <option value="stress">stress (dirties RAM at a set rate; reports the downtime it saw)</option>
+            <option value="ab">ab (QEMU migration-test's a-b loop)</option>
+          </select>
+          <label for="cmp-args">Arguments</label>
+          <input id="cmp-args" class="mono" .value=${this.args} @input=${(e: Event) => (this.args = (e.target as HTMLInputElement).value)} ?disabled=${running} />
+          <fieldset>
+            <legend>Methods</legend>
+            ${METHODS.map((x) => {
+              const unavailable = x.method === 'postcopy' && !this.postcopyKnown;
+              return html`<label>
+                <input
+                  type="checkbox"
+                  .checked=${this.methods.has(x.method) && !unavailable}
+                  ?disabled=${unavailable || running}
+                  @change=${(e: Event) => this.toggle(x.method, (e.target as HTMLInputElement).checked)}
+                />
+                <span><b>${x.label}</b> <small>${unavailable ? 'not in this build yet (no postcopy-ram capability)' : x.explain}</small></span>
+              </label>`;
+            })}
+          </fieldset>
+          <div class="actions">
+            <button class="primary" type="submit" ?disabled=${busy || !dest}>Compare</button>
+            ${running ? html`<button type="button" @click=${() => this.compare.value?.cancel()}>Stop after this run</button>` : nothing}
+          </div>
+        </form>
+        ${this.progress
+          ? html`<p class="progress" aria-live="polite" role="status">
+              ${this.progress.method ? html`<b>${this.progress.method}</b>: ` : nothing}${this.progress.step}
+              ${this.progress.error ? html`<span class="error-text"> — ${this.progress.error}</span>` : nothing}
+            </p>`
+          : nothing}
+        ${this.progress?.runs.length ? html`<tm-run-comparison .runs=${this.progress.runs}></tm-run-comparison>` : nothing}
+      </div>
+    </section>`;
+  }
+
+  private toggle(method: RunMethod, on: boolean): void {
+    const next = new Set(this.methods);
+    if (on) next.add(method);
+    else next.delete(method);
+    this.methods = next;
+  }
+
+  private async start(destination: string): Promise<void> {
+    const svc = this.compare.value;
+    const m = this.migration.service;
+    if (!svc || !m || !destination) return;
+    const methods = METHODS.map((x) => x.method).filter((x) => this.methods.has(x) && (x !== 'postcopy' || this.postcopyKnown));
+    const ramSize = `${(m.pageState.pageCount * 4096) >> 20}M`;
+    this.progress = { method: null, step: 'Starting', runs: [], error: null, done: false };
+    await svc.run({ destination, program: this.program, args: this.args, ramSize, methods }, (p) => (this.progress = p));
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'tm-compare': TmCompare;
+  }
+}

@@ -1,0 +1,139 @@
+// The teaching view in real tabs: the memory map moving on both sides, the per-round charts with
+// the model and the state timeline, the compare table and the stream inspector. Each is
+// screenshotted (to $SHOTS_DIR, default /tmp/tabmig-shots) so a person can look at them; the
+// assertions check what a class would see: pixels that change, a chart per series, a table row
+// per method, sections listed.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { sleep } from './harness.mjs';
+import { sharedBrowser } from './session.mjs';
+
+const SHOTS = process.env.SHOTS_DIR ?? '/tmp/tabmig-shots';
+mkdirSync(SHOTS, { recursive: true });
+const FINAL = ['completed', 'failed', 'cancelled'];
+
+/** The element's shadow-piercing locator, screenshotted into SHOTS. */
+async function shot(tab, selector, name) {
+  const el = tab.page.locator(selector).first();
+  await el.scrollIntoViewIfNeeded();
+  await el.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+const mapPixels = (tab) =>
+  tab.page.evaluate(() => {
+    const find = (root) => {
+      for (const el of root.querySelectorAll('*')) {
+        if (el.tagName === 'TM-MEMORY-MAP') return el;
+        if (el.shadowRoot) {
+          const r = find(el.shadowRoot);
+          if (r) return r;
+        }
+      }
+      return null;
+    };
+    return find(document)?.shadowRoot?.querySelector('canvas')?.toDataURL() ?? null;
+  });
+
+describe('the teaching view', () => {
+  const session = sharedBrowser();
+
+  it('draws the memory map on both tabs, then the rounds, the model and the timeline', async () => {
+    const b = await session.browser.open('?m=64M&incoming=defer&S');
+    await b.page.setViewportSize({ width: 1680, height: 2400 });
+    await b.ret('migrate-incoming', { uri: 'webrtc:' });
+    const { id } = await b.ret('x-tabmig-peer');
+    const a = await session.browser.open('?m=64M&S');
+    await a.page.setViewportSize({ width: 1680, height: 2400 });
+    await a.ret('x-tabmig-load', { program: 'stress', args: 'wss=32M rate=1M mode=random' });
+    await a.ret('cont');
+    await a.until('x-tabmig-guest-info', (g) => g.serial.includes('stress: ready'), 60000);
+    await a.ret('migrate-set-parameters', { 'max-bandwidth': 8 << 20, 'downtime-limit': 100 });
+    await a.ret('migrate', { uri: 'webrtc:' + id });
+    const framesA = new Set();
+    const framesB = new Set();
+    let shotMid = false;
+    const tMigrate = Date.now();
+    for (const t0 = Date.now(); Date.now() - t0 < 120000; await sleep(250)) {
+      framesA.add(await mapPixels(a));
+      framesB.add(await mapPixels(b));
+      const info = await a.ret('query-migrate');
+      if (!shotMid && info.status === 'active' && Date.now() - tMigrate > 1200 && framesA.size >= 4 && framesB.size >= 4) {
+        shotMid = true;
+        await shot(a, 'tm-memory-map', 'memory-map-source');
+        await shot(b, 'tm-memory-map', 'memory-map-destination');
+      }
+      if (FINAL.includes(info.status)) break;
+    }
+    const info = await a.until('query-migrate', (v) => FINAL.includes(v.status), 120000);
+    assert.equal(info.status, 'completed');
+    assert.ok(framesA.size >= 3 && framesB.size >= 3, `map frames ${framesA.size} / ${framesB.size}`);
+    await sleep(600);
+    const charts = a.page.locator('tm-migration-charts');
+    assert.equal(await charts.locator('.uplot').count(), 5, 'five uPlot charts');
+    assert.equal(await charts.locator('[data-model]').count(), 1, 'the model paragraph');
+    assert.ok((await charts.locator('tm-state-timeline [data-downtime]').count()) === 1, 'downtime marked');
+    await shot(a, 'tm-migration-charts', 'charts');
+    await shot(a, 'tm-migration-charts [data-model]', 'model');
+    await shot(a, 'tm-migration-charts tm-state-timeline', 'timeline');
+    if (!shotMid) await shot(a, 'tm-memory-map', 'memory-map-source');
+    assert.deepEqual(session.browser.pageErrors, []);
+  });
+
+  it('compares stop-and-copy and precopy between the same two tabs, with a table and overlaid charts', async () => {
+    const b = await session.browser.open('?m=32M&S');
+    const a = await session.browser.open('?m=32M&S');
+    await a.page.setViewportSize({ width: 1680, height: 2400 });
+    const { id } = await b.ret('x-tabmig-peer');
+    const panel = a.page.locator('tm-compare');
+    await panel.locator('#cmp-dest').selectOption(id);
+    await panel.locator('#cmp-args').fill('wss=8M rate=1M mode=random');
+    const post = panel.locator('fieldset input').nth(2);
+    if (!(await post.isDisabled())) await post.uncheck();
+    await panel.locator('button[type=submit]').click();
+    await a.page.waitForFunction(
+      () => {
+        const el = document.querySelector('tm-app')?.shadowRoot?.querySelector('tm-compare');
+        const t = el?.shadowRoot?.querySelector('tm-run-comparison')?.shadowRoot?.querySelectorAll('[data-compare-table] tbody tr');
+        return (t?.length ?? 0) >= 2 || /Stopped/.test(el?.shadowRoot?.querySelector('.progress')?.textContent ?? '');
+      },
+      null,
+      { timeout: 240000 },
+    );
+    const progress = await panel.locator('.progress').textContent();
+    assert.doesNotMatch(progress ?? '', /Stopped/, progress ?? '');
+    const rows = panel.locator('tm-run-comparison [data-compare-table] tbody tr');
+    assert.equal(await rows.count(), 2);
+    // Stop-and-copy: the guest is down for the whole copy; precopy only for the last part.
+    const down = async (i) => parseInt(((await rows.nth(i).locator('td').nth(1).textContent()) ?? '').replace(/,/g, ''), 10);
+    assert.ok((await down(0)) > (await down(1)), `stop-and-copy downtime ${await down(0)} > precopy ${await down(1)}`);
+    await sleep(500);
+    await shot(a, 'tm-compare', 'compare');
+    // Both runs are in the history.
+    const history = a.page.locator('tm-run-history');
+    assert.ok((await history.locator('li').count()) >= 2);
+    await history.locator('li input[type=checkbox]').nth(0).check();
+    await history.locator('li input[type=checkbox]').nth(1).check();
+    await history.getByRole('button', { name: /Compare selected/ }).click();
+    assert.equal(await history.locator('tm-run-comparison [data-compare-table] tbody tr').count(), 2);
+    await shot(a, 'tm-run-history', 'history');
+  });
+
+  it('lists the sections and commands of a saved snapshot', async () => {
+    const a = await session.browser.open('?m=32M&S');
+    await a.page.setViewportSize({ width: 1680, height: 2400 });
+    await a.ret('x-tabmig-load', { program: 'ab' });
+    await a.ret('cont');
+    await sleep(300);
+    await a.ret('migrate', { uri: 'idb:inspect-me' });
+    await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+    const insp = a.page.locator('tm-stream-inspector');
+    await insp.locator('#insp-snap').selectOption('inspect-me');
+    await insp.locator('[data-inspector-table]').waitFor({ timeout: 30000 });
+    const kinds = await insp.locator('[data-inspector-table] tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.kind));
+    assert.ok(kinds.includes('CONFIGURATION') && kinds.includes('START') && kinds.includes('FULL') && kinds.includes('END'), kinds.join(','));
+    assert.match((await insp.locator('[data-inspector-table]').textContent()) ?? '', /ram[\s\S]*cpu/);
+    await shot(a, 'tm-stream-inspector', 'inspector');
+  });
+});
