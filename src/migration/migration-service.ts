@@ -368,6 +368,22 @@ export class MigrationService extends EventTarget {
     this.incoming?.recover(uri);
   }
 
+  /** x-tabmig-postcopy-info: this tab's page gate (destination) and request queue (source). */
+  postcopyInfo(): Record<string, unknown> {
+    const g = this.machine.pageGate;
+    const b = g.blocktime();
+    return {
+      'gate-active': g.active,
+      'missing-pages': g.active ? g.missingCount() : 0,
+      faults: b.faults,
+      'blocktime-ms': b.total,
+      'vcpu-blocktime-ms': b.perVcpu,
+      'start-requested': this.postcopy.startRequested,
+      'queued-requests': this.postcopy.hasRequests,
+      'page-states': this.pageState.counts(),
+    };
+  }
+
   /** While postcopy is active or paused the guest's memory is split between two tabs. */
   get postcopyInProgress(): boolean {
     const split = (s: MigrationStatus) => s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover';

@@ -39,6 +39,7 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
   // Postcopy (src/migration/postcopy/).
   dispatcher.register({ name: 'migrate-start-postcopy', handler: () => mig.startPostcopy() });
   dispatcher.register({ name: 'migrate-pause', handler: () => mig.pause() });
+  dispatcher.register({ name: 'x-tabmig-postcopy-info', handler: () => mig.postcopyInfo() });
   dispatcher.register<{ uri: string }>({
     name: 'migrate-recover',
     args: { uri: 'str' },

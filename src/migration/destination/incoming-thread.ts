@@ -359,6 +359,8 @@ export class IncomingThread {
     this.reconnected = null;
     this.currentChannels = set;
     await set.whenAll([CHANNEL.main, CHANNEL.returnPath]);
+    // The preempt channel is a message of its own: it must be held before urgent pages come.
+    await Promise.race([set.whenAll([CHANNEL.postcopy]).catch(() => {}), sleep(2000)]);
     const main = set.open(CHANNEL.main);
     this.rp = set.open(CHANNEL.returnPath);
     this.rpOpen = true;
