@@ -23,6 +23,8 @@ export const GateWord = {
   TAIL: 2,
   LANDED: 3,
   WAITING: 4,
+  /** Waits recorded in the latency ring so far. */
+  LAT_COUNT: 5,
 } as const;
 
 const WORDS = 8;
@@ -33,15 +35,19 @@ const B_VCPU0 = 2;
 export const GATE_VCPUS = 1;
 const BIGS = 2 + GATE_VCPUS;
 export const FAULT_RING = 4096;
+/** The last LATENCY_RING waits of the vCPU, in microseconds (the bench's fault latency). */
+export const LATENCY_RING = 1024;
+const FIXED = WORDS * 4 + BIGS * 8 + FAULT_RING * 4 + LATENCY_RING * 4;
 
 export function pageGateBytes(pages: number): number {
-  return WORDS * 4 + BIGS * 8 + FAULT_RING * 4 + pages;
+  return FIXED + pages;
 }
 
 export class PageGate {
   readonly words: Int32Array;
   readonly bigs: BigInt64Array;
   readonly ring: Int32Array;
+  readonly latencies: Int32Array;
   /** One byte per page: nonzero once present. */
   readonly present: Uint8Array;
   readonly pages: number;
@@ -49,11 +55,12 @@ export class PageGate {
 
   constructor(source: number | SharedArrayBuffer) {
     const buffer = typeof source === 'number' ? new SharedArrayBuffer(pageGateBytes(source)) : source;
-    const fixed = WORDS * 4 + BIGS * 8 + FAULT_RING * 4;
+    const fixed = FIXED;
     this.pages = buffer.byteLength - fixed;
     this.words = new Int32Array(buffer, 0, WORDS);
     this.bigs = new BigInt64Array(buffer, WORDS * 4, BIGS);
     this.ring = new Int32Array(buffer, WORDS * 4 + BIGS * 8, FAULT_RING);
+    this.latencies = new Int32Array(buffer, WORDS * 4 + BIGS * 8 + FAULT_RING * 4, LATENCY_RING);
     this.present = new Uint8Array(buffer, fixed, this.pages);
   }
 
@@ -82,6 +89,7 @@ export class PageGate {
     Atomics.store(this.words, GateWord.WAITING, 0);
     this.ring.fill(0);
     this.bigs.fill(0n);
+    Atomics.store(this.words, GateWord.LAT_COUNT, 0);
   }
 
   isPresent(page: number): boolean {
@@ -152,6 +160,8 @@ export class PageGate {
     }
     Atomics.store(this.words, GateWord.WAITING, 0);
     const end = performance.now();
+    const n = Atomics.add(this.words, GateWord.LAT_COUNT, 1);
+    Atomics.store(this.latencies, n % LATENCY_RING, Math.round((end - start) * 1000));
     const { total, vcpu: mine } = this.tracker.resolved(vcpu, end);
     Atomics.add(this.bigs, B_TOTAL, BigInt(Math.round(total * 1000)));
     Atomics.add(this.bigs, B_VCPU0 + vcpu, BigInt(Math.round(mine * 1000)));
@@ -192,6 +202,14 @@ export class PageGate {
     const perVcpu: number[] = [];
     for (let i = 0; i < GATE_VCPUS; i++) perVcpu.push(Number(Atomics.load(this.bigs, B_VCPU0 + i) / 1000n));
     return { total: Number(Atomics.load(this.bigs, B_TOTAL) / 1000n), perVcpu, faults: Number(Atomics.load(this.bigs, B_FAULTS)) };
+  }
+
+  /** The vCPU's last waits for a page (µs), oldest first: fault to page landed. */
+  recentWaits(): number[] {
+    const n = Atomics.load(this.words, GateWord.LAT_COUNT);
+    const out: number[] = [];
+    for (let i = Math.max(0, n - LATENCY_RING); i < n; i++) out.push(Atomics.load(this.latencies, i % LATENCY_RING));
+    return out;
   }
 
   /** Pages not present, for summaries. */

@@ -381,6 +381,9 @@ export class MigrationService extends EventTarget {
       'start-requested': this.postcopy.startRequested,
       'queued-requests': this.postcopy.hasRequests,
       'page-states': this.pageState.counts(),
+      'last-error': this.lastError,
+      'recent-waits-us': g.recentWaits(),
+      log: this.log.slice(-10).map((e) => e.text),
     };
   }
 

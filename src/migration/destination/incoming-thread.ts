@@ -347,6 +347,7 @@ export class IncomingThread {
   /** postcopy_pause_incoming: paused until the new connection's channels arrive; then recover. */
   private async pausePostcopy(why: string): Promise<StreamReader> {
     const from = this.block.status;
+    this.post({ type: 'command', name: `postcopy paused (${from}): ${why}` });
     if (from === 'postcopy-active' || from === 'postcopy-recover') this.setStatus(from, 'postcopy-paused', why);
     this.reader?.shutdown();
     this.rpOpen = false;

@@ -215,7 +215,11 @@ export class PostcopyIncoming implements PagePlacer {
 
   /** Reads urgent pages off the postcopy preempt channel until it ends. */
   openPreempt(channels: ChannelSet): void {
-    if (!channels.has(CHANNEL.postcopy)) return;
+    if (!channels.has(CHANNEL.postcopy)) {
+      // Each channel comes in a message of its own: open it when it is here.
+      channels.whenAll([CHANNEL.postcopy]).then(() => this.openPreempt(channels), () => {});
+      return;
+    }
     const channel = channels.open(CHANNEL.postcopy);
     const reader = new StreamReader(channel);
     this.preempt = { channel, reader };

@@ -25,7 +25,7 @@ import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, type SwitchoverMe
 import { RoundRecorder } from './round-recorder.js';
 import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
 import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
-import { BufferSink, RAM_BLOCK_MAIN, writeCommand } from '../stream/index.js';
+import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeCommand, writeSectionFooter, writeSectionPart } from '../stream/index.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { channelSink } from '../../transport/channel.js';
@@ -79,6 +79,7 @@ export class MigrationThread {
   private preemptRam: PageSender | null = null;
   /** Downtime of a postcopy switch (the guest ran at the destination from RUN on). */
   private postcopyDowntime = -1;
+  private readonly ramSectionId: number;
   private postcopyRateLimit: number;
   /** Set while postcopy is paused: resolves with a recovery's new connection. */
   private reconnected: ((set: ChannelSet) => void) | null = null;
@@ -123,6 +124,7 @@ export class MigrationThread {
     this.pc = start.postcopy && this.options.postcopyRam ? new PostcopyBlock(start.postcopy) : null;
     this.postcopyRateLimit = this.options.parameter('max-postcopy-bandwidth');
     for (const e of registry.entries) if (e.handler instanceof PostcopyRamSaveHandler) this.pcRam = e.handler;
+    this.ramSectionId = registry.sectionId(RAM_SECTION_NAME) ?? 0;
     this.watchChannel(target);
   }
 
@@ -556,20 +558,32 @@ export class MigrationThread {
   private serveRequests(): void {
     const pages = this.pc!.popRequests();
     if (!pages.length) return;
-    const sender = this.preemptRam ?? this.pcRam!['sender'];
-    const ch = sender.main;
+    if (!this.preemptRam && this.channels?.has(CHANNEL.postcopy)) this.openPreempt(this.channels);
+    if (!this.preemptRam) {
+      // No preempt channel: the pages go on the main stream, framed as a part of the RAM
+      // section (this runs between iterations, at a section boundary).
+      const ch = this.pcRam!['sender'].main;
+      writeSectionPart(this.w, this.ramSectionId);
+      for (const p of pages) {
+        this.block.add(MigCounter.POSTCOPY_REQUESTS, 1);
+        this.pcRam!.sendUrgent(p, ch);
+      }
+      ch.ram.writeEos();
+      if (this.options.sendSectionFooter) writeSectionFooter(this.w, this.ramSectionId);
+      this.w.kick();
+      return;
+    }
+    const ch = this.preemptRam.main;
     let sent = 0;
     for (const p of pages) {
       this.block.add(MigCounter.POSTCOPY_REQUESTS, 1);
       if (this.pcRam!.sendUrgent(p, ch)) sent++;
     }
     if (sent === 0) return;
-    if (this.preemptRam) {
-      // Each batch is a part of its own on the preempt channel: the destination reads to EOS.
-      ch.ram.writeEos();
-      ch.ram.resetContinue();
-      void ch.writer.flush();
-    }
+    // Each batch is a part of its own on the preempt channel: the destination reads to EOS.
+    ch.ram.writeEos();
+    ch.ram.resetContinue();
+    void ch.writer.flush();
   }
 
   /** postcopy_pause: both streams shut; the guest stays at the destination, waiting. */
@@ -615,6 +629,8 @@ export class MigrationThread {
       this.pcRam!.setSender(new PageSender([this.w], { pageSize: PAGE_SIZE }));
       this.watchChannel(target);
       const pc = this.pc!;
+      await this.holds.pass('postcopy-recover', () => this.block.status !== 'postcopy-recover');
+      if ((this.block.status as MigrationStatus) !== 'postcopy-recover') return (this.block.status as MigrationStatus) === 'postcopy-paused';
       const seq = pc.word(PcWord.BITMAP_SEQ);
       this.loop.command({ type: 'RECV_BITMAP', blockName: RAM_BLOCK_MAIN });
       await this.w.flush();
