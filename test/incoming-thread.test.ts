@@ -148,6 +148,7 @@ describe('incoming thread', () => {
     ok(r.ram.every((v, i) => v === ram[i]), 'RAM is the source RAM');
     deepEqual(Array.from(r.state.bytes), Array.from(state.bytes), 'device state is in place');
     equal(r.pageState.counts().received, PAGES, 'every page RECEIVED');
+    await eventually(() => r.rpMessages.length >= 1, 10000, 'SHUT on the return path');
     deepEqual(r.rpMessages, [{ type: 'SHUT', error: 0 }], 'SHUT 0 on the opened return path before ready');
 
     r.block.setVerdict(Verdict.COMMIT);
@@ -172,6 +173,8 @@ describe('incoming thread', () => {
       }),
     );
     await saidReady(r);
+    // SHUT leaves before 'ready' is said, but crosses a port: it may land a moment after.
+    await eventually(() => r.rpMessages.length >= 2, 10000, 'PONG and SHUT on the return path');
     deepEqual(r.rpMessages, [{ type: 'PONG', value: 42 }, { type: 'SHUT', error: 0 }]);
     ok(r.posts.some((p) => p.type === 'command' && p.name === 'PING' && p.value === 42), 'PING reported for the log');
     r.block.setVerdict(Verdict.COMMIT);
