@@ -10,10 +10,11 @@ import { MigWord, MigrationBlock } from '../src/migration/migration-block.js';
 import { PageState, PageStatus } from '../src/migration/page-state.js';
 import { PostcopyBlock, checkRequest } from '../src/migration/postcopy/postcopy-block.js';
 import { PostcopyIncoming, applyDiscard } from '../src/migration/postcopy/postcopy-incoming.js';
-import { discardRangesOf } from '../src/migration/postcopy/postcopy-ram-save.js';
+import { PostcopyRamSaveHandler, discardRangesOf } from '../src/migration/postcopy/postcopy-ram-save.js';
+import { PageSender } from '../src/migration/ram/page-sender.js';
 import { IncomingBlock } from '../src/migration/incoming-block.js';
 import type { FromReturnPath } from '../src/migration/source/source-protocol.js';
-import { RAM_BLOCK_MAIN, encodeRpMessage, type RpMessage } from '../src/migration/stream/index.js';
+import { BufferSink, RAM_BLOCK_MAIN, StreamWriter, encodeRpMessage, packRecvBitmap, type RpMessage } from '../src/migration/stream/index.js';
 import { fromMessagePort, type MigrationChannel } from '../src/transport/channel.js';
 import { CHANNEL, type ChannelMessage } from '../src/transport/routes.js';
 import { deepEqual, equal, eventually, ok, throws } from './helpers/assert.js';
@@ -226,5 +227,60 @@ describe('postcopy: a vCPU waiting on missing pages', () => {
     gate.markPresent(3);
     await wait;
     ok(!gate.anyMissing(2 * PAGE_SIZE, 2 * PAGE_SIZE));
+  });
+});
+
+describe('postcopy: RAM on the source after the switch', () => {
+  function handler(releaseRam: boolean) {
+    const pages = 16;
+    const ram = new Uint8Array(new SharedArrayBuffer(pages * PAGE_SIZE));
+    for (let p = 0; p < pages; p++) ram[p * PAGE_SIZE] = p + 1;
+    const sender = new PageSender([new StreamWriter(new BufferSink())], { pageSize: PAGE_SIZE });
+    const pageState = new PageState(pages);
+    const h = new PostcopyRamSaveHandler({
+      ram,
+      dirtyLog: new SharedArrayBuffer(pages),
+      pageSize: PAGE_SIZE,
+      blockName: RAM_BLOCK_MAIN,
+      sender,
+      block: new MigrationBlock(),
+      pageState,
+      releaseRam,
+    });
+    h.setup();
+    return { h, ram, sender, pageState, pages };
+  }
+
+  it('sends a requested page once, and release-ram gives it back (zeroed, RELEASED)', () => {
+    const { h, ram, sender, pageState } = handler(true);
+    h.switched = true;
+    ok(h.sendUrgent(3, sender.main), 'sent');
+    ok(!h.sendUrgent(3, sender.main), 'not twice');
+    equal(ram[3 * PAGE_SIZE], 0, 'released: the page is zero here now');
+    equal(pageState.get(3), PageStatus.RELEASED);
+    equal(ram[4 * PAGE_SIZE], 5, 'the others are untouched');
+    equal(h.remainingBytes, 15 * PAGE_SIZE);
+  });
+
+  it('without release-ram the page stays, marked sent; pending is all postcopyable', () => {
+    const { h, ram, sender, pageState } = handler(false);
+    h.switched = true;
+    h.sendUrgent(2, sender.main);
+    equal(ram[2 * PAGE_SIZE], 3);
+    equal(pageState.get(2), PageStatus.SENT);
+    deepEqual(h.pending(0), { precopyOnly: 0, postcopyable: 15 * PAGE_SIZE });
+  });
+
+  it('recovery: what to send is reloaded from the destination received bitmap', () => {
+    const { h, pages } = handler(false);
+    const received = new Uint8Array(pages);
+    for (const p of [0, 1, 5, 9]) received[p] = 1;
+    equal(h.reloadFromReceived(packRecvBitmap(received)), pages - 4);
+    equal(h.remainingBytes, (pages - 4) * PAGE_SIZE);
+    deepEqual(h.discardRanges(), [
+      { start: 2 * PAGE_SIZE, length: 3 * PAGE_SIZE },
+      { start: 6 * PAGE_SIZE, length: 3 * PAGE_SIZE },
+      { start: 10 * PAGE_SIZE, length: 6 * PAGE_SIZE },
+    ]);
   });
 });
