@@ -123,6 +123,7 @@ describe('postcopy: the discard bitmap', () => {
       gate,
       pageState,
       block: new IncomingBlock(),
+      enabled: true,
       blocktime: false,
       sendRp: () => {},
       setStatus: () => {},
@@ -139,6 +140,34 @@ describe('postcopy: the discard bitmap', () => {
     throws(() => applyDiscard([{ start: (pages - 1) * PAGE_SIZE, length: 2 * PAGE_SIZE }], PAGE_SIZE, pages, () => {}), 'a range past the end');
     throws(() => applyDiscard([{ start: 100, length: PAGE_SIZE }], PAGE_SIZE, pages, () => {}), 'an unaligned range');
     throws(() => pc.discard({ type: 'POSTCOPY_RAM_DISCARD', blockName: 'other', ranges }), 'an unknown block');
+  });
+});
+
+describe('postcopy: POSTCOPY_ADVISE at the destination', () => {
+  const make = (enabled: boolean) =>
+    new PostcopyIncoming({
+      ram: new Uint8Array(8 * PAGE_SIZE),
+      pageSize: PAGE_SIZE,
+      gate: new PageGate(8),
+      pageState: null,
+      block: new IncomingBlock(),
+      enabled,
+      blocktime: false,
+      sendRp: () => {},
+      setStatus: () => {},
+      log: () => {},
+    });
+
+  it("refuses what QEMU's loadvm_postcopy_handle_advise refuses", () => {
+    const msg = (f: () => void) => (throws(f) as Error).message;
+    equal(msg(() => make(false).advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE })), 'RAM postcopy is disabled but have 16 byte advise');
+    equal(msg(() => make(true).advise({ type: 'POSTCOPY_ADVISE' })), 'RAM postcopy is enabled but have 0 byte advise');
+    equal(msg(() => make(true).advise({ type: 'POSTCOPY_ADVISE', hostPageSize: 65536, targetPageSize: PAGE_SIZE })), 'Postcopy needs matching RAM page sizes (s=10000 d=1000)');
+    const pc = make(true);
+    pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE });
+    equal(pc.state, 'advised');
+    equal(msg(() => pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE })), 'CMD_POSTCOPY_ADVISE in wrong postcopy state (1)');
+    equal(msg(() => pc.run(() => {})), 'CMD_POSTCOPY_RUN in wrong postcopy state (1)');
   });
 });
 
@@ -181,6 +210,8 @@ describe('postcopy: a vCPU waiting on missing pages', () => {
       // each written before it is marked present — and faults are served as they come.
       const landing = Array.from({ length: pages }, (_, i) => (i * 101 + 7) % pages);
       let faultsServed = 0;
+      // Nothing lands before the vCPU's first fault (a slow worker start must not find all present).
+      await eventually(() => (faultsServed += gate.popFaults().length) > 0, 10000, 'the first fault');
       for (let i = 0; i < landing.length; i++) {
         const p = landing[i]!;
         words[(p * PAGE_SIZE) >> 2] = p + 1;

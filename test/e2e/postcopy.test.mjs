@@ -83,7 +83,7 @@ describe('postcopy between two tabs', () => {
   it('moves a guest precopy cannot converge; the destination runs while pages still come', async () => {
     const { a, b } = await switched(0);
     const during = (await a.ret('query-migrate')).status;
-    assert.ok(['postcopy-active', 'completed'].includes(during), during + JSON.stringify({...(await a.ret("x-tabmig-postcopy-info")), "recent-waits-us": 0}) + JSON.stringify({...(await b.ret("x-tabmig-postcopy-info")), "recent-waits-us": 0}));
+    assert.ok(['postcopy-active', 'completed'].includes(during), during);
     const info = await completes(a, b);
     assert.ok(info.ram['postcopy-requests'] > 0, 'pages were asked for');
     assert.match(await a.hmp('info migrate'), /postcopy request count: \d+/);

@@ -157,6 +157,7 @@ export class IncomingThread {
         gate,
         pageState,
         block,
+        enabled: this.options.postcopyRam,
         blocktime: this.options.capability('postcopy-blocktime'),
         sendRp: (bytes) => this.sendRp(bytes),
         setStatus: (from, to, error) => this.setStatus(from, to, error),

@@ -40,6 +40,8 @@ export interface PostcopyIncomingInput {
   readonly gate: PageGate;
   readonly pageState: PageState | null;
   readonly block: IncomingBlock;
+  /** Whether postcopy-ram is on at the destination (QEMU refuses a 16-byte advise without it). */
+  readonly enabled: boolean;
   /** Whether postcopy-blocktime was on at the destination (the status reports it). */
   readonly blocktime: boolean;
   /** The return path's writer (the current connection's). */
@@ -99,6 +101,12 @@ export class PostcopyIncoming implements PagePlacer {
   /** loadvm_postcopy_handle_advise. */
   advise(cmd: Extract<MigCommand, { type: 'POSTCOPY_ADVISE' }>): void {
     if (this.state !== 'none') throw new Error(`CMD_POSTCOPY_ADVISE in wrong postcopy state (${this.stateNumber()})`);
+    if (cmd.hostPageSize === undefined) {
+      // A 0-byte advise: nothing to prepare, unless this side expected RAM postcopy.
+      if (this.input.enabled) throw new Error('RAM postcopy is enabled but have 0 byte advise');
+      return;
+    }
+    if (!this.input.enabled) throw new Error('RAM postcopy is disabled but have 16 byte advise');
     const ps = this.input.pageSize;
     if (cmd.hostPageSize !== undefined && cmd.hostPageSize !== ps) {
       throw new Error(`Postcopy needs matching RAM page sizes (s=${cmd.hostPageSize.toString(16)} d=${ps.toString(16)})`);
