@@ -1,6 +1,7 @@
 // The benchmarks `npm run bench` runs, each returning named figures.
 import { downtime, idle, incompressible } from './migration.mjs';
 import { rawTabToTab } from './raw-channel.mjs';
+import { postcopyDowntime, postcopyFaults } from './postcopy.mjs';
 
 /** Interpreter speed in the vCPU worker with dirty tracking on, for a CPU-bound and a store-heavy guest. */
 async function mips({ browser, sleep }) {
@@ -105,6 +106,8 @@ export const benches = [
   { name: 'idle', run: idle },
   { name: 'downtime', run: downtime },
   { name: 'memory-map', run: memoryMap },
+  { name: 'postcopy-faults', run: postcopyFaults },
+  { name: 'postcopy-downtime', run: postcopyDowntime },
   // the raw channel again, after the migrations: the ratio uses the mean of both measurements
   {
     name: 'raw-after',

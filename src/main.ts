@@ -44,6 +44,12 @@ async function start(app: TmApp): Promise<void> {
   const signaling = new Signaling({ name: cl.name });
   const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart);
   registerMigrationCommands(qmp.dispatcher, qmp.hmp, migration, signaling);
+  // Postcopy splits the guest's memory between two tabs: closing or reloading either loses it.
+  window.addEventListener('beforeunload', (e) => {
+    if (!migration.postcopyInProgress) return;
+    e.preventDefault();
+    e.returnValue = 'A postcopy migration is in progress: the guest would be lost';
+  });
   migration.addEventListener('file', (e) => {
     const { name, blob } = (e as CustomEvent<MigrationFile>).detail;
     downloadBlob(blob, name);

@@ -153,8 +153,8 @@ describe('migrate-set-capabilities', () => {
     equal(opts.useEvents, true, 'untouched capability keeps its state');
   });
 
-  it('the implemented list is events, return-path and pause-before-switchover', () => {
-    deepEqual([...TABMIG_IMPLEMENTED_CAPABILITIES], ['events', 'return-path', 'pause-before-switchover']);
+  it('the implemented list is events, return-path, pause-before-switchover and postcopy\'s three', () => {
+    deepEqual([...TABMIG_IMPLEMENTED_CAPABILITIES], ['events', 'return-path', 'pause-before-switchover', 'postcopy-ram', 'postcopy-blocktime', 'release-ram']);
   });
 
   it('refuses every capability tabmig does not implement yet, naming it', () => {
@@ -239,16 +239,13 @@ describe('migrate-set-capabilities', () => {
     const opts = new MigrationOptions();
     const noHost: OptionsContext = { status: 'none', inmigrate: true, postcopyRamSupportedByHost: () => false };
     equal(qmpError(() => opts.setCapabilities([{ capability: 'postcopy-ram', state: true }], noHost)), 'Postcopy is not supported');
+    equal(opts.capability('postcopy-ram'), false);
     const host: OptionsContext = { status: 'none', inmigrate: true, postcopyRamSupportedByHost: () => true };
-    equal(
-      qmpError(() => opts.setCapabilities([{ capability: 'postcopy-ram', state: true }], host)),
-      "Capability 'postcopy-ram' is not supported by tabmig yet",
-    );
-    equal(
-      qmpError(() => opts.setCapabilities([{ capability: 'postcopy-ram', state: true }], IDLE_CONTEXT)),
-      "Capability 'postcopy-ram' is not supported by tabmig yet",
-      'source side does not ask the host',
-    );
+    opts.setCapabilities([{ capability: 'postcopy-ram', state: true }], host);
+    equal(opts.capability('postcopy-ram'), true, 'a destination with host support');
+    const src = new MigrationOptions();
+    src.setCapabilities([{ capability: 'postcopy-ram', state: true }], { status: 'none', inmigrate: false, postcopyRamSupportedByHost: () => false });
+    equal(src.capability('postcopy-ram'), true, 'source side does not ask the host');
   });
 
   it('block: QEMU built without old-style block migration', () => {

@@ -12,6 +12,7 @@ import { PAGE_SIZE, RAM_BASE, checkRamSize } from './memory-map.js';
 import { findProgram, programImage } from './programs.js';
 import type { RunState } from './runstate.js';
 import type { FromVcpu, ToVcpu } from './vcpu-protocol.js';
+import { PageGate } from './page-gate.js';
 
 /** How much serial output the page keeps (x-tabmig-guest-info shows the last 4 KiB of it). */
 const SERIAL_HISTORY_CHARS = 64 * 1024;
@@ -63,6 +64,8 @@ export class Machine extends EventTarget {
   readonly dirtyLog: SharedArrayBuffer;
   readonly control = new ControlBlock();
   readonly deviceState = new DeviceState();
+  /** Postcopy's page gate (page-gate.ts): off except on a postcopy destination with pages missing. */
+  readonly pageGate: PageGate;
   readonly ready: Promise<void>;
 
   private readonly worker: Worker;
@@ -80,6 +83,8 @@ export class Machine extends EventTarget {
     this.ram = new SharedArrayBuffer(opts.ramSize);
     this.ramBytes = new Uint8Array(this.ram);
     this.dirtyLog = new SharedArrayBuffer(opts.ramSize / PAGE_SIZE);
+    this.pageGate = new PageGate(opts.ramSize / PAGE_SIZE);
+    this.pageGate.reset(true);
     this.control.runstate = opts.runstate;
     this.control.onlyMigratable = opts.onlyMigratable ?? false;
     this.worker = new Worker(new URL('./vcpu.worker.ts', import.meta.url), { type: 'module', name: 'vcpu' });
@@ -96,6 +101,7 @@ export class Machine extends EventTarget {
       dirtyLog: this.dirtyLog,
       control: this.control.buffer,
       deviceState: this.deviceState.buffer,
+      pageGate: this.pageGate.buffer,
     };
     this.worker.postMessage(init);
   }
@@ -171,6 +177,9 @@ export class Machine extends EventTarget {
     await this.ready;
     if (image) checkBootable(image, args, this.ramSize);
     const before = this.runstate;
+    // New RAM contents: nothing is missing any more (a vCPU waiting on a postcopy page lets go).
+    this.pageGate.setActive(false);
+    this.pageGate.reset(true);
     await this.control.stopAsync();
     // A reset unplugs nothing, but the device comes up disabled: its blocker goes.
     this.control.disableHostDevice();
@@ -239,16 +248,27 @@ export class Machine extends EventTarget {
 
   /** SHA-256 of all guest RAM, hex (WebCrypto will not hash shared memory, so copy it first). */
   async ramHash(): Promise<string> {
+    // Postcopy: every page must be here before it is read (never hash a missing page as zeros).
+    await this.pageGate.whenPresent(0, this.ramSize);
     const copy = new Uint8Array(this.ramSize);
     copy.set(this.ramBytes);
     const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', copy));
     return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
+  /** Postcopy: resolves once the guest-physical range is in RAM (asks for the missing pages). */
+  async whenResident(addr: number, length: number): Promise<void> {
+    const at = addr - RAM_BASE;
+    if (at < 0 || at >= this.ramSize) return;
+    await this.pageGate.whenPresent(at, Math.min(length, this.ramSize - at));
+  }
+
   /** Guest-physical read for the monitor (`xp`): RAM only; null where nothing readable is mapped. */
   readPhysical(addr: number, length: number): Uint8Array | null {
     const at = addr - RAM_BASE;
     if (at < 0 || at + length > this.ramSize) return null;
+    // A page that has not arrived (postcopy) is not readable yet: callers await whenResident().
+    if (this.pageGate.anyMissing(at, length)) return null;
     return this.ramBytes.slice(at, at + length);
   }
 

@@ -10,6 +10,8 @@ export interface VcpuInit {
   dirtyLog: SharedArrayBuffer;
   control: SharedArrayBuffer;
   deviceState: SharedArrayBuffer;
+  /** Postcopy's page gate (page-gate.ts); absent in tests that run no migration. */
+  pageGate?: SharedArrayBuffer;
 }
 
 export interface VcpuInput {

@@ -14,6 +14,7 @@ import { TestFinisher } from './devices/test-finisher.js';
 import { Uart } from './devices/uart.js';
 import { DeviceName, DeviceState } from './device-state.js';
 import type { FromVcpu, ToVcpu, VcpuInit } from './vcpu-protocol.js';
+import { GateWord, PageGate } from './page-gate.js';
 
 /** Instructions between looks at the control block (~0.15 ms at 100 MIPS: a stop lands well within 1 ms). */
 const SLICE_INSTRUCTIONS = 16384;
@@ -43,6 +44,9 @@ class VcpuThread {
    *  returns to the event loop every EVENT_LOOP_EVERY_MS (< THROTTLE_SLICE_MS), so a per-call
    *  start never reached a full slice and the throttle never slept. WFI sleeps are excluded. */
   private runningSince = 0;
+  /** Postcopy's page gate, and whether the CPU has it on (looked at once per slice). */
+  private readonly gate: PageGate | null;
+  private gateOn = false;
 
   constructor(init: VcpuInit) {
     this.ctl = new ControlBlock(init.control);
@@ -66,6 +70,14 @@ class VcpuThread {
       readTime: () => this.clint.mtime(),
     });
     this.tick.port1.onmessage = () => this.tickResolve?.();
+    this.gate = init.pageGate ? new PageGate(init.pageGate) : null;
+  }
+
+  /** Follows the gate's ACTIVE word: the CPU checks pages only while postcopy has some missing. */
+  private followGate(): void {
+    const gate = this.gate!;
+    this.gateOn = !this.gateOn;
+    this.cpu.setPageGate(this.gateOn ? { present: gate.present, waitFor: (page) => gate.waitFor(page) } : null);
   }
 
   input(bytes: Uint8Array): void {
@@ -130,7 +142,9 @@ class VcpuThread {
   private async runUntilEventLoop(): Promise<void> {
     const start = performance.now();
     const i32 = this.ctl.i32;
+    const gateWords = this.gate?.words;
     while (Atomics.load(i32, Ctl.RUN_REQUEST) === 1 && Atomics.load(i32, Ctl.GENERATION) === this.generation) {
+      if (gateWords && (Atomics.load(gateWords, GateWord.ACTIVE) !== 0) !== this.gateOn) this.followGate();
       this.updateInterrupts();
       const reason = this.cpu.run(SLICE_INSTRUCTIONS);
       Atomics.add(this.ctl.i64, Ctl64.INSTRET, BigInt(this.cpu.lastRunInstructions));

@@ -21,7 +21,7 @@ import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, type SwitchoverM
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
-  status(to: 'setup' | 'active' | 'completed' | 'failed', error?: string): void;
+  status(to: 'setup' | 'active' | 'completed' | 'failed' | 'postcopy-active' | 'postcopy-paused' | 'postcopy-recover', error?: string): void;
   log(text: string): void;
   progress(bytes: number, pages: number): void;
   /** QEMU's autostart: whether a guest that was running at the source starts running here. */
@@ -73,22 +73,7 @@ export class IncomingMigration {
       default:
         source = { kind: 'channel' };
     }
-    // The incoming worker holds every channel of the connection (it alone reads and writes them).
-    const routes: ChannelRoute[] = [
-      { id: CHANNEL.main, to: this.worker },
-      { id: CHANNEL.returnPath, to: this.worker },
-      { id: CHANNEL.postcopy, to: this.worker },
-    ];
-    if (this.uri.kind === 'loopback') {
-      const l = listenLoopback(this.uri.name, { routes });
-      this.listener = l;
-      l.connection.then((link) => this.connected(link)).catch(() => {});
-    } else if (this.uri.kind === 'webrtc') {
-      if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
-      const acc = acceptFromPeer(this.signaling, { routes, from: this.uri.peer, info: { ramSize: this.machine.ramSize } });
-      this.listener = acc;
-      acc.connection.then((link) => this.connected(link)).catch((e: unknown) => this.cancel(e instanceof Error ? e.message : String(e)));
-    }
+    this.listen(this.uri);
     // QEMU's qemu_start_incoming_migration: 'setup' from the main thread; the worker does the rest.
     this.block.autostart = this.hooks.autostart();
     this.block.compareAndSet('none', 'setup');
@@ -100,11 +85,45 @@ export class IncomingMigration {
       control: this.machine.control.buffer,
       block: this.block.buffer,
       pageState: this.pageState?.buffer ?? null,
+      pageGate: this.machine.pageGate.buffer,
       options: this.options.toPlain(),
       source,
       machineType: this.machineType,
     };
     this.worker.postMessage(start);
+  }
+
+  /** Waits for the source's connection on `uri`; its channels all go to the incoming worker. */
+  private listen(uri: MigrationUri): void {
+    const routes: ChannelRoute[] = [
+      { id: CHANNEL.main, to: this.worker },
+      { id: CHANNEL.returnPath, to: this.worker },
+      { id: CHANNEL.postcopy, to: this.worker },
+    ];
+    if (uri.kind === 'loopback') {
+      const l = listenLoopback(uri.name, { routes });
+      this.listener = l;
+      l.connection.then((link) => this.connected(link)).catch(() => {});
+    } else if (uri.kind === 'webrtc') {
+      if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
+      const acc = acceptFromPeer(this.signaling, { routes, from: uri.peer, info: { ramSize: this.machine.ramSize } });
+      this.listener = acc;
+      acc.connection.then((link) => this.connected(link)).catch((e: unknown) => {
+        if (this.inPostcopy) this.hooks.log(`migrate-recover: ${e instanceof Error ? e.message : String(e)}`);
+        else this.cancel(e instanceof Error ? e.message : String(e));
+      });
+    }
+  }
+
+  /** Whether the destination is past POSTCOPY_LISTEN (a broken link pauses rather than fails). */
+  get inPostcopy(): boolean {
+    const s = this.block.status;
+    return s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover';
+  }
+
+  /** qmp_migrate_recover: a new connection for the paused postcopy (the service checked the state). */
+  recover(uri: MigrationUri): void {
+    this.listen(uri);
   }
 
   private connected(link: IncomingLink): void {
@@ -118,7 +137,13 @@ export class IncomingMigration {
       else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
     };
     link.closed.then((info) => {
-      if (this.done) return;
+      if (this.done || this.link !== link) return;
+      if (this.inPostcopy) {
+        // The guest runs here with part of its memory still at the source: pause, never fail.
+        this.hooks.log(`connection to the source lost in postcopy: ${info.reason}`);
+        this.worker.postMessage({ type: 'link-lost', reason: info.reason } satisfies ToIncoming);
+        return;
+      }
       // Before 'ready' this fails the load; after it the worker keeps the machine paused.
       this.block.setVerdict(Verdict.LINK_LOST);
       this.worker.postMessage({ type: 'cancel', reason: `connection to the source lost: ${info.reason}` });
@@ -195,11 +220,11 @@ export class IncomingMigration {
 
   private announce(status: string, error?: string): void {
     if (status === 'setup') return; // announced by start()
-    if (status !== 'active' && status !== 'completed' && status !== 'failed') return;
+    if (status !== 'active' && status !== 'completed' && status !== 'failed' && !status.startsWith('postcopy-')) return;
     if (status === 'completed' || status === 'failed') this.done = true;
     let why = error;
     if (status === 'failed' && this.abortReason && this.block.verdict === Verdict.ABORT) why = `${error}: ${this.abortReason}`;
-    this.hooks.status(status, why);
+    this.hooks.status(status as Parameters<IncomingHooks['status']>[0], why);
   }
 
   private finish(): void {

@@ -53,7 +53,15 @@ export interface LoadVmResult {
   readonly description: ReadVmDescription | null;
   /** Sections (START/PART/END/FULL) loaded, nested streams included. */
   readonly sections: number;
+  /**
+   * Where the loop stands (the sections it knows by id), for continueLoadVm after a quit: in
+   * postcopy the stream goes on after POSTCOPY_RUN quit the package (QEMU's listen thread).
+   */
+  readonly state: LoadVmState;
 }
+
+/** The loop's memory between calls (opaque to callers). */
+export type LoadVmState = LoopState;
 
 /** A stream that loaded but whose state a handler's validate() refused. */
 export class LoadValidationError extends StreamFormatError {
@@ -119,7 +127,21 @@ export async function loadVm(r: StreamReader, options: LoadVmOptions): Promise<L
     const why = validateAll(options.handlers);
     if (why) throw r.fail(new LoadValidationError(why));
   }
-  return { reachedEof: end === 'eof', description, sections: state.sections };
+  return { reachedEof: end === 'eof', description, sections: state.sections, state };
+}
+
+/**
+ * Goes on reading sections and commands after a command said quit (QEMU's postcopy listen
+ * thread, which takes over the main stream after POSTCOPY_RUN), on `r` — the same reader, or
+ * the new connection's after a postcopy recovery. No VM description follows a postcopy EOF.
+ */
+export async function continueLoadVm(r: StreamReader, options: LoadVmOptions, state: LoadVmState): Promise<LoadVmResult> {
+  const end = await loadMain(r, options, state, false);
+  if (end === 'eof' && (options.validate ?? true)) {
+    const why = validateAll(options.handlers);
+    if (why) throw r.fail(new LoadValidationError(why));
+  }
+  return { reachedEof: end === 'eof', description: null, sections: state.sections, state };
 }
 
 /** qemu_loadvm_state_main: sections and commands until EOF (or a command says quit). */

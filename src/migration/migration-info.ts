@@ -30,6 +30,10 @@ export interface MigrationInfo {
   'setup-time'?: number;
   'cpu-throttle-percentage'?: number;
   'error-desc'?: string;
+  /** Destination, postcopy-blocktime: ms every vCPU stood still on missing pages at once. */
+  'postcopy-blocktime'?: number;
+  /** Destination, postcopy-blocktime: ms each vCPU stood still on missing pages. */
+  'postcopy-vcpu-blocktime'?: number[];
 }
 
 function ramInfo(b: MigrationBlock, status: MigrationStatus): MigrationRamInfo {

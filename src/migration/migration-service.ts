@@ -19,6 +19,8 @@ import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } fro
 import { MigrationOptions, type OptionsContext } from './options.js';
 import { ERR } from './options-schema.js';
 import { OutgoingMigration } from './outgoing-migration.js';
+import { PostcopyBlock } from './postcopy/postcopy-block.js';
+import { postcopyHostSupport } from './postcopy/postcopy-support.js';
 import { MigrationStateMachine, isFinished, isSetupOrActive, type MigrationStatus } from './state.js';
 
 /** The machine type written in (and required of) every stream's configuration section. */
@@ -48,6 +50,10 @@ export class MigrationService extends EventTarget {
   readonly pageState: PageState;
   /** Per-round records of the outgoing migration, written by the migration worker. */
   readonly rounds = new RoundRecords();
+  /** Postcopy's source block (start request, page requests, recovery words). */
+  readonly postcopy: PostcopyBlock;
+  /** migrate-recover was asked for this pause (QEMU's postcopy_recover_triggered). */
+  private recoverTriggered = false;
   private outStatus: MigrationStatus = 'none';
   private outError: string | null = null;
   private outgoing: OutgoingMigration | null = null;
@@ -76,6 +82,7 @@ export class MigrationService extends EventTarget {
   ) {
     super();
     this.pageState = new PageState(machine.ramSize / PAGE_SIZE);
+    this.postcopy = new PostcopyBlock(machine.ramSize / PAGE_SIZE);
     // The vCPU decides on the guest's blockers by itself, so it must know the rule.
     machine.control.onlyMigratable = options.onlyMigratable;
     // QEMU lets a source continue after its guest moved (and risks two copies); tabmig does not,
@@ -107,14 +114,23 @@ export class MigrationService extends EventTarget {
 
   /** What migrate-set-capabilities checks against (QEMU looks at the outgoing state and runstate). */
   optionsContext(): OptionsContext {
-    return { status: this.outStatus, inmigrate: this.machine.runstate === 'inmigrate' };
+    return { status: this.outStatus, inmigrate: this.machine.runstate === 'inmigrate', postcopyRamSupportedByHost: postcopyHostSupport };
   }
 
   queryMigrate(): MigrationInfo {
     // qmp_query_migrate fills the destination's view first and the source's over it: a VM that
     // received a migration and then sent one on reports the outgoing one. (This used to prefer
     // the incoming status, so a tab that had been a destination showed 'completed' for ever.)
-    if (this.outStatus === 'none') return destinationMigrationInfo(this.incomingState.status, this.inError);
+    if (this.outStatus === 'none') {
+      const info = destinationMigrationInfo(this.incomingState.status, this.inError);
+      // QEMU's fill_destination_postcopy_migration_info: with postcopy-blocktime on at the destination.
+      if (this.incomingBlocktime && this.incomingState.status !== 'none') {
+        const b = this.machine.pageGate.blocktime();
+        info['postcopy-blocktime'] = b.total;
+        info['postcopy-vcpu-blocktime'] = b.perVcpu;
+      }
+      return info;
+    }
     return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now());
   }
 
@@ -214,6 +230,9 @@ export class MigrationService extends EventTarget {
   migrate(uriText: unknown, flags: { blk?: boolean; inc?: boolean; detach?: boolean; resume?: boolean } = {}): void {
     if (flags.resume) {
       if (this.outStatus !== 'postcopy-paused') throw QmpError.generic('Cannot resume if there is no paused migration');
+      // A resume skips migrate_init: the paused migration goes on through a new connection.
+      this.outgoing?.resume(parseMigrationUri(uriText, 'outgoing'));
+      return;
     }
     if (isSetupOrActive(this.outStatus) || this.outStatus === 'cancelling' || this.outStatus === 'colo') {
       throw QmpError.generic(ERR.migrationActive);
@@ -231,6 +250,11 @@ export class MigrationService extends EventTarget {
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
     this.rounds.reset();
+    // migrate-start-postcopy before migrate is remembered (QEMU keeps start_postcopy set).
+    const early = this.postcopyAskedEarly;
+    this.postcopy.reset();
+    if (early) this.postcopy.requestStart();
+    this.postcopyAskedEarly = false;
     this.setOutgoing('setup');
 
     let uri: MigrationUri;
@@ -247,7 +271,7 @@ export class MigrationService extends EventTarget {
       log: (text) => this.note(text),
       // The page (which has a document) turns this into a download; see src/main.ts.
       file: (name, blob) => this.dispatchEvent(new CustomEvent<MigrationFile>('file', { detail: { name, blob } })),
-    }, this.pageState, this.rounds);
+    }, this.pageState, this.rounds, this.postcopy);
     this.outgoing = out;
     void out.start();
   }
@@ -309,6 +333,66 @@ export class MigrationService extends EventTarget {
     this.block.bumpWord(MigWord.CONTINUE);
   }
 
+  // ---- postcopy --------------------------------------------------------------------------------
+
+  private postcopyAskedEarly = false;
+  private incomingBlocktime = false;
+
+  /** qmp_migrate_start_postcopy. */
+  startPostcopy(): void {
+    if (!this.options.postcopyRam) throw QmpError.generic('Enable postcopy with migrate_set_capability before the start of migration');
+    if (this.outStatus === 'none') throw QmpError.generic('Postcopy must be started after migration has been started');
+    // Not an error once the migration finished: that would race with the command (QEMU's note).
+    if (isSetupOrActive(this.outStatus)) this.postcopy.requestStart();
+  }
+
+  /** qmp_migrate_pause: the source's or the destination's link, during postcopy-active. */
+  pause(): void {
+    if (this.outStatus === 'postcopy-active') {
+      this.outgoing?.pause();
+      return;
+    }
+    if (this.incomingState.status === 'postcopy-active') {
+      if (!this.incoming?.dropLink()) throw QmpError.generic('Failed to pause destination migration');
+      return;
+    }
+    throw QmpError.generic('migrate-pause is currently only supported during postcopy-active state');
+  }
+
+  /** qmp_migrate_recover: the destination listens again for the paused postcopy. */
+  recover(uriText: unknown): void {
+    if (this.incomingState.status !== 'postcopy-paused') throw QmpError.generic('Migrate recover can only be run when postcopy is paused.');
+    if (this.recoverTriggered) throw QmpError.generic('Migrate recovery is triggered already');
+    const uri = parseMigrationUri(uriText, 'incoming');
+    this.recoverTriggered = true;
+    this.incoming?.recover(uri);
+  }
+
+  /** x-tabmig-postcopy-info: this tab's page gate (destination) and request queue (source). */
+  postcopyInfo(): Record<string, unknown> {
+    const g = this.machine.pageGate;
+    const b = g.blocktime();
+    return {
+      'gate-active': g.active,
+      'missing-pages': g.active ? g.missingCount() : 0,
+      faults: b.faults,
+      'blocktime-ms': b.total,
+      'vcpu-blocktime-ms': b.perVcpu,
+      'start-requested': this.postcopy.startRequested,
+      'queued-requests': this.postcopy.hasRequests,
+      'page-states': this.pageState.counts(),
+      'last-error': this.lastError,
+      'recent-waits-us': g.recentWaits(),
+      log: this.log.slice(-10).map((e) => e.text),
+    };
+  }
+
+  /** While postcopy is active or paused the guest's memory is split between two tabs. */
+  get postcopyInProgress(): boolean {
+    const split = (s: MigrationStatus) => s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover';
+    return split(this.outStatus) || split(this.incomingState.status);
+  }
+
   /** migrate-set-parameters: checked and applied by the options; a live limit follows at once. */
   setParameters(args: unknown): void {
     const changed = this.options.setParameters(args);
@@ -316,6 +400,7 @@ export class MigrationService extends EventTarget {
     // QEMU's migration thread reads downtime-limit live too (migration_update_counters); the
     // worker had only the value from the start, so raising it could not end a stuck migration.
     if (changed.includes('downtime-limit')) this.outgoing?.setDowntimeLimit(this.options.downtimeLimit);
+    if (changed.includes('max-postcopy-bandwidth')) this.outgoing?.setPostcopyRateLimit(this.options.parameter('max-postcopy-bandwidth'));
     this.changed();
   }
 
@@ -341,8 +426,12 @@ export class MigrationService extends EventTarget {
     }
     const uri = parseMigrationUri(uriText, 'incoming');
     if (uri.kind === 'defer') return;
+    this.incomingBlocktime = this.options.capability('postcopy-blocktime');
     const inc = new IncomingMigration(this.machine, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
-      status: (to, error) => this.setIncoming(to, error),
+      status: (to, error) => {
+        if (to === 'postcopy-paused') this.recoverTriggered = false;
+        this.setIncoming(to, error);
+      },
       log: (text) => this.note(text),
       progress: (bytes) => {
         this.incomingBytes = bytes;

@@ -52,6 +52,11 @@ export const TABMIG_IMPLEMENTED_CAPABILITIES: readonly MigrationCapability[] = [
   'events',
   'return-path',
   'pause-before-switchover',
+  // Postcopy (src/migration/postcopy/): the switch with pages still at the source, page faults
+  // over the return path, blocktime accounting at the destination, release-ram at the source.
+  'postcopy-ram',
+  'postcopy-blocktime',
+  'release-ram',
 ];
 
 /**

@@ -15,10 +15,14 @@ import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
+import type { PostcopyBlock } from './postcopy/postcopy-block.js';
+import { PAGE_SIZE } from '../guest/memory-map.js';
 import type { RoundRecords } from './round-records.js';
 import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
-import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
+import type { FromReturnPath, FromSource, ReturnPathStart, StreamTarget, ToSource } from './source/source-protocol.js';
+
+type FromMainToReturnPath = ReturnPathStart;
 import { isFinished, type MigrationStatus } from './state.js';
 
 export interface OutgoingHooks {
@@ -51,6 +55,8 @@ export class OutgoingMigration {
     private readonly hooks: OutgoingHooks,
     private readonly pageState: PageState,
     private readonly rounds: RoundRecords,
+    /** postcopy-ram: the postcopy block (page requests, start request, recovery words). */
+    private readonly postcopy: PostcopyBlock | null = null,
   ) {
     this.worker = new Worker(new URL('./source/migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
     this.worker.onmessage = (e: MessageEvent<FromSource>) => this.onWorker(e.data);
@@ -58,13 +64,18 @@ export class OutgoingMigration {
     this.rpWorker = rp ? new Worker(new URL('./source/return-path.worker.ts', import.meta.url), { type: 'module', name: 'return-path' }) : null;
     if (this.rpWorker) {
       this.rpWorker.onmessage = (e: MessageEvent<FromReturnPath>) => this.onReturnPath(e.data);
-      this.rpWorker.postMessage({ type: 'start', block: block.buffer });
+      this.rpWorker.postMessage({
+        type: 'start',
+        block: block.buffer,
+        ...(this.postcopy && options.postcopyRam ? { postcopy: { block: this.postcopy.buffer, ramLength: machine.ramSize, pageSize: PAGE_SIZE } } : {}),
+      } satisfies FromMainToReturnPath);
     }
   }
 
   /** A return path needs a peer that can answer: never for a saved stream. */
   private get usesReturnPath(): boolean {
-    return this.options.useReturnPath && (this.uri.kind === 'webrtc' || this.uri.kind === 'loopback');
+    // Postcopy needs one whatever the return-path capability says (QEMU opens it for postcopy-ram).
+    return (this.options.useReturnPath || this.options.postcopyRam) && (this.uri.kind === 'webrtc' || this.uri.kind === 'loopback');
   }
 
   /** Starts the worker and, for a peer, connects; failures surface as a failed migration. */
@@ -84,6 +95,7 @@ export class OutgoingMigration {
       returnPath: this.usesReturnPath,
       pageState: this.pageState.buffer,
       rounds: this.rounds.buffer,
+      ...(this.postcopy && this.options.postcopyRam ? { postcopy: this.postcopy.buffer } : {}),
     };
     this.worker.postMessage(msg);
     if (target.kind !== 'channel') {
@@ -98,21 +110,26 @@ export class OutgoingMigration {
         if ((message as { id?: number }).id === CHANNEL.main) this.mainDelivered = true;
       },
     };
+    await this.connect(this.uri, toWorker);
+  }
+
+  /** Opens the link to `uri`, its channels routed to the workers; failures surface as a lost link. */
+  private async connect(uri: MigrationUri, toWorker: ChannelTarget): Promise<void> {
     const routes: ChannelRoute[] = [
       { id: CHANNEL.main, to: toWorker },
       this.rpWorker ? { id: CHANNEL.returnPath, to: this.rpWorker } : { id: CHANNEL.returnPath },
       { id: CHANNEL.postcopy, to: toWorker },
     ];
     try {
-      if (this.uri.kind === 'loopback') {
+      if (uri.kind === 'loopback') {
         // A destination that gives up (a stream it refused, say) closes the link, which is all
         // the source may learn: the channel ports live in workers and their 'close' event is not
         // reliable (QEMU's source sees the socket close).
-        const name = this.uri.name;
+        const name = uri.name;
         this.attach(connectLoopback(name, { routes }), (reason) => `Connection to loopback:${name} closed by the destination: ${reason}`);
-      } else if (this.uri.kind === 'webrtc') {
+      } else if (uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
-        const peer = this.uri.peer!;
+        const peer = uri.peer!;
         const link = await connectToPeer(this.signaling, peer, { routes, info: { ramSize: this.machine.ramSize } });
         this.attach(link, (reason) => `Connection to peer ${peer} lost: ${reason}`);
       }
@@ -133,7 +150,7 @@ export class OutgoingMigration {
       if (isSwitchoverMessage(data)) this.fromDestination(data);
     };
     link.closed.then((info) => {
-      if (!this.ended) this.linkLost(lostText(info.reason));
+      if (!this.ended && this.link === link) this.linkLost(lostText(info.reason));
     });
   }
 
@@ -164,6 +181,23 @@ export class OutgoingMigration {
     return true;
   }
 
+  /** migrate with resume: true: a new link to the paused postcopy's destination, same workers. */
+  resume(uri: MigrationUri): void {
+    if (this.keepalive !== null) clearInterval(this.keepalive);
+    this.keepalive = null;
+    void this.connect(uri, this.worker);
+  }
+
+  /** migrate-pause: the link goes down on purpose; both sides pause. */
+  pause(): void {
+    this.worker.postMessage({ type: 'pause' } satisfies ToSource);
+    this.link?.drop();
+  }
+
+  setPostcopyRateLimit(bytesPerSecond: number): void {
+    this.worker.postMessage({ type: 'set-postcopy-rate-limit', bytesPerSecond } satisfies ToSource);
+  }
+
   setDowntimeLimit(ms: number): void {
     this.worker.postMessage({ type: 'set-downtime-limit', ms } satisfies ToSource);
   }
@@ -186,7 +220,9 @@ export class OutgoingMigration {
    * a channel never stopped the guest, so the failure is announced here.
    */
   private linkLost(message: string): void {
-    this.hooks.error(message);
+    const s = this.block.status;
+    if (s === 'postcopy-active' || s === 'postcopy-recover' || s === 'postcopy-paused') this.hooks.log(message);
+    else this.hooks.error(message);
     this.block.setWord(MigWord.LINK_LOST, 1);
     if (!this.mainDelivered) this.finishWithoutWorker();
   }

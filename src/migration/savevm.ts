@@ -90,7 +90,7 @@ export class SaveVmLoop {
 
   constructor(
     registry: SaveHandlerRegistry,
-    private readonly w: StreamWriter,
+    private w: StreamWriter,
     private readonly options: SaveVmOptions,
   ) {
     this.entries = registry.entries;
@@ -170,6 +170,40 @@ export class SaveVmLoop {
     }
     writeEof(this.w);
     if (this.options.description ?? true) writeVmDescription(this.w, this.describe());
+  }
+
+  /**
+   * Postcopy's package (QEMU's postcopy_start): every device section as FULL into `w` (a buffer
+   * that goes out inside PACKAGED), and no EOF — the stream goes on after POSTCOPY_RUN.
+   */
+  async saveDevices(w: StreamWriter): Promise<void> {
+    this.devices = this.entries.filter((e) => e.handler.kind === 'device' && active(e.handler));
+    for (const e of this.devices) {
+      const h = e.handler;
+      writeSectionFull(w, e.sectionId, h.name, h.instanceId, h.version);
+      await h.completePrecopy(w);
+      if (this.options.footers) writeSectionFooter(w, e.sectionId);
+    }
+  }
+
+  /**
+   * qemu_savevm_state_complete_postcopy: END and completePostcopy() (else completePrecopy()) for
+   * every iterable, then EOF. No VM description: the devices went in the package.
+   */
+  async completePostcopy(): Promise<void> {
+    for (const e of this.iterables()) {
+      writeSectionEnd(this.w, e.sectionId);
+      const h = e.handler;
+      if (h.completePostcopy) await h.completePostcopy(this.w);
+      else await h.completePrecopy(this.w);
+      this.footer(e.sectionId);
+    }
+    writeEof(this.w);
+  }
+
+  /** Postcopy recovery: the stream goes on through a new connection's writer. */
+  rebind(w: StreamWriter): void {
+    this.w = w;
   }
 
   /** Every handler's cleanup, once, whatever the outcome (QEMU's qemu_savevm_state_cleanup). */

@@ -96,10 +96,12 @@ export const HOLD_POINTS = [
   'loaded',
   /** destination: 'commit' arrived; the guest not yet started. */
   'commit-received',
+  /** source, postcopy recovery: the new connection is up (postcopy-recover); RECV_BITMAP not yet sent. */
+  'postcopy-recover',
 ] as const;
 export type HoldPoint = (typeof HOLD_POINTS)[number];
 /** The points the source's migration worker passes; the others are the destination's. */
-export const SOURCE_HOLD_POINTS: readonly HoldPoint[] = ['all-sent', 'ready-received', 'commit-sent'];
+export const SOURCE_HOLD_POINTS: readonly HoldPoint[] = ['all-sent', 'ready-received', 'commit-sent', 'postcopy-recover'];
 
 export class HoldPoints {
   constructor(

@@ -87,8 +87,15 @@ export function memoryDump(out: HmpOutput, read: PhysicalReader, req: MemoryDump
 }
 
 /** `xp` and `x`, with QEMU's names, syntax and help. */
-export function registerMemoryDump(hmp: Hmp, read: PhysicalReader): void {
-  const dump = (physical: boolean) => (out: HmpOutput, args: HmpArgs) =>
+export function registerMemoryDump(hmp: Hmp, read: PhysicalReader, resident?: (addr: number, length: number) => Promise<void>): void {
+  const dump = (physical: boolean) => async (out: HmpOutput, args: HmpArgs) => {
+    // Postcopy destination: pages that have not arrived are asked for and waited on first, so
+    // the dump never shows a missing page as zeros.
+    if (resident) {
+      const size = (args.format as string) === 'c' ? 1 : (args.size as number);
+      const addr = Number(physical ? (args.addr as bigint) : (args.addr as bigint) & 0xffff_ffffn);
+      if (Number.isSafeInteger(addr)) await resident(addr, size * (args.count as number));
+    }
     memoryDump(out, read, {
       count: args.count as number,
       format: args.format as string,
@@ -96,6 +103,7 @@ export function registerMemoryDump(hmp: Hmp, read: PhysicalReader): void {
       addr: args.addr as bigint,
       physical,
     });
+  };
   hmp.register({
     name: 'x',
     argsType: 'fmt:/,addr:l',

@@ -24,6 +24,8 @@ export interface QmpMachine extends EventTarget {
   guestInfo(): GuestInfo;
   ramHash(): Promise<string>;
   readPhysical(addr: number, length: number): Uint8Array | null;
+  /** Postcopy: resolves once the range is in RAM (asks for missing pages); fakes may omit it. */
+  whenResident?(addr: number, length: number): Promise<void>;
   sendInput(text: string): void;
   /** The shared device state, for `info registers` and x-tabmig-device-state (fakes may omit it). */
   readonly deviceState?: DeviceState;
@@ -222,7 +224,7 @@ export function registerMachineCommands(
     help: 'reset the system',
     handler: () => control.systemReset(),
   });
-  registerMemoryDump(hmp, (addr, length) => machine.readPhysical(addr, length));
+  registerMemoryDump(hmp, (addr, length) => machine.readPhysical(addr, length), machine.whenResident ? (a, l) => machine.whenResident!(a, l) : undefined);
 
   return control;
 }

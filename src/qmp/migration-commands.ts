@@ -36,6 +36,15 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
     handler: (a) => mig.migrateIncoming(a.uri),
   });
   dispatcher.register({ name: 'migrate_cancel', handler: () => mig.cancel() });
+  // Postcopy (src/migration/postcopy/).
+  dispatcher.register({ name: 'migrate-start-postcopy', handler: () => mig.startPostcopy() });
+  dispatcher.register({ name: 'migrate-pause', handler: () => mig.pause() });
+  dispatcher.register({ name: 'x-tabmig-postcopy-info', handler: () => mig.postcopyInfo() });
+  dispatcher.register<{ uri: string }>({
+    name: 'migrate-recover',
+    args: { uri: 'str' },
+    handler: (a) => mig.recover(a.uri),
+  });
   dispatcher.register<{ state: string }>({
     name: 'migrate-continue',
     args: { state: qapiEnum(MIGRATION_STATUSES) },
@@ -160,6 +169,21 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
   });
   hmp.register({ name: 'migrate_cancel', argsType: '', params: '', help: 'cancel the current VM migration', handler: () => mig.cancel() });
   hmp.register({
+    name: 'migrate_start_postcopy',
+    argsType: '',
+    params: '',
+    help: 'Followup to a migration command to switch the migration to postcopy mode. The postcopy-ram capability must be set on both source and destination before the original migration command .',
+    handler: () => mig.startPostcopy(),
+  });
+  hmp.register({
+    name: 'migrate_recover',
+    argsType: 'uri:s',
+    params: 'uri',
+    help: 'Continue a paused incoming postcopy migration',
+    handler: (_out, a) => mig.recover(a.uri),
+  });
+  hmp.register({ name: 'migrate_pause', argsType: '', params: '', help: 'Pause an ongoing migration (postcopy-only)', handler: () => mig.pause() });
+  hmp.register({
     name: 'migrate_continue',
     argsType: 'state:s',
     params: 'state',
@@ -239,6 +263,8 @@ export function formatInfoMigrate(mig: MigrationService): string {
     if (ram['dirty-pages-rate']) s += `dirty pages rate: ${ram['dirty-pages-rate']} pages\n`;
     if (ram['postcopy-requests']) s += `postcopy request count: ${ram['postcopy-requests']}\n`;
   }
+  if (info['postcopy-blocktime'] !== undefined) s += `postcopy blocktime: ${info['postcopy-blocktime']}\n`;
+  if (info['postcopy-vcpu-blocktime'] !== undefined) s += `postcopy vcpu blocktime: [${info['postcopy-vcpu-blocktime'].join(', ')}]\n`;
   if (info['cpu-throttle-percentage'] !== undefined) s += `cpu throttle percentage: ${info['cpu-throttle-percentage']}\n`;
   return s;
 }

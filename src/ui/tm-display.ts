@@ -174,6 +174,9 @@ export class TmDisplay extends LitElement {
     }
     // A new frame (or mode) is painted at once. A running guest that draws without bumping the
     // frame counter is still shown, at a few frames a second; a stopped one is not repainted.
+    // Postcopy: a framebuffer page that has not arrived is asked for, and the old frame stays up
+    // until it lands (drawing it now would paint a missing page as black).
+    if (svc.missing((mode.fbAddr - 0x8000_0000) >>> 0, mode.stride * mode.height)) return;
     const key = `${mode.fbAddr}:${mode.width}:${mode.height}:${mode.stride}:${mode.frame}:${svc.generation}`;
     const now = performance.now();
     if (key === this.lastKey && !(svc.running && now - this.lastPaint >= UNSIGNALLED_FRAME_MS)) return;

@@ -10,6 +10,7 @@ import { currentDirection, currentStatus, isSetupOrActive } from './services/mig
 import type { QmpCommand } from './services/qmp-client.js';
 import { chipStyles, migrationStatusTone, panelStyles, toneStyles } from './styles/theme.js';
 import './tm-migration-badge.js';
+import './tm-postcopy-controls.js';
 
 interface Suggestion {
   uri: string;
@@ -255,6 +256,7 @@ export class TmMigratePanel extends LitElement {
       <span class="direction">${direction === 'incoming' ? 'Incoming' : 'Outgoing'}</span>
       <tm-migration-badge .status=${status}></tm-migration-badge>
       ${direction === 'outgoing' ? this.renderActions() : nothing}
+      <tm-postcopy-controls></tm-postcopy-controls>
       <ol class="steps" aria-label="Phases">
         ${steps.map((s, i) => {
           // After a failure we do not know how far it got: only the end is marked.

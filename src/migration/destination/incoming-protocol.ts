@@ -22,6 +22,8 @@ export interface IncomingStart {
   block: SharedArrayBuffer;
   /** One byte per page (page-state.ts): RECEIVED as pages land. Absent: not tracked. */
   pageState?: SharedArrayBuffer | null;
+  /** The machine's postcopy page gate (guest/page-gate.ts). Absent: no postcopy on this side. */
+  pageGate?: SharedArrayBuffer | null;
   options: MigrationOptionsPlain;
   source: StreamSourceSpec;
   machineType: string;
@@ -38,7 +40,9 @@ export type ToIncoming =
   /** The tab stops waiting (or the link ended): a load in progress fails; after 'ready' the machine is kept paused. */
   | { type: 'cancel'; reason: string }
   /** The source's keepalive arrived on the control conversation: it lives, though its stream may be quiet. */
-  | { type: 'alive' };
+  | { type: 'alive' }
+  /** Postcopy: the link broke (or migrate-pause): pause and wait for migrate-recover. */
+  | { type: 'link-lost'; reason: string };
 
 export type FromIncoming =
   /** The block's status moved (the block holds the truth; this says when, and why on failure). */

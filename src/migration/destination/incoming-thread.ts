@@ -19,7 +19,9 @@ import type { MigrationChannel } from '../../transport/channel.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { IncomingBlock, IncomingCounter, IncomingWord, Phase } from '../incoming-block.js';
 import { machineLoadHandlers } from '../load-handlers.js';
-import { loadCleanupAll, loadVm } from '../loadvm.js';
+import { continueLoadVm, loadCleanupAll, loadVm, validateAll, type LoadVmOptions, type LoadVmState } from '../loadvm.js';
+import { PageGate } from '../../guest/page-gate.js';
+import { PostcopyIncoming } from '../postcopy/postcopy-incoming.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { ramLoadHandler } from '../ram/ram-load.js';
@@ -65,6 +67,15 @@ export class IncomingThread {
   /** When the source last said it lives (keepalive), for the verdict wait. */
   private lastAlive = performance.now();
   private running: Promise<void> | null = null;
+  /** Postcopy's destination side; null when this tab has no page gate (tests, snapshots). */
+  private postcopy: PostcopyIncoming | null = null;
+  /** Starts the guest at POSTCOPY_RUN (set up by main(), which holds the staging state). */
+  private startGuestAtRun: (() => void) | null = null;
+  /** The channels of the current connection (a new set after a postcopy recovery). */
+  private currentChannels: ChannelSet | null;
+  private reconnected: ((set: ChannelSet) => void) | null = null;
+  /** Set while postcopy is paused and waits for migrate-recover's new connection. */
+  awaitingReconnect = false;
 
   constructor(
     private readonly start: IncomingStart,
@@ -75,6 +86,7 @@ export class IncomingThread {
     this.block = new IncomingBlock(start.block);
     this.options = MigrationOptions.fromPlain(start.options);
     this.handshake = start.handshake ?? start.source.kind === 'channel';
+    this.currentChannels = channels;
     this.block.set(IncomingCounter.START_TIME, Date.now());
     this.setStatus('none', 'setup');
   }
@@ -99,6 +111,26 @@ export class IncomingThread {
     this.block.setVerdict(Verdict.LINK_LOST);
   }
 
+  /** The link broke (or migrate-pause): in postcopy the thread pauses and waits for a recovery. */
+  linkLost(reason: string): void {
+    if (!this.postcopy?.running) {
+      this.cancel(reason);
+      return;
+    }
+    this.reader?.fail(new Error(`connection to the source lost: ${reason}`));
+    this.reader?.shutdown();
+  }
+
+  /** migrate-recover's new connection: its channels, for the paused postcopy. */
+  reconnect(set: ChannelSet): void {
+    this.reconnected?.(set);
+  }
+
+  /** query-migrate's postcopy-blocktime fields, when the capability was on. */
+  blocktime(): { total: number; perVcpu: number[] } | null {
+    return this.postcopy?.blocktime() ?? null;
+  }
+
   /** The source's keepalive: silence is measured from now (the stream, or the verdict wait). */
   sourceAlive(): void {
     this.lastAlive = performance.now();
@@ -115,11 +147,29 @@ export class IncomingThread {
     staging.bytes.set(real.bytes);
     const pageState = s.pageState ? new PageState(s.pageState) : null;
     const block = this.block;
+    const gate = s.pageGate ? new PageGate(s.pageGate) : null;
+    if (gate) {
+      gate.setActive(false);
+      gate.reset(false);
+      this.postcopy = new PostcopyIncoming({
+        ram,
+        pageSize: PAGE_SIZE,
+        gate,
+        pageState,
+        block,
+        enabled: this.options.postcopyRam,
+        blocktime: this.options.capability('postcopy-blocktime'),
+        sendRp: (bytes) => this.sendRp(bytes),
+        setStatus: (from, to, error) => this.setStatus(from, to, error),
+        log: (text) => this.post({ type: 'command', name: text }),
+      });
+    }
     const ramLoad = ramLoadHandler({
       ram,
       block: { name: RAM_BLOCK_MAIN, length: ram.length },
       pageSize: PAGE_SIZE,
       pageState,
+      placer: this.postcopy,
       onPart: (t) => {
         block.set(IncomingCounter.PAGES, t.pages);
         block.set(IncomingCounter.ZERO_PAGES, t.zeroPages);
@@ -132,6 +182,18 @@ export class IncomingThread {
       devices: DEVICES,
     });
     const handlers = [machine.configuration, ramLoad, machine.globalState, ...machine.devices];
+    this.postcopy?.setVisitor(ramLoad.visitor);
+    this.startGuestAtRun = () => {
+      // Every device section came in the package before RUN: check them as a whole, then run.
+      const why = validateAll(handlers);
+      if (why) throw new Error(why);
+      real.bytes.set(staging.bytes);
+      const next = decideRunstate(machine.globalState.runstate, block.autostart);
+      const from = giveGuest(this.start.control, next);
+      block.setRunstate(next);
+      block.setWord(IncomingWord.PHASE, Phase.STARTED);
+      this.post({ type: 'runstate', from, to: next });
+    };
     const progress = setInterval(() => this.progress(ramLoad.totals.pages), PROGRESS_MS);
     let opened: OpenedSource | null = null;
     let failed = false;
@@ -145,16 +207,25 @@ export class IncomingThread {
       this.reader = reader;
       if (this.cancelReason !== null) throw new IncomingCancelled(this.cancelReason);
       idle.arm(reader);
+      const loadOptions: LoadVmOptions = {
+        handlers,
+        footers: this.options.sendSectionFooter,
+        requireConfiguration: this.options.sendConfiguration,
+        onCommand: (cmd) => this.onCommand(cmd),
+        onSection: () => block.add(IncomingCounter.SECTIONS, 1),
+      };
+      let loaded;
       try {
-        await loadVm(reader, {
-          handlers,
-          footers: this.options.sendSectionFooter,
-          requireConfiguration: this.options.sendConfiguration,
-          onCommand: (cmd) => this.onCommand(cmd),
-          onSection: () => block.add(IncomingCounter.SECTIONS, 1),
-        });
+        loaded = await loadVm(reader, loadOptions);
       } finally {
         idle.disarm();
+      }
+      if (!loaded.reachedEof && this.postcopy?.running) {
+        // POSTCOPY_RUN: the guest runs; the rest of the stream is read as QEMU's listen thread does.
+        const close = await this.postcopyListen(reader, loadOptions, loaded.state);
+        if (close) opened = { ...opened, close };
+        block.set(IncomingCounter.LOAD_TIME, Date.now() - block.get(IncomingCounter.START_TIME));
+        return;
       }
       // Everything arrived and every handler's check passed: the machine is complete.
       real.bytes.set(staging.bytes);
@@ -208,7 +279,29 @@ export class IncomingThread {
     }
   }
 
-  private onCommand(cmd: MigCommand): void {
+  private async onCommand(cmd: MigCommand): Promise<void | 'quit'> {
+    const pc = this.postcopy;
+    if (PostcopyIncoming.handles(cmd)) {
+      if (!pc) throw new Error(`tabmig does not support the migration command ${cmd.type} here`);
+      this.post({ type: 'command', name: cmd.type });
+      switch (cmd.type) {
+        case 'POSTCOPY_ADVISE':
+          return pc.advise(cmd);
+        case 'POSTCOPY_RAM_DISCARD':
+          return pc.discard(cmd);
+        case 'POSTCOPY_LISTEN':
+          return pc.listen(this.currentChannels);
+        case 'POSTCOPY_RUN':
+          pc.run(() => this.startGuestAtRun?.());
+          return 'quit';
+        case 'RECV_BITMAP':
+          return pc.sendRecvBitmap(cmd.blockName);
+        case 'POSTCOPY_RESUME':
+          return pc.resume();
+        default:
+          return; // PACKAGED: the loop loaded it already
+      }
+    }
     switch (cmd.type) {
       case 'OPEN_RETURN_PATH':
         if (!this.rp) throw new Error('Unable to open return-path for postcopy');
@@ -225,6 +318,59 @@ export class IncomingThread {
       default:
         throw new Error(`tabmig does not support the migration command ${cmd.type} yet`);
     }
+  }
+
+  /**
+   * After POSTCOPY_RUN: the rest of the main stream until EOF. A broken link pauses (the guest's
+   * memory is split between the tabs: neither side may fail) until migrate-recover brings a new
+   * connection; then the stream goes on from it. Returns how to close the last connection.
+   */
+  private async postcopyListen(first: StreamReader, options: LoadVmOptions, state: LoadVmState): Promise<((failed: boolean) => void) | null> {
+    const pc = this.postcopy!;
+    let r = first;
+    let close: ((failed: boolean) => void) | null = null;
+    for (;;) {
+      try {
+        const res = await continueLoadVm(r, options, state);
+        if (res.reachedEof) break;
+      } catch (e) {
+        r = await this.pausePostcopy(errorText(e));
+        const set = this.currentChannels!;
+        close = (failed) => void set.closeAll(failed ? 'the destination failed to load the migration stream' : undefined);
+      }
+    }
+    pc.finish();
+    this.sendRp(encodeRpMessage({ type: 'SHUT', error: 0 }));
+    this.setStatus('postcopy-active', 'completed');
+    return close;
+  }
+
+  /** postcopy_pause_incoming: paused until the new connection's channels arrive; then recover. */
+  private async pausePostcopy(why: string): Promise<StreamReader> {
+    const from = this.block.status;
+    this.post({ type: 'command', name: `postcopy paused (${from}): ${why}` });
+    if (from === 'postcopy-active' || from === 'postcopy-recover') this.setStatus(from, 'postcopy-paused', why);
+    this.reader?.shutdown();
+    this.rpOpen = false;
+    const old = this.currentChannels;
+    const next = new Promise<ChannelSet>((resolve) => (this.reconnected = resolve));
+    this.awaitingReconnect = true;
+    void old?.closeAll(why);
+    const set = await next;
+    this.awaitingReconnect = false;
+    this.reconnected = null;
+    this.currentChannels = set;
+    await set.whenAll([CHANNEL.main, CHANNEL.returnPath]);
+    // The preempt channel is a message of its own: it must be held before urgent pages come.
+    await Promise.race([set.whenAll([CHANNEL.postcopy]).catch(() => {}), sleep(2000)]);
+    const main = set.open(CHANNEL.main);
+    this.rp = set.open(CHANNEL.returnPath);
+    this.rpOpen = true;
+    this.postcopy!.openPreempt(set);
+    this.setStatus('postcopy-paused', 'postcopy-recover');
+    const reader = new StreamReader(main);
+    this.reader = reader;
+    return reader;
   }
 
   private sendRp(bytes: Uint8Array): void {

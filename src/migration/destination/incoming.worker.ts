@@ -3,7 +3,7 @@
 // message and any cancel to the thread.
 
 import { ChannelSet } from '../../transport/channel-set.js';
-import { CHANNEL } from '../../transport/routes.js';
+import { CHANNEL, isChannelMessage } from '../../transport/routes.js';
 import type { FromIncoming, ToIncoming } from './incoming-protocol.js';
 import { IncomingThread } from './incoming-thread.js';
 
@@ -11,17 +11,36 @@ const scope = self as unknown as Worker;
 const post = (msg: FromIncoming) => scope.postMessage(msg);
 
 // A data channel's early messages are lost without a listener: open main and return path on arrival.
-const channels = new ChannelSet({ eager: (id) => (id === CHANNEL.main || id === CHANNEL.returnPath ? {} : undefined) });
+// The postcopy preempt channel too: urgent pages may come before the thread opens it.
+const eager = (id: number) => (id === CHANNEL.main || id === CHANNEL.returnPath || id === CHANNEL.postcopy ? {} : undefined);
+let channels = new ChannelSet({ eager });
 let thread: IncomingThread | null = null;
 
 scope.onmessage = (e: MessageEvent<unknown>) => {
   if (channels.accept(e.data)) return;
+  if (isChannelMessage(e.data)) {
+    // Another connection's channel: postcopy recovery's (migrate-recover), for a paused thread.
+    if (thread?.awaitingReconnect) {
+      channels = new ChannelSet({ eager });
+      channels.accept(e.data);
+      thread.reconnect(channels);
+    } else {
+      try {
+        e.data.channel.close();
+      } catch {
+        // already gone
+      }
+    }
+    return;
+  }
   const m = e.data as ToIncoming;
   if (m.type === 'start' && !thread) {
     thread = new IncomingThread(m, m.source.kind === 'channel' ? channels : null, post);
     void thread.run();
   } else if (m.type === 'cancel') {
     thread?.cancel(m.reason);
+  } else if (m.type === 'link-lost') {
+    thread?.linkLost(m.reason);
   } else if (m.type === 'alive') {
     thread?.sourceAlive();
   }

@@ -24,8 +24,21 @@ export interface RamLoadOptions {
   readonly pageSize: number;
   /** Marked RECEIVED page by page; optional for tests that only look at RAM. */
   readonly pageState?: PageState | null;
+  /**
+   * Postcopy's placement rules (postcopy/postcopy-incoming.ts): whether a page may be written, and
+   * that it landed. Absent: every page is written as it comes (precopy, snapshots).
+   */
+  readonly placer?: PagePlacer | null;
   /** Called after each part with the running totals (for the incoming block's counters). */
   readonly onPart?: (totals: RamLoadTotals) => void;
+}
+
+export interface PagePlacer {
+  /** False for a page that must not be overwritten (in postcopy, one already placed: the guest
+   *  may have written it since; QEMU's UFFDIO_COPY refuses it the same way). */
+  mayPlace(page: number): boolean;
+  /** The page's bytes are in RAM (after they were written). */
+  landed(page: number): void;
 }
 
 export interface RamLoadTotals {
@@ -36,6 +49,8 @@ export interface RamLoadTotals {
 
 export interface RamLoadHandler extends LoadHandler {
   readonly totals: RamLoadTotals;
+  /** Where records go: also fed by postcopy's preempt channel (its own RamReader). */
+  readonly visitor: RamVisitor;
 }
 
 export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
@@ -51,17 +66,29 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
   const received = (offset: number) => {
     if (pageState) pageState.set(offset / pageSize, PageStatus.RECEIVED);
   };
+  const placer = opts.placer ?? null;
   const visitor: RamVisitor = {
     page(_b, offset, data) {
+      if (placer && !placer.mayPlace(offset / pageSize)) {
+        totals.pages++;
+        return;
+      }
       ram.set(data, offset);
       received(offset);
+      placer?.landed(offset / pageSize);
       totals.pages++;
     },
     zeroPage(_b, offset, fill) {
+      if (placer && !placer.mayPlace(offset / pageSize)) {
+        totals.pages++;
+        totals.zeroPages++;
+        return;
+      }
       // QEMU's ram_handle_zero: an already-zero page is left alone (a word compare is cheaper
       // than a write, and leaves the page untouched for the host).
       if (fill !== 0 || !isZeroPage(ram, offset, pageSize)) ram.fill(fill, offset, offset + pageSize);
       received(offset);
+      placer?.landed(offset / pageSize);
       totals.pages++;
       totals.zeroPages++;
     },
@@ -74,6 +101,7 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
     minimumVersion: RAM_SECTION_VERSION,
     kind: 'iterable',
     totals,
+    visitor,
     loadSetup() {
       pageState?.fill(PageStatus.CLEAN);
     },

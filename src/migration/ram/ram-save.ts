@@ -49,6 +49,8 @@ export interface RamSaveInput {
    * the channel to drain in place rather than ending the part, with no time bound.
    */
   readonly onePass?: boolean;
+  /** postcopy-ram: what is left may be sent after the switchover (pending says postcopyable). */
+  readonly postcopy?: boolean;
 }
 
 export class RamSaveHandler implements SaveHandler {
@@ -59,23 +61,26 @@ export class RamSaveHandler implements SaveHandler {
   readonly kind = 'iterable' as const;
 
   readonly pageCount: number;
-  private readonly ram: Uint8Array;
-  private readonly pageSize: number;
-  private readonly blockName: string;
-  private readonly sender: PageSender;
-  private readonly block: MigrationBlock;
-  private readonly pageState: PageState | null;
+  protected readonly ram: Uint8Array;
+  protected readonly pageSize: number;
+  protected readonly blockName: string;
+  protected sender: PageSender;
+  protected readonly block: MigrationBlock;
+  protected readonly pageState: PageState | null;
   private readonly onSync: ((round: RamRound) => void) | undefined;
   private readonly dirty: DirtyLog;
-  private toSend: Uint8Array;
-  private toSendCount = 0;
-  private cursor = 0;
+  protected toSend: Uint8Array;
+  protected toSendCount = 0;
+  protected cursor = 0;
   /** Dirty-rate bookkeeping, per QEMU's migration_bitmap_sync: pages found over ≥ 1 s. */
   private periodStart = performance.now();
   private periodPages = 0;
   private roundPages = 0;
   private roundZeroPages = 0;
   private readonly onePass: boolean;
+  private readonly postcopy: boolean;
+  /** Postcopy: true when a page request waits, so an iteration ends early to serve it. */
+  urgent: (() => boolean) | null = null;
 
   constructor(input: RamSaveInput) {
     this.ram = input.ram;
@@ -86,6 +91,7 @@ export class RamSaveHandler implements SaveHandler {
     this.pageState = input.pageState ?? null;
     this.onSync = input.onSync;
     this.onePass = input.onePass ?? false;
+    this.postcopy = input.postcopy ?? false;
     this.pageCount = input.ram.length / input.pageSize;
     this.toSend = new Uint8Array(this.pageCount);
     this.dirty = new DirtyLog(input.dirtyLog);
@@ -116,7 +122,7 @@ export class RamSaveHandler implements SaveHandler {
     // without this the first pass went straight to the stop-and-copy with the whole dirty set,
     // whatever the downtime-limit (a 1 ms limit gave 126 ms of downtime).
     if (this.remainingBytes < thresholdBytes || this.remainingBytes === 0) this.sync();
-    return { precopyOnly: this.remainingBytes, postcopyable: 0 };
+    return this.postcopy ? { precopyOnly: 0, postcopyable: this.remainingBytes } : { precopyOnly: this.remainingBytes, postcopyable: 0 };
   }
 
   /**
@@ -134,6 +140,7 @@ export class RamSaveHandler implements SaveHandler {
       } else {
         if (s.rateLimitExceeded() || s.needsDrain || s.error) break;
         if (sent % PAGES_BETWEEN_CLOCK_CHECKS === 0 && sent > 0 && performance.now() - start > MAX_ITERATION_MS) break;
+        if (this.urgent?.()) break;
       }
       this.sendPage(this.nextDirtyPage());
       sent++;
@@ -212,7 +219,7 @@ export class RamSaveHandler implements SaveHandler {
     return p;
   }
 
-  private sendPage(page: number): void {
+  protected sendPage(page: number): void {
     this.toSend[page] = 0;
     this.toSendCount--;
     const offset = page * this.pageSize;
@@ -229,7 +236,7 @@ export class RamSaveHandler implements SaveHandler {
     this.block.add(MigCounter.PAGES_THIS_ROUND, 1);
   }
 
-  private publishRemaining(): void {
+  protected publishRemaining(): void {
     this.block.set(MigCounter.REMAINING, this.remainingBytes);
   }
 }

@@ -23,6 +23,14 @@ import { isFinished, type MigrationStatus } from '../state.js';
 import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
 import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, type SwitchoverMessage } from '../switchover.js';
 import { RoundRecorder } from './round-recorder.js';
+import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
+import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
+import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeCommand, writeSectionFooter, writeSectionPart } from '../stream/index.js';
+import type { ChannelSet } from '../../transport/channel-set.js';
+import { CHANNEL } from '../../transport/routes.js';
+import { channelSink } from '../../transport/channel.js';
+import { commitSinkAsByteSink } from '../../transport/bytes.js';
+import { openTarget } from './stream-target.js';
 import { sourceSections } from './source-sections.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
@@ -34,12 +42,18 @@ const RETURN_PATH_SHUT_TIMEOUT_MS = 30_000;
 const STREAM_CHUNK = 256 * 1024;
 /** How long a worker that lost the commit race waits for the cancel to show in the status. */
 const CANCEL_SETTLE_MS = 1000;
+/** QEMU's MAX_DISCARDS_PER_COMMAND. */
+const MAX_DISCARDS_PER_COMMAND = 12;
+/** Chunk size of the postcopy preempt channel: a requested page leaves in a message of its own. */
+const PREEMPT_CHUNK = 16 * 1024;
+/** How long a recovery waits for each step of the destination's half of the handshake. */
+const RESUME_STEP_TIMEOUT_MS = 30_000;
 
 export class MigrationThread {
   private readonly block: MigrationBlock;
   private readonly ctl: ControlBlock;
   private readonly options: MigrationOptions;
-  private readonly w: StreamWriter;
+  private w: StreamWriter;
   private readonly loop: SaveVmLoop;
   private readonly recorder: RoundRecorder;
   private readonly holds: HoldPoints;
@@ -58,11 +72,24 @@ export class MigrationThread {
   private allSent = false;
   private abortSent = false;
   private done = false;
+  /** postcopy-ram: the shared postcopy block, RAM's postcopy handler and the preempt channel. */
+  private readonly pc: PostcopyBlock | null;
+  private pcRam: PostcopyRamSaveHandler | null = null;
+  private preempt: StreamWriter | null = null;
+  private preemptRam: PageSender | null = null;
+  /** Downtime of a postcopy switch (the guest ran at the destination from RUN on). */
+  private postcopyDowntime = -1;
+  private readonly ramSectionId: number;
+  private postcopyRateLimit: number;
+  /** Set while postcopy is paused: resolves with a recovery's new connection. */
+  private reconnected: ((set: ChannelSet) => void) | null = null;
+  private pendingConnection: ChannelSet | null = null;
 
   constructor(
     private readonly start: SourceStart,
-    private readonly target: OpenedTarget,
+    private target: OpenedTarget,
     private readonly post: (msg: FromSource) => void,
+    private channels: ChannelSet | null = null,
   ) {
     this.block = new MigrationBlock(start.block);
     this.ctl = new ControlBlock(start.control);
@@ -94,11 +121,41 @@ export class MigrationThread {
       onSync: (round) => this.recorder.record(round),
     });
     this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE });
+    this.pc = start.postcopy && this.options.postcopyRam ? new PostcopyBlock(start.postcopy) : null;
+    this.postcopyRateLimit = this.options.parameter('max-postcopy-bandwidth');
+    for (const e of registry.entries) if (e.handler instanceof PostcopyRamSaveHandler) this.pcRam = e.handler;
+    this.ramSectionId = registry.sectionId(RAM_SECTION_NAME) ?? 0;
+    this.watchChannel(target);
+  }
+
+  private watchChannel(target: OpenedTarget): void {
     target.channel?.closed.then((info) => {
       // Once every byte is out, a close is the destination being done; the handshake (or the
       // return path's SHUT) decides how the migration ended.
-      if (!this.allSent) this.fail(`Unable to write to the migration channel: ${info.reason}`);
+      if (!this.allSent && this.target === target) this.fail(`Unable to write to the migration channel: ${info.reason}`);
     });
+  }
+
+  /** max-postcopy-bandwidth changed: the scan after the switch follows it at once. */
+  setPostcopyRateLimit(bytesPerSecond: number): void {
+    this.postcopyRateLimit = bytesPerSecond;
+    if (this.inPostcopy()) this.w.setRateLimit(bytesPerSecond);
+  }
+
+  /** A postcopy recovery's new connection (migrate with resume: true). */
+  reconnect(set: ChannelSet): void {
+    if (this.reconnected) this.reconnected(set);
+    else this.pendingConnection = set;
+  }
+
+  /** migrate-pause: break the stream on purpose; postcopy pauses. */
+  pause(): void {
+    if (this.block.status === 'postcopy-active') this.pausePostcopy('migrate-pause');
+  }
+
+  private inPostcopy(): boolean {
+    const s = this.block.status;
+    return s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover';
   }
 
   /** migrate-set-parameters downtime-limit mid-migration: the next convergence test uses it. */
@@ -121,10 +178,13 @@ export class MigrationThread {
     const setupStart = performance.now();
     this.iterationStart = setupStart;
     this.watchWord(MigWord.LINK_LOST, () => this.fail(this.linkLostText()));
-    this.watchWord(MigWord.RP_ERROR, () => this.fail('RP: the return path failed: the destination sent a malformed or unexpected message, or closed it early'));
+    this.watchWord(MigWord.RP_ERROR, () => this.fail('RP: the return path failed: the destination sent a malformed or unexpected message, or closed it early', false));
     try {
       this.recorder.reset();
       const commands: MigCommand[] = this.start.returnPath ? [{ type: 'OPEN_RETURN_PATH' }, { type: 'PING', value: 1 }] : [];
+      // QEMU's migration_thread: postcopy is advised at the start, whether or not it is used.
+      if (this.pc && this.start.returnPath) commands.push({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE });
+      if (this.pc) this.openPreempt(this.channels);
       await this.loop.setup(commands);
       this.block.set(MigCounter.SETUP_TIME, Math.round(performance.now() - setupStart));
       // The header and block list count as transferred from the moment the migration is active.
@@ -135,6 +195,12 @@ export class MigrationThread {
           const p = this.loop.pending(this.thresholdBytes);
           const pending = p.precopyOnly + p.postcopyable;
           if (pending > 0 && pending >= this.thresholdBytes) {
+            if (this.pc && this.start.returnPath && this.pc.startRequested && p.precopyOnly <= this.thresholdBytes) {
+              // QEMU's migration_iteration_run: the user asked for postcopy and what must go
+              // before the switch fits the downtime: switch now.
+              await this.postcopyStart();
+              break;
+            }
             await this.loop.iterate();
             this.block.add(MigCounter.ITERATIONS, 1);
             this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
@@ -154,6 +220,15 @@ export class MigrationThread {
       }
     } catch (e) {
       this.fail(e instanceof Error ? e.message : String(e));
+    }
+    // After RUN the migration only ends by completing (or failing for good): a pause waits in
+    // postcopyRun for the recovery.
+    while (this.pcRam?.switched && this.inPostcopy()) {
+      try {
+        await this.postcopyRun();
+      } catch (e) {
+        this.fail(e instanceof Error ? e.message : String(e));
+      }
     }
     await this.finish();
   }
@@ -336,7 +411,7 @@ export class MigrationThread {
     const end = Date.now();
     const total = end - this.block.get(MigCounter.START_TIME);
     this.block.set(MigCounter.TOTAL_TIME, total);
-    this.block.set(MigCounter.DOWNTIME, end - this.downtimeStart);
+    this.block.set(MigCounter.DOWNTIME, this.postcopyDowntime >= 0 ? this.postcopyDowntime : end - this.downtimeStart);
     const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
     if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);
     this.block.set(MigCounter.REMAINING, 0);
@@ -365,6 +440,7 @@ export class MigrationThread {
       if (status === 'cancelling') this.transition('cancelling', 'cancelled');
     }
     this.done = true;
+    this.preempt?.shutdown();
     this.loop.cleanup();
     this.post({ type: 'finished' });
   }
@@ -382,8 +458,215 @@ export class MigrationThread {
     return true;
   }
 
+  // ---- postcopy (QEMU's postcopy_start, the postcopy phase, postcopy_pause / postcopy_do_resume) ----
+
+  /** The preempt channel's writer, when the connection has one (else urgent pages go on main). */
+  private openPreempt(set: ChannelSet | null): void {
+    this.preempt = null;
+    this.preemptRam = null;
+    if (!set || !set.has(CHANNEL.postcopy)) return;
+    const ch = set.open(CHANNEL.postcopy, { highWaterMark: 256 << 10, lowWaterMark: 64 << 10 });
+    this.preempt = new StreamWriter(commitSinkAsByteSink(channelSink(ch)), { chunkSize: PREEMPT_CHUNK, highWater: 256 << 10 });
+    this.preemptRam = new PageSender([this.preempt], { pageSize: PAGE_SIZE });
+  }
+
+  /**
+   * postcopy_start: stop the guest, send the discard ranges, then one package (LISTEN, every
+   * device section, RUN). RUN is the point of no return: from it on the destination runs the
+   * guest and RAM flows on demand and in the background.
+   */
+  private async postcopyStart(): Promise<void> {
+    const ram = this.pcRam!;
+    this.downtimeStart = Date.now();
+    this.vmWasRunning = this.ctl.runstate === 'running';
+    this.runstateAtStop = this.ctl.runstate;
+    if (!this.ctl.stopAndWait(2000)) throw new Error('the vCPU did not stop');
+    this.setRunstate('finish-migrate');
+    if (!this.transition('active', 'postcopy-active')) return;
+    this.w.setRateLimit(0);
+    ram.sync();
+    const ranges = ram.discardRanges();
+    for (let i = 0; i < ranges.length; i += MAX_DISCARDS_PER_COMMAND) {
+      this.loop.command({ type: 'POSTCOPY_RAM_DISCARD', blockName: RAM_BLOCK_MAIN, ranges: ranges.slice(i, i + MAX_DISCARDS_PER_COMMAND) });
+    }
+    const sink = new BufferSink();
+    const pw = new StreamWriter(sink, { chunkSize: STREAM_CHUNK });
+    writeCommand(pw, { type: 'POSTCOPY_LISTEN' });
+    await this.loop.saveDevices(pw);
+    writeCommand(pw, { type: 'POSTCOPY_RUN' });
+    await pw.flush();
+    // The point of no return (DESIGN §8): a cancel that got here first wins.
+    if (Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.COMMITTED) !== Commit.OPEN) {
+      throw new Error('migration cancelled before the switchover');
+    }
+    ram.switched = true;
+    this.loop.command({ type: 'PACKAGED', data: sink.toBytes() });
+    await this.w.flush();
+    this.postcopyDowntime = Date.now() - this.downtimeStart;
+    this.block.set(MigCounter.DOWNTIME, this.postcopyDowntime);
+    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+    await this.postcopyRun();
+  }
+
+  /** After RUN: requested pages first (preempt channel), the background scan under max-postcopy-bandwidth. */
+  private async postcopyRun(): Promise<void> {
+    const ram = this.pcRam!;
+    const pc = this.pc!;
+    ram.urgent = () => pc.hasRequests;
+    this.w.setRateLimit(this.postcopyRateLimit);
+    for (;;) {
+      const st = this.block.status;
+      if (st === 'postcopy-paused') {
+        if (!(await this.postcopyPaused())) return;
+        continue;
+      }
+      if (st !== 'postcopy-active') return;
+      this.serveRequests();
+      if (ram.remainingBytes === 0 && !pc.hasRequests) break;
+      if (this.w.error || this.preempt?.error) {
+        this.pausePostcopy((this.w.error ?? this.preempt!.error)!.message);
+        continue;
+      }
+      this.updateCounters(performance.now());
+      if (ram.remainingBytes === 0 || this.w.rateLimitExceeded()) {
+        await pc.waitForRequests(5);
+        continue;
+      }
+      if (this.w.needsDrain) {
+        await Promise.race([this.w.ready(), pc.waitForRequests(100)]);
+        continue;
+      }
+      await this.loop.iterate();
+      this.block.add(MigCounter.ITERATIONS, 1);
+      this.block.set(MigCounter.TRANSFERRED, this.w.transferred + (this.preempt?.transferred ?? 0));
+      await yieldToEventLoop();
+    }
+    // Everything went: END, EOF, then the destination's SHUT says it has all of it.
+    await this.loop.completePostcopy();
+    await this.w.flush();
+    this.block.set(MigCounter.TRANSFERRED, this.w.transferred + (this.preempt?.transferred ?? 0));
+    if (this.w.error) throw this.w.error;
+    this.allSent = true;
+    await this.awaitReturnPathShut();
+    if (this.block.status !== 'postcopy-active') return;
+    this.calculateComplete();
+    this.setRunstate('postmigrate');
+    this.transition('postcopy-active', 'completed');
+  }
+
+  /** migrate_handle_rp_req_pages' other half: queued requests go out now, ahead of the scan. */
+  private serveRequests(): void {
+    const pages = this.pc!.popRequests();
+    if (!pages.length) return;
+    if (!this.preemptRam && this.channels?.has(CHANNEL.postcopy)) this.openPreempt(this.channels);
+    if (!this.preemptRam) {
+      // No preempt channel: the pages go on the main stream, framed as a part of the RAM
+      // section (this runs between iterations, at a section boundary).
+      const ch = this.pcRam!['sender'].main;
+      writeSectionPart(this.w, this.ramSectionId);
+      for (const p of pages) {
+        this.block.add(MigCounter.POSTCOPY_REQUESTS, 1);
+        this.pcRam!.sendUrgent(p, ch);
+      }
+      ch.ram.writeEos();
+      if (this.options.sendSectionFooter) writeSectionFooter(this.w, this.ramSectionId);
+      this.w.kick();
+      return;
+    }
+    const ch = this.preemptRam.main;
+    let sent = 0;
+    for (const p of pages) {
+      this.block.add(MigCounter.POSTCOPY_REQUESTS, 1);
+      if (this.pcRam!.sendUrgent(p, ch)) sent++;
+    }
+    if (sent === 0) return;
+    // Each batch is a part of its own on the preempt channel: the destination reads to EOS.
+    ch.ram.writeEos();
+    ch.ram.resetContinue();
+    void ch.writer.flush();
+  }
+
+  /** postcopy_pause: both streams shut; the guest stays at the destination, waiting. */
+  private pausePostcopy(reason: string): void {
+    const s = this.block.status;
+    if (s !== 'postcopy-active' && s !== 'postcopy-recover') return;
+    if (!this.transition(s, 'postcopy-paused', reason)) return;
+    this.w.shutdown();
+    this.preempt?.shutdown();
+    void this.target.abort(reason).catch(() => {});
+    this.pc!.bump(PcWord.REQ_HEAD); // wake the postcopy loop
+  }
+
+  /**
+   * Paused: waits for a recovery's new connection, then postcopy_do_resume — RECV_BITMAP, reload
+   * what to send from the destination's bitmap, POSTCOPY_RESUME, RESUME_ACK. False once the
+   * migration ended otherwise.
+   */
+  private async postcopyPaused(): Promise<boolean> {
+    const set = this.pendingConnection ?? (await new Promise<ChannelSet | null>((resolve) => {
+      this.reconnected = resolve;
+      const check = () => {
+        if (this.block.status !== 'postcopy-paused') resolve(null);
+        else setTimeout(check, 200);
+      };
+      check();
+    }));
+    this.reconnected = null;
+    this.pendingConnection = null;
+    if (!set || this.block.status !== 'postcopy-paused') return this.block.status === 'postcopy-active';
+    if (!this.transition('postcopy-paused', 'postcopy-recover')) return false;
+    this.block.setWord(MigWord.LINK_LOST, 0);
+    this.watchWord(MigWord.LINK_LOST, () => this.fail(this.linkLostText()));
+    try {
+      this.channels = set;
+      // The connection's channels come one message each: wait for main and preempt to be here.
+      await Promise.race([set.whenAll([CHANNEL.main, CHANNEL.postcopy]).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      const target = await openTarget({ kind: 'channel' }, set);
+      this.target = target;
+      this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
+      this.loop.rebind(this.w);
+      this.openPreempt(set);
+      this.pcRam!.setSender(new PageSender([this.w], { pageSize: PAGE_SIZE }));
+      this.watchChannel(target);
+      const pc = this.pc!;
+      await this.holds.pass('postcopy-recover', () => this.block.status !== 'postcopy-recover');
+      if ((this.block.status as MigrationStatus) !== 'postcopy-recover') return (this.block.status as MigrationStatus) === 'postcopy-paused';
+      const seq = pc.word(PcWord.BITMAP_SEQ);
+      this.loop.command({ type: 'RECV_BITMAP', blockName: RAM_BLOCK_MAIN });
+      await this.w.flush();
+      if (!(await this.waitPc(PcWord.BITMAP_SEQ, seq))) throw new Error('the destination did not send its received bitmap');
+      this.pcRam!.reloadFromReceived(pc.bitmap);
+      const ack = pc.word(PcWord.RESUME_ACK);
+      this.loop.command({ type: 'POSTCOPY_RESUME' });
+      await this.w.flush();
+      if (!(await this.waitPc(PcWord.RESUME_ACK, ack))) throw new Error('the destination did not acknowledge the resume');
+      this.w.setRateLimit(this.postcopyRateLimit);
+      return this.transition('postcopy-recover', 'postcopy-active') || this.block.status === 'postcopy-paused';
+    } catch (e) {
+      this.pausePostcopy(e instanceof Error ? e.message : String(e));
+      return this.block.status === 'postcopy-paused';
+    }
+  }
+
+  /** Waits for a postcopy word to leave `value` while recovering; false if the recovery broke. */
+  private async waitPc(i: number, value: number): Promise<boolean> {
+    const deadline = performance.now() + RESUME_STEP_TIMEOUT_MS;
+    while (this.pc!.word(i) === value) {
+      if (this.block.status !== 'postcopy-recover' || performance.now() > deadline) return false;
+      await this.pc!.waitWhile(i, value, 100);
+    }
+    return this.block.status === 'postcopy-recover';
+  }
+
   /** Fails the migration from whatever active state it is in, keeping the first error. */
-  fail(message: string): void {
+  fail(message: string, pauseInPostcopy = true): void {
+    // After RUN the guest's memory is split between the tabs: a broken link pauses (QEMU's
+    // postcopy_pause), it does not fail.
+    if (pauseInPostcopy && (this.block.status === 'postcopy-active' || this.block.status === 'postcopy-recover')) {
+      this.pausePostcopy(message);
+      return;
+    }
+    if (this.block.status === 'postcopy-paused') return;
     if (this.committed() || !this.abandonCommit()) {
       this.failAfterCommit(message);
       return;

@@ -4,7 +4,7 @@
 // is here. See migration-thread.ts.
 
 import { ChannelSet } from '../../transport/channel-set.js';
-import { CHANNEL } from '../../transport/routes.js';
+import { CHANNEL, isChannelMessage } from '../../transport/routes.js';
 import { MigrationBlock } from '../migration-block.js';
 import { MigrationThread } from './migration-thread.js';
 import type { FromSource, SourceStart, ToSource } from './source-protocol.js';
@@ -13,7 +13,7 @@ import { openTarget, type OpenedTarget } from './stream-target.js';
 const post = (msg: FromSource) => (self as unknown as Worker).postMessage(msg);
 
 let start: SourceStart | null = null;
-const channels = new ChannelSet();
+let channels = new ChannelSet();
 let thread: MigrationThread | null = null;
 let launched = false;
 /** migrate_cancel arrived before the thread existed (the target was still opening). */
@@ -37,7 +37,7 @@ async function launch(s: SourceStart): Promise<void> {
     post({ type: 'finished' });
     return;
   }
-  thread = new MigrationThread(s, target, post);
+  thread = new MigrationThread(s, target, post, channels);
   // The thread commits or aborts the main channel itself; the others go with the link.
   await thread.run();
 }
@@ -54,6 +54,16 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
     maybeLaunch();
     return;
   }
+  if (isChannelMessage(msg)) {
+    // A postcopy recovery's new connection (migrate with resume: true).
+    if (thread) {
+      const set = new ChannelSet();
+      set.accept(msg);
+      channels = set;
+      thread.reconnect(set);
+    }
+    return;
+  }
   const m = msg as ToSource;
   switch (m.type) {
     case 'start':
@@ -65,6 +75,12 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       return;
     case 'set-downtime-limit':
       thread?.setDowntimeLimit(m.ms);
+      return;
+    case 'set-postcopy-rate-limit':
+      thread?.setPostcopyRateLimit(m.bytesPerSecond);
+      return;
+    case 'pause':
+      thread?.pause();
       return;
     case 'cancel':
       cancelled = true;

@@ -10,7 +10,9 @@
 //   so the migration thread can fail the migration then, not at completion.
 
 import { ChannelSet } from '../../transport/channel-set.js';
-import { CHANNEL } from '../../transport/routes.js';
+import { CHANNEL, isChannelMessage } from '../../transport/routes.js';
+import { PcWord, PostcopyBlock, checkRequest } from '../postcopy/postcopy-block.js';
+import { RAM_BLOCK_MAIN, readRecvBitmap } from '../stream/index.js';
 import { MigWord, MigrationBlock } from '../migration-block.js';
 import { RpMsg, StreamReader, encodeRpMessage, hex, readRpMessage, type RpMessage } from '../stream/index.js';
 import type { FromReturnPath, ReturnPathStart } from './source-protocol.js';
@@ -24,9 +26,19 @@ const post = (msg: FromReturnPath) => (self as unknown as Worker).postMessage(ms
 const SETUP_PINGS: readonly number[] = [1];
 type Start = ReturnPathStart & { pings?: readonly number[] };
 
+/** Postcopy (postcopy-ram): page requests, the received bitmap and RESUME_ACK are expected. */
+let postcopy: { block: PostcopyBlock; ramLength: number; pageSize: number } | null = null;
+const memo = { lastBlock: null as string | null };
+
+function inPostcopy(b: MigrationBlock): boolean {
+  const s = b.status;
+  return s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover';
+}
+
 // The return path is opened the moment it arrives: a transferred data channel drops messages
 // that arrive before a listener exists, and the destination may answer PING 1 before `start`.
-const channels = new ChannelSet({ eager: (id) => (id === CHANNEL.returnPath ? {} : undefined) });
+const eager = (id: number) => (id === CHANNEL.returnPath ? {} : undefined);
+let channels = new ChannelSet({ eager });
 let block: MigrationBlock | null = null;
 let asked = new Set<number>(SETUP_PINGS);
 let running = false;
@@ -49,12 +61,14 @@ function invalidMessage(msg: RpMessage): string {
 
 async function serve(b: MigrationBlock): Promise<void> {
   running = true;
-  const rp = channels.open(CHANNEL.returnPath);
+  const set = channels;
+  const rp = set.open(CHANNEL.returnPath);
   const reader = new StreamReader(rp);
   try {
     for (;;) {
       const msg = await readRpMessage(reader);
       if (!msg) {
+        if (inPostcopy(b)) return; // the link broke: postcopy pauses; a recovery brings a new one
         if (b.word(MigWord.RP_SHUT) === 0) markBad(b, 'RP: the destination closed the return path before it was done');
         return;
       }
@@ -71,16 +85,52 @@ async function serve(b: MigrationBlock): Promise<void> {
           post({ type: 'rp-message', name: 'SHUT', value: msg.error });
           b.setWord(MigWord.RP_SHUT, msg.error === 0 ? 1 : 2);
           return;
-        default:
-          // Page requests and resume messages belong to postcopy, which this migration is not.
-          markBad(b, invalidMessage(msg));
-          return;
+        case 'REQ_PAGES':
+        case 'REQ_PAGES_ID': {
+          if (!postcopy) {
+            markBad(b, invalidMessage(msg));
+            return;
+          }
+          const out = checkRequest(msg, [{ name: RAM_BLOCK_MAIN, length: postcopy.ramLength }], postcopy.pageSize, memo);
+          if (!out.ok) {
+            markBad(b, out.error);
+            return;
+          }
+          for (const p of out.pages) postcopy.block.pushRequest(p);
+          break;
+        }
+        case 'RECV_BITMAP': {
+          if (!postcopy || b.status !== 'postcopy-recover') {
+            markBad(b, invalidMessage(msg));
+            return;
+          }
+          if (msg.blockName !== RAM_BLOCK_MAIN) {
+            markBad(b, `migrate_handle_rp_recv_bitmap: invalid block name '${msg.blockName}'`);
+            return;
+          }
+          const bits = await readRecvBitmap(reader, msg.blockName, postcopy.ramLength / postcopy.pageSize);
+          postcopy.block.bitmap.set(bits);
+          postcopy.block.bump(PcWord.BITMAP_SEQ);
+          post({ type: 'rp-message', name: 'RECV_BITMAP' });
+          break;
+        }
+        case 'RESUME_ACK':
+          if (!postcopy || msg.value !== 1) {
+            markBad(b, `migrate_handle_rp_resume_ack: illegal resume_ack value ${msg.value}`);
+            return;
+          }
+          postcopy.block.bump(PcWord.RESUME_ACK);
+          post({ type: 'rp-message', name: 'RESUME_ACK', value: msg.value });
+          break;
       }
     }
   } catch (e) {
-    markBad(b, e instanceof Error ? e.message : String(e));
+    if (!inPostcopy(b)) markBad(b, e instanceof Error ? e.message : String(e));
   } finally {
-    void channels.closeAll();
+    running = false;
+    void set.closeAll();
+    // A recovery's channel may have come while this one was still winding down.
+    if (set !== channels) maybeServe();
   }
 }
 
@@ -92,10 +142,16 @@ self.onmessage = (e: MessageEvent<Start | unknown>) => {
   const msg = e.data;
   if (channels.accept(msg)) {
     // handled: the channel is held (and opened) by the set
+  } else if (isChannelMessage(msg)) {
+    // A postcopy recovery's new connection: serve its return path from the start.
+    channels = new ChannelSet({ eager });
+    channels.accept(msg);
+    memo.lastBlock = null;
   } else if ((msg as Start).type === 'start') {
     const s = msg as Start;
     block = new MigrationBlock(s.block);
     asked = new Set(s.pings ?? SETUP_PINGS);
+    if (s.postcopy) postcopy = { block: new PostcopyBlock(s.postcopy.block), ramLength: s.postcopy.ramLength, pageSize: s.postcopy.pageSize };
   }
   maybeServe();
 };

@@ -29,6 +29,8 @@ export interface SourceStart {
   pageState: SharedArrayBuffer;
   /** The round-record ring (RoundRecords, round-records.ts): one record per dirty sync. */
   rounds: SharedArrayBuffer;
+  /** postcopy-ram: the postcopy block (page requests, start request, recovery words). */
+  postcopy?: SharedArrayBuffer;
 }
 
 export type ToSource =
@@ -37,6 +39,10 @@ export type ToSource =
   | { type: 'set-rate-limit'; bytesPerSecond: number }
   /** downtime-limit changed during the migration (ms): QEMU's thread reads it at every update. */
   | { type: 'set-downtime-limit'; ms: number }
+  /** max-postcopy-bandwidth changed (bytes per second, 0 = unlimited): the scan after the switch. */
+  | { type: 'set-postcopy-rate-limit'; bytesPerSecond: number }
+  /** migrate-pause on the source: break the link on purpose (postcopy pauses). */
+  | { type: 'pause' }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
   | { type: 'cancel' };
 
@@ -58,6 +64,8 @@ export type FromSource =
 export interface ReturnPathStart {
   type: 'start';
   block: SharedArrayBuffer;
+  /** postcopy-ram: the postcopy block (postcopy/postcopy-block.ts) and the RAM block's shape. */
+  postcopy?: { block: SharedArrayBuffer; ramLength: number; pageSize: number };
 }
 
 export type FromReturnPath =

@@ -11,6 +11,7 @@ import type { MigrationOptions } from '../options.js';
 import type { PageState } from '../page-state.js';
 import type { PageSender } from '../ram/page-sender.js';
 import { RamSaveHandler, type RamRound } from '../ram/ram-save.js';
+import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
 import { registerMachineSections } from '../save-handlers.js';
 import { SaveHandlerRegistry } from '../savevm.js';
 import { RAM_BLOCK_MAIN } from '../stream/index.js';
@@ -32,17 +33,19 @@ export interface SourceSectionsInput {
 
 export function sourceSections(input: SourceSectionsInput): SaveHandlerRegistry {
   const registry = new SaveHandlerRegistry();
+  const ram = {
+    ram: input.ram,
+    dirtyLog: input.dirtyLog,
+    pageSize: PAGE_SIZE,
+    blockName: RAM_BLOCK_MAIN,
+    sender: input.sender,
+    block: input.block,
+    pageState: input.pageState,
+    onSync: input.onSync,
+  };
+  // postcopy-ram: RAM may go after the switch too (postcopy/postcopy-ram-save.ts).
   registry.register(
-    new RamSaveHandler({
-      ram: input.ram,
-      dirtyLog: input.dirtyLog,
-      pageSize: PAGE_SIZE,
-      blockName: RAM_BLOCK_MAIN,
-      sender: input.sender,
-      block: input.block,
-      pageState: input.pageState,
-      onSync: input.onSync,
-    }),
+    input.options.postcopyRam ? new PostcopyRamSaveHandler({ ...ram, releaseRam: input.options.capability('release-ram') }) : new RamSaveHandler(ram),
   );
   registerMachineSections(registry, {
     machineType: input.machineType,

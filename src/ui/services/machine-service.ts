@@ -13,6 +13,8 @@ export interface MachineLike extends EventTarget {
   readonly ramSize: number;
   /** Guest RAM (SharedArrayBuffer-backed): the display paints straight from it. */
   readonly ramBytes: Uint8Array;
+  /** Postcopy: resolves once the range (offset into RAM) has arrived; fakes may omit it. */
+  readonly pageGate?: { anyMissing(offset: number, length: number): boolean; whenPresent(offset: number, length: number): Promise<void> };
   readonly programName: string;
   readonly programArgs: string;
   readonly instructionsRetired: number;
@@ -63,6 +65,14 @@ export class MachineService {
 
   get ramSize(): number {
     return this.machine.ramSize;
+  }
+
+  /** Postcopy: whether [offset, offset + length) of RAM has a page that has not arrived; asks for it. */
+  missing(offset: number, length: number): boolean {
+    const gate = this.machine.pageGate;
+    if (!gate || !gate.anyMissing(offset, length)) return false;
+    void gate.whenPresent(offset, length);
+    return true;
   }
 
   get ramBytes(): Uint8Array {

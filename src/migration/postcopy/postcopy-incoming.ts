@@ -1,0 +1,295 @@
+// The destination's side of postcopy (QEMU's postcopy-ram.c incoming half, savevm.c's
+// loadvm_postcopy_handle_* and the listen thread): what POSTCOPY_ADVISE, RAM_DISCARD, LISTEN,
+// RUN, RECV_BITMAP and POSTCOPY_RESUME mean here; the fault handler that turns the guest's
+// page faults (the page gate's ring) into REQ_PAGES_ID / REQ_PAGES on the return path; the
+// reader of the postcopy preempt channel; and the pause / recover cycle when the link breaks.
+//
+// Runs in the incoming worker, beside the incoming thread (which hands it the commands and, after
+// RUN, the rest of the main stream).
+
+import { PageGate } from '../../guest/page-gate.js';
+import type { ChannelSet } from '../../transport/channel-set.js';
+import type { MigrationChannel } from '../../transport/channel.js';
+import { CHANNEL } from '../../transport/routes.js';
+import { IncomingBlock } from '../incoming-block.js';
+import { PageStatus, type PageState } from '../page-state.js';
+import type { PagePlacer } from '../ram/ram-load.js';
+import type { MigrationStatus } from '../state.js';
+import {
+  RAM_BLOCK_MAIN,
+  RamReader,
+  StreamReader,
+  StreamWriter,
+  BufferSink,
+  encodeRpMessage,
+  packRecvBitmap,
+  writeRecvBitmap,
+  type MigCommand,
+  type RamVisitor,
+} from '../stream/index.js';
+
+/** QEMU's MIGRATION_RESUME_ACK_VALUE. */
+export const RESUME_ACK_VALUE = 1;
+
+/** QEMU's PostcopyState (incoming). */
+export type PostcopyIncomingState = 'none' | 'advised' | 'discard' | 'listening' | 'running' | 'end';
+
+export interface PostcopyIncomingInput {
+  readonly ram: Uint8Array;
+  readonly pageSize: number;
+  readonly gate: PageGate;
+  readonly pageState: PageState | null;
+  readonly block: IncomingBlock;
+  /** Whether postcopy-ram is on at the destination (QEMU refuses a 16-byte advise without it). */
+  readonly enabled: boolean;
+  /** Whether postcopy-blocktime was on at the destination (the status reports it). */
+  readonly blocktime: boolean;
+  /** The return path's writer (the current connection's). */
+  sendRp(bytes: Uint8Array): void;
+  /** Moves the incoming status (compare-and-set) and tells the main thread. */
+  setStatus(from: MigrationStatus, to: MigrationStatus, error?: string): void;
+  log(text: string): void;
+}
+
+export class PostcopyIncoming implements PagePlacer {
+  state: PostcopyIncomingState = 'none';
+  private readonly gate: PageGate;
+  private readonly pages: number;
+  /** Pages asked for on the current connection (asked again after a recovery). */
+  private asked = new Uint8Array(0);
+  private faultLoop: Promise<void> | null = null;
+  private stopped = false;
+  private lastBlockSent = false;
+  private preempt: { channel: MigrationChannel; reader: StreamReader } | null = null;
+  requests = 0;
+
+  constructor(private readonly input: PostcopyIncomingInput) {
+    this.gate = input.gate;
+    this.pages = input.ram.length / input.pageSize;
+  }
+
+  /** True once POSTCOPY_RUN started the guest: a broken link now pauses instead of failing. */
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  // ---- placement (PagePlacer) ------------------------------------------------------------------
+
+  mayPlace(page: number): boolean {
+    // Before LISTEN pages come as in precopy (a page sent twice is simply newer). From LISTEN on,
+    // each page comes once; a second copy (preempt and background both sent it) is refused: the
+    // guest may have written the first one already.
+    return !(this.state === 'listening' || this.state === 'running' || this.state === 'end') || !this.gate.isPresent(page);
+  }
+
+  landed(page: number): void {
+    if (this.state === 'listening' || this.state === 'running') {
+      this.gate.markPresent(page);
+      if (this.input.pageState) Atomics.store(this.input.pageState.bytes, page, PageStatus.RECEIVED);
+    } else {
+      this.gate.setPresentPlain(page, true);
+    }
+  }
+
+  // ---- commands --------------------------------------------------------------------------------
+
+  /** Whether `cmd` is postcopy's (the incoming thread hands it here). */
+  static handles(cmd: MigCommand): boolean {
+    return ['POSTCOPY_ADVISE', 'POSTCOPY_RAM_DISCARD', 'POSTCOPY_LISTEN', 'POSTCOPY_RUN', 'PACKAGED', 'RECV_BITMAP', 'POSTCOPY_RESUME'].includes(cmd.type);
+  }
+
+  /** loadvm_postcopy_handle_advise. */
+  advise(cmd: Extract<MigCommand, { type: 'POSTCOPY_ADVISE' }>): void {
+    if (this.state !== 'none') throw new Error(`CMD_POSTCOPY_ADVISE in wrong postcopy state (${this.stateNumber()})`);
+    if (cmd.hostPageSize === undefined) {
+      // A 0-byte advise: nothing to prepare, unless this side expected RAM postcopy.
+      if (this.input.enabled) throw new Error('RAM postcopy is enabled but have 0 byte advise');
+      return;
+    }
+    if (!this.input.enabled) throw new Error('RAM postcopy is disabled but have 16 byte advise');
+    const ps = this.input.pageSize;
+    if (cmd.hostPageSize !== undefined && cmd.hostPageSize !== ps) {
+      throw new Error(`Postcopy needs matching RAM page sizes (s=${cmd.hostPageSize.toString(16)} d=${ps.toString(16)})`);
+    }
+    if (cmd.targetPageSize !== undefined && cmd.targetPageSize !== ps) {
+      throw new Error(`Postcopy needs matching target page sizes (s=${cmd.targetPageSize} d=${ps})`);
+    }
+    this.state = 'advised';
+  }
+
+  /** loadvm_postcopy_ram_handle_discard: pages the source re-sends after the switch are stale here. */
+  discard(cmd: Extract<MigCommand, { type: 'POSTCOPY_RAM_DISCARD' }>): void {
+    if (this.state !== 'advised' && this.state !== 'discard') {
+      throw new Error(`CMD_POSTCOPY_RAM_DISCARD in wrong postcopy state (${this.stateNumber()})`);
+    }
+    this.state = 'discard';
+    if (cmd.blockName !== RAM_BLOCK_MAIN) throw new Error(`ram_discard_range: Failed to find block '${cmd.blockName}'`);
+    applyDiscard(cmd.ranges, this.input.pageSize, this.pages, (p) => {
+      this.gate.setPresentPlain(p, false);
+      this.input.pageState?.set(p, PageStatus.CLEAN);
+    });
+  }
+
+  /** loadvm_postcopy_handle_listen: from now on pages land under the guest's feet. */
+  listen(channels: ChannelSet | null): void {
+    if (this.state !== 'advised' && this.state !== 'discard') {
+      throw new Error(`CMD_POSTCOPY_LISTEN in wrong postcopy state (${this.stateNumber()})`);
+    }
+    this.state = 'listening';
+    this.asked = new Uint8Array(this.pages);
+    this.input.setStatus('active', 'postcopy-active');
+    if (channels) this.openPreempt(channels);
+    this.faultLoop ??= this.serveFaults();
+  }
+
+  /** loadvm_postcopy_handle_run: the device state is in; the guest starts with pages missing. */
+  run(start: () => void): void {
+    if (this.state !== 'listening') throw new Error(`CMD_POSTCOPY_RUN in wrong postcopy state (${this.stateNumber()})`);
+    // The gate goes on before the vCPU may run: it must never touch a missing page.
+    this.gate.setActive(true);
+    try {
+      start();
+    } catch (e) {
+      this.gate.setActive(false);
+      throw e;
+    }
+    this.state = 'running';
+  }
+
+  /** RECV_BITMAP (recovery): what arrived here, so the source re-sends the rest. */
+  async sendRecvBitmap(blockName: string): Promise<void> {
+    if (blockName !== RAM_BLOCK_MAIN) throw new Error(`RECV_BITMAP: block '${blockName}' not found`);
+    const sink = new BufferSink();
+    const w = new StreamWriter(sink);
+    w.putBytes(encodeRpMessage({ type: 'RECV_BITMAP', blockName }));
+    writeRecvBitmap(w, packRecvBitmap(this.gate.present));
+    await w.flush();
+    this.input.sendRp(sink.toBytes());
+  }
+
+  /** POSTCOPY_RESUME: both sides agree; ask again for every page still awaited. */
+  resume(): void {
+    this.input.setStatus('postcopy-recover', 'postcopy-active');
+    this.input.sendRp(encodeRpMessage({ type: 'RESUME_ACK', value: RESUME_ACK_VALUE }));
+    this.asked = new Uint8Array(this.pages);
+    this.lastBlockSent = false;
+    this.requestFaults([...this.pendingRequested()]);
+  }
+
+  // ---- faults ----------------------------------------------------------------------------------
+
+  /** The fault handler: the guest's faults become page requests on the return path. */
+  private async serveFaults(): Promise<void> {
+    while (!this.stopped) {
+      await this.gate.waitForFaults(250);
+      if (this.stopped) return;
+      const faults = this.gate.popFaults();
+      if (this.input.block.status !== 'postcopy-active') {
+        // Paused: remember what is wanted (REQUESTED in the page state); asked again on resume.
+        for (const p of faults) if (!this.gate.isPresent(p)) this.input.pageState?.set(p, PageStatus.REQUESTED);
+        continue;
+      }
+      this.requestFaults(faults);
+    }
+  }
+
+  private requestFaults(faults: readonly number[]): void {
+    const ps = this.input.pageSize;
+    for (const p of faults) {
+      if (p < 0 || p >= this.pages || this.gate.isPresent(p) || this.asked[p]) continue;
+      this.asked[p] = 1;
+      this.input.pageState?.set(p, PageStatus.REQUESTED);
+      this.requests++;
+      // The first request names the block; later ones of the same block omit it (QEMU's rule).
+      this.input.sendRp(
+        encodeRpMessage(this.lastBlockSent ? { type: 'REQ_PAGES', start: p * ps, length: ps } : { type: 'REQ_PAGES_ID', start: p * ps, length: ps, blockName: RAM_BLOCK_MAIN }),
+      );
+      this.lastBlockSent = true;
+    }
+  }
+
+  private *pendingRequested(): Iterable<number> {
+    const st = this.input.pageState?.bytes;
+    for (let p = 0; p < this.pages; p++) {
+      if (this.gate.isPresent(p)) continue;
+      if (st ? st[p] === PageStatus.REQUESTED : false) yield p;
+    }
+    // The page the vCPU waits on right now, whatever the page state says.
+    const w = Atomics.load(this.gate.words, 4) - 1;
+    if (w >= 0 && !this.gate.isPresent(w)) yield w;
+  }
+
+  // ---- preempt channel -------------------------------------------------------------------------
+
+  /** Reads urgent pages off the postcopy preempt channel until it ends. */
+  openPreempt(channels: ChannelSet): void {
+    if (!channels.has(CHANNEL.postcopy)) {
+      // Each channel comes in a message of its own: open it when it is here.
+      channels.whenAll([CHANNEL.postcopy]).then(() => this.openPreempt(channels), () => {});
+      return;
+    }
+    const channel = channels.open(CHANNEL.postcopy);
+    const reader = new StreamReader(channel);
+    this.preempt = { channel, reader };
+    void this.readPreempt(reader);
+  }
+
+  private visitor: RamVisitor | null = null;
+  private ramBlock = { name: RAM_BLOCK_MAIN, length: 0 };
+
+  /** The RAM load handler's visitor (the preempt channel places pages through it). */
+  setVisitor(v: RamVisitor): void {
+    this.visitor = v;
+    this.ramBlock = { name: RAM_BLOCK_MAIN, length: this.input.ram.length };
+  }
+
+  private async readPreempt(reader: StreamReader): Promise<void> {
+    const rr = new RamReader(reader, [this.ramBlock], { pageSize: this.input.pageSize });
+    try {
+      while (!this.stopped && this.visitor) await rr.readPart(this.visitor);
+    } catch {
+      // The channel ended (completion, or the link broke: the main stream's reader says which).
+    }
+  }
+
+  /** Everything arrived (EOF of the main stream): the gate goes off, the fault handler stops. */
+  finish(): void {
+    this.state = 'end';
+    this.stopped = true;
+    if (this.gate.missingCount() === 0) this.gate.setActive(false);
+    else this.input.log(`postcopy ended with ${this.gate.missingCount()} pages missing`);
+    this.preempt?.reader.shutdown();
+  }
+
+  /** The incoming migration is over for good (failed or cancelled): nothing waits any more. */
+  stop(): void {
+    this.stopped = true;
+    this.preempt?.reader.shutdown();
+  }
+
+  blocktime(): { total: number; perVcpu: number[] } | null {
+    if (!this.input.blocktime) return null;
+    const b = this.gate.blocktime();
+    return { total: b.total, perVcpu: b.perVcpu };
+  }
+
+  private stateNumber(): number {
+    return ['none', 'advised', 'discard', 'listening', 'running', 'end'].indexOf(this.state);
+  }
+}
+
+/** The pages a discard command names, clipped to RAM (the discard bitmap's receiving end). */
+export function applyDiscard(ranges: readonly { start: number; length: number }[], pageSize: number, pages: number, drop: (page: number) => void): number {
+  let n = 0;
+  for (const r of ranges) {
+    if (r.start % pageSize !== 0 || r.length % pageSize !== 0) throw new Error(`ram_discard_range: unaligned range start 0x${r.start.toString(16)} length 0x${r.length.toString(16)}`);
+    const first = r.start / pageSize;
+    const last = (r.start + r.length) / pageSize;
+    if (last > pages) throw new Error(`ram_discard_range: Overrun block 'ram' (start 0x${r.start.toString(16)} length 0x${r.length.toString(16)})`);
+    for (let p = first; p < last; p++) {
+      drop(p);
+      n++;
+    }
+  }
+  return n;
+}

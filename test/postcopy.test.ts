@@ -1,0 +1,317 @@
+// Postcopy's pieces, in the page: the return path's handling of page requests (QEMU's
+// migrate_handle_rp_req_pages and ram_save_queue_pages), the discard bitmap at the switch and at
+// the destination, blocktime accounting, and the race between a vCPU waiting on a missing page
+// and the incoming side placing it. The whole thing between real tabs is test/e2e/postcopy.test.mjs.
+
+import { BlocktimeTracker } from '../src/guest/blocktime.js';
+import { PageGate } from '../src/guest/page-gate.js';
+import { PAGE_SIZE } from '../src/guest/memory-map.js';
+import { MigWord, MigrationBlock } from '../src/migration/migration-block.js';
+import { PageState, PageStatus } from '../src/migration/page-state.js';
+import { PostcopyBlock, checkRequest } from '../src/migration/postcopy/postcopy-block.js';
+import { PostcopyIncoming, applyDiscard } from '../src/migration/postcopy/postcopy-incoming.js';
+import { PostcopyRamSaveHandler, discardRangesOf } from '../src/migration/postcopy/postcopy-ram-save.js';
+import { PageSender } from '../src/migration/ram/page-sender.js';
+import { IncomingBlock } from '../src/migration/incoming-block.js';
+import type { FromReturnPath } from '../src/migration/source/source-protocol.js';
+import { BufferSink, RAM_BLOCK_MAIN, StreamWriter, encodeRpMessage, packRecvBitmap, type RpMessage } from '../src/migration/stream/index.js';
+import { fromMessagePort, type MigrationChannel } from '../src/transport/channel.js';
+import { CHANNEL, type ChannelMessage } from '../src/transport/routes.js';
+import { deepEqual, equal, eventually, ok, throws } from './helpers/assert.js';
+
+const RAM = 16 << 20;
+const PAGES = RAM / PAGE_SIZE;
+
+describe('postcopy: page requests on the return path (source)', () => {
+  const workers: Worker[] = [];
+  afterEach(() => workers.splice(0).forEach((w) => w.terminate()));
+
+  interface Rig {
+    block: MigrationBlock;
+    pc: PostcopyBlock;
+    dest: MigrationChannel;
+    posted: FromReturnPath[];
+  }
+
+  function rig(): Rig {
+    const worker = new Worker(new URL('../src/migration/source/return-path.worker.ts', import.meta.url), { type: 'module' });
+    workers.push(worker);
+    const posted: FromReturnPath[] = [];
+    worker.onmessage = (e: MessageEvent<FromReturnPath>) => posted.push(e.data);
+    const block = new MigrationBlock();
+    block.reset('active');
+    const pc = new PostcopyBlock(PAGES);
+    const mc = new MessageChannel();
+    const msg: ChannelMessage = { type: 'tabmig-channel', id: CHANNEL.returnPath, label: 'return-path', connection: 'pc-test', transport: 'loopback', channel: mc.port1 };
+    worker.postMessage(msg, [mc.port1]);
+    worker.postMessage({ type: 'start', block: block.buffer, postcopy: { block: pc.buffer, ramLength: RAM, pageSize: PAGE_SIZE } });
+    return { block, pc, dest: fromMessagePort(mc.port2), posted };
+  }
+
+  async function refused(r: Rig, msgs: RpMessage[], text: string): Promise<void> {
+    for (const m of msgs) await r.dest.write(encodeRpMessage(m));
+    await r.block.waitWhile(MigWord.RP_ERROR, 0, 10000);
+    equal(r.block.word(MigWord.RP_ERROR), 1, 'the return path is marked bad');
+    await eventually(() => r.posted.find((m) => m.type === 'rp-error'), 10000, 'the rp-error message');
+    equal((r.posted.find((m) => m.type === 'rp-error') as { message: string }).message, text);
+  }
+
+  it('queues the pages of good requests, REQ_PAGES_ID naming the block and REQ_PAGES reusing it', async () => {
+    const r = rig();
+    await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES_ID', start: 5 * PAGE_SIZE, length: PAGE_SIZE, blockName: RAM_BLOCK_MAIN }));
+    await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES', start: 100 * PAGE_SIZE, length: 2 * PAGE_SIZE }));
+    await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES', start: RAM - PAGE_SIZE, length: PAGE_SIZE }));
+    const got: number[] = [];
+    await eventually(() => (got.push(...r.pc.popRequests()), got.length === 4), 10000, 'four pages queued');
+    deepEqual(got, [5, 100, 101, PAGES - 1]);
+    equal(r.block.word(MigWord.RP_ERROR), 0, 'no error');
+  });
+
+  it('a misaligned request marks the return path bad', async () => {
+    const r = rig();
+    await refused(r, [{ type: 'REQ_PAGES_ID', start: 5 * PAGE_SIZE + 8, length: PAGE_SIZE, blockName: RAM_BLOCK_MAIN }], 'migrate_handle_rp_req_pages: Misaligned page request, start: 5008 len: 4096');
+    ok(!r.pc.hasRequests, 'nothing queued');
+  });
+
+  it('a request past the end of the block marks the return path bad', async () => {
+    const r = rig();
+    await refused(r, [{ type: 'REQ_PAGES_ID', start: RAM - PAGE_SIZE, length: 2 * PAGE_SIZE, blockName: RAM_BLOCK_MAIN }], 'ram_save_queue_pages request overrun start=fff000 len=2000 blocklen=1000000');
+    ok(!r.pc.hasRequests, 'nothing queued');
+  });
+
+  it('a request for an unknown block marks the return path bad', async () => {
+    const r = rig();
+    await refused(r, [{ type: 'REQ_PAGES_ID', start: 0, length: PAGE_SIZE, blockName: 'vga.vram' }], "ram_save_queue_pages no block 'vga.vram'");
+  });
+
+  it('REQ_PAGES before any REQ_PAGES_ID has no block to go by', async () => {
+    const r = rig();
+    await refused(r, [{ type: 'REQ_PAGES', start: 0, length: PAGE_SIZE }], 'ram_save_queue_pages no previous block');
+  });
+
+  it('checkRequest: the same rules, pure', () => {
+    const blocks = [{ name: RAM_BLOCK_MAIN, length: RAM }];
+    const memo = { lastBlock: null as string | null };
+    deepEqual(checkRequest({ type: 'REQ_PAGES_ID', start: 0, length: 3 * PAGE_SIZE, blockName: RAM_BLOCK_MAIN }, blocks, PAGE_SIZE, memo), { ok: true, block: RAM_BLOCK_MAIN, pages: [0, 1, 2] });
+    equal(memo.lastBlock, RAM_BLOCK_MAIN);
+    equal(checkRequest({ type: 'REQ_PAGES', start: PAGE_SIZE, length: 100 }, blocks, PAGE_SIZE, memo).ok, false, 'a length that is not whole pages');
+  });
+});
+
+describe('postcopy: the discard bitmap', () => {
+  it('the source sends runs of pages still to send as byte ranges', () => {
+    const map = new Uint8Array(16);
+    for (const p of [0, 1, 2, 7, 9, 10, 15]) map[p] = 1;
+    deepEqual(discardRangesOf(map, PAGE_SIZE), [
+      { start: 0, length: 3 * PAGE_SIZE },
+      { start: 7 * PAGE_SIZE, length: PAGE_SIZE },
+      { start: 9 * PAGE_SIZE, length: 2 * PAGE_SIZE },
+      { start: 15 * PAGE_SIZE, length: PAGE_SIZE },
+    ]);
+    deepEqual(discardRangesOf(new Uint8Array(8), PAGE_SIZE), [], 'nothing to discard');
+  });
+
+  it('the destination drops exactly the discarded pages, and refuses a discard out of order or out of range', () => {
+    const pages = 64;
+    const gate = new PageGate(pages);
+    gate.reset(true);
+    const pageState = new PageState(pages);
+    pageState.fill(PageStatus.RECEIVED);
+    const pc = new PostcopyIncoming({
+      ram: new Uint8Array(pages * PAGE_SIZE),
+      pageSize: PAGE_SIZE,
+      gate,
+      pageState,
+      block: new IncomingBlock(),
+      enabled: true,
+      blocktime: false,
+      sendRp: () => {},
+      setStatus: () => {},
+      log: () => {},
+    });
+    throws(() => pc.discard({ type: 'POSTCOPY_RAM_DISCARD', blockName: RAM_BLOCK_MAIN, ranges: [{ start: 0, length: PAGE_SIZE }] }), 'discard before ADVISE');
+    pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE });
+    const ranges = discardRangesOf(Uint8Array.from({ length: pages }, (_, i) => (i % 5 === 0 ? 1 : 0)), PAGE_SIZE);
+    pc.discard({ type: 'POSTCOPY_RAM_DISCARD', blockName: RAM_BLOCK_MAIN, ranges });
+    for (let p = 0; p < pages; p++) {
+      equal(gate.isPresent(p), p % 5 !== 0, `page ${p} present`);
+      equal(pageState.get(p), p % 5 === 0 ? PageStatus.CLEAN : PageStatus.RECEIVED, `page ${p} state`);
+    }
+    throws(() => applyDiscard([{ start: (pages - 1) * PAGE_SIZE, length: 2 * PAGE_SIZE }], PAGE_SIZE, pages, () => {}), 'a range past the end');
+    throws(() => applyDiscard([{ start: 100, length: PAGE_SIZE }], PAGE_SIZE, pages, () => {}), 'an unaligned range');
+    throws(() => pc.discard({ type: 'POSTCOPY_RAM_DISCARD', blockName: 'other', ranges }), 'an unknown block');
+  });
+});
+
+describe('postcopy: POSTCOPY_ADVISE at the destination', () => {
+  const make = (enabled: boolean) =>
+    new PostcopyIncoming({
+      ram: new Uint8Array(8 * PAGE_SIZE),
+      pageSize: PAGE_SIZE,
+      gate: new PageGate(8),
+      pageState: null,
+      block: new IncomingBlock(),
+      enabled,
+      blocktime: false,
+      sendRp: () => {},
+      setStatus: () => {},
+      log: () => {},
+    });
+
+  it("refuses what QEMU's loadvm_postcopy_handle_advise refuses", () => {
+    const msg = (f: () => void) => (throws(f) as Error).message;
+    equal(msg(() => make(false).advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE })), 'RAM postcopy is disabled but have 16 byte advise');
+    equal(msg(() => make(true).advise({ type: 'POSTCOPY_ADVISE' })), 'RAM postcopy is enabled but have 0 byte advise');
+    equal(msg(() => make(true).advise({ type: 'POSTCOPY_ADVISE', hostPageSize: 65536, targetPageSize: PAGE_SIZE })), 'Postcopy needs matching RAM page sizes (s=10000 d=1000)');
+    const pc = make(true);
+    pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE });
+    equal(pc.state, 'advised');
+    equal(msg(() => pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE })), 'CMD_POSTCOPY_ADVISE in wrong postcopy state (1)');
+    equal(msg(() => pc.run(() => {})), 'CMD_POSTCOPY_RUN in wrong postcopy state (1)');
+  });
+});
+
+describe('postcopy: blocktime accounting', () => {
+  it('per vCPU: every wait; in total: only the time all vCPUs were blocked at once', () => {
+    const t = new BlocktimeTracker(2);
+    t.fault(0, 100);
+    t.fault(1, 150); // both blocked from 150
+    deepEqual(t.resolved(0, 200), { total: 50, vcpu: 100 });
+    t.fault(0, 210); // both again from 210
+    deepEqual(t.resolved(1, 260), { total: 50, vcpu: 110 });
+    deepEqual(t.resolved(0, 300), { total: 0, vcpu: 90 });
+    equal(t.totalMs, 100);
+    deepEqual(Array.from(t.perVcpuMs), [190, 110]);
+    deepEqual(t.resolved(1, 400), { total: 0, vcpu: 0 }, 'a vCPU that was not blocked adds nothing');
+  });
+
+  it('one vCPU: its blocktime is the total, and a second fault while waiting changes nothing', () => {
+    const t = new BlocktimeTracker(1);
+    t.fault(0, 10);
+    t.fault(0, 20);
+    deepEqual(t.resolved(0, 35), { total: 25, vcpu: 25 });
+  });
+});
+
+describe('postcopy: a vCPU waiting on missing pages', () => {
+  it('never reads a page before it lands, whatever the order pages land in (fault/wake race)', async () => {
+    const pages = 512;
+    const gate = new PageGate(pages);
+    gate.reset(false);
+    gate.setActive(true);
+    const ram = new SharedArrayBuffer(pages * PAGE_SIZE);
+    const words = new Int32Array(ram);
+    const order = Array.from({ length: pages }, (_, i) => (i * 37) % pages);
+    const worker = new Worker(new URL('./fixtures/gate-waiter.worker.ts', import.meta.url), { type: 'module' });
+    try {
+      const done = new Promise<{ seen: number[]; blocktime: { total: number; faults: number } }>((r) => (worker.onmessage = (e) => r(e.data)));
+      worker.postMessage({ gate: gate.buffer, ram, order });
+      // The incoming side: pages land in another order, some before they are asked for, most after,
+      // each written before it is marked present — and faults are served as they come.
+      const landing = Array.from({ length: pages }, (_, i) => (i * 101 + 7) % pages);
+      let faultsServed = 0;
+      // Nothing lands before the vCPU's first fault (a slow worker start must not find all present).
+      await eventually(() => (faultsServed += gate.popFaults().length) > 0, 10000, 'the first fault');
+      for (let i = 0; i < landing.length; i++) {
+        const p = landing[i]!;
+        words[(p * PAGE_SIZE) >> 2] = p + 1;
+        gate.markPresent(p);
+        faultsServed += gate.popFaults().length;
+        if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+      const { seen, blocktime } = await done;
+      deepEqual(seen, order.map((p) => p + 1), 'every page read with its landed contents');
+      ok(blocktime.faults > 0, 'the vCPU did wait on some pages');
+      ok(faultsServed + gate.popFaults().length === blocktime.faults, 'every fault reached the fault queue');
+    } finally {
+      worker.terminate();
+    }
+  });
+
+  it('lets go when the gate is switched off (a reset or the end of postcopy)', async () => {
+    const gate = new PageGate(8);
+    gate.reset(false);
+    gate.setActive(true);
+    const worker = new Worker(new URL('./fixtures/gate-waiter.worker.ts', import.meta.url), { type: 'module' });
+    try {
+      const done = new Promise<unknown>((r) => (worker.onmessage = (e) => r(e.data)));
+      worker.postMessage({ gate: gate.buffer, ram: new SharedArrayBuffer(8 * PAGE_SIZE), order: [3] });
+      await eventually(() => gate.popFaults().length > 0, 10000, 'the fault');
+      gate.setActive(false);
+      await done;
+    } finally {
+      worker.terminate();
+    }
+  });
+
+  it('main-thread readers (xp, the RAM hash) ask for missing pages and wait without blocking', async () => {
+    const gate = new PageGate(8);
+    gate.reset(false);
+    gate.setActive(true);
+    let resolved = false;
+    const wait = gate.whenPresent(2 * PAGE_SIZE, 2 * PAGE_SIZE).then(() => (resolved = true));
+    deepEqual(gate.popFaults().sort(), [2, 3], 'both pages asked for');
+    gate.markPresent(2);
+    await new Promise((r) => setTimeout(r, 50));
+    ok(!resolved, 'still waiting for page 3');
+    ok(gate.anyMissing(2 * PAGE_SIZE, 2 * PAGE_SIZE));
+    gate.markPresent(3);
+    await wait;
+    ok(!gate.anyMissing(2 * PAGE_SIZE, 2 * PAGE_SIZE));
+  });
+});
+
+describe('postcopy: RAM on the source after the switch', () => {
+  function handler(releaseRam: boolean) {
+    const pages = 16;
+    const ram = new Uint8Array(new SharedArrayBuffer(pages * PAGE_SIZE));
+    for (let p = 0; p < pages; p++) ram[p * PAGE_SIZE] = p + 1;
+    const sender = new PageSender([new StreamWriter(new BufferSink())], { pageSize: PAGE_SIZE });
+    const pageState = new PageState(pages);
+    const h = new PostcopyRamSaveHandler({
+      ram,
+      dirtyLog: new SharedArrayBuffer(pages),
+      pageSize: PAGE_SIZE,
+      blockName: RAM_BLOCK_MAIN,
+      sender,
+      block: new MigrationBlock(),
+      pageState,
+      releaseRam,
+    });
+    h.setup();
+    return { h, ram, sender, pageState, pages };
+  }
+
+  it('sends a requested page once, and release-ram gives it back (zeroed, RELEASED)', () => {
+    const { h, ram, sender, pageState } = handler(true);
+    h.switched = true;
+    ok(h.sendUrgent(3, sender.main), 'sent');
+    ok(!h.sendUrgent(3, sender.main), 'not twice');
+    equal(ram[3 * PAGE_SIZE], 0, 'released: the page is zero here now');
+    equal(pageState.get(3), PageStatus.RELEASED);
+    equal(ram[4 * PAGE_SIZE], 5, 'the others are untouched');
+    equal(h.remainingBytes, 15 * PAGE_SIZE);
+  });
+
+  it('without release-ram the page stays, marked sent; pending is all postcopyable', () => {
+    const { h, ram, sender, pageState } = handler(false);
+    h.switched = true;
+    h.sendUrgent(2, sender.main);
+    equal(ram[2 * PAGE_SIZE], 3);
+    equal(pageState.get(2), PageStatus.SENT);
+    deepEqual(h.pending(0), { precopyOnly: 0, postcopyable: 15 * PAGE_SIZE });
+  });
+
+  it('recovery: what to send is reloaded from the destination received bitmap', () => {
+    const { h, pages } = handler(false);
+    const received = new Uint8Array(pages);
+    for (const p of [0, 1, 5, 9]) received[p] = 1;
+    equal(h.reloadFromReceived(packRecvBitmap(received)), pages - 4);
+    equal(h.remainingBytes, (pages - 4) * PAGE_SIZE);
+    deepEqual(h.discardRanges(), [
+      { start: 2 * PAGE_SIZE, length: 3 * PAGE_SIZE },
+      { start: 6 * PAGE_SIZE, length: 3 * PAGE_SIZE },
+      { start: 10 * PAGE_SIZE, length: 6 * PAGE_SIZE },
+    ]);
+  });
+});
