@@ -1,4 +1,5 @@
 import { defineConfig } from 'vite';
+import { signalRelayPlugin } from './server/signal-relay.js';
 
 // SharedArrayBuffer (guest RAM, dirty log, control block) needs cross-origin isolation.
 const isolation = {
@@ -7,6 +8,8 @@ const isolation = {
 };
 
 export default defineConfig({
+  // The signaling relay (WebSocket at /signal) for pages in other browsers or on other machines.
+  plugins: [signalRelayPlugin()],
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },

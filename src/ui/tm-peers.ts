@@ -8,6 +8,7 @@ import { incomingPageUrl, navigateTo, type Navigate } from './page-url.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { isDeferredIncoming, type PeerView } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
+import { CONSENT_KEY } from '../transport/consent.js';
 
 /**
  * The tabs that can take part in a migration: this one (its peer id, to be typed or copied into
@@ -275,6 +276,12 @@ export class TmPeers extends LitElement {
   }
 
   private receive(): void {
+    // Pressing the button is this tab's consent to receive (a link's ?incoming=webrtc: is not).
+    try {
+      sessionStorage.setItem(CONSENT_KEY, '1');
+    } catch {
+      // no storage: the reloaded tab asks once more
+    }
     this.navigate(incomingPageUrl(location.href, 'webrtc:'));
   }
 
