@@ -12,6 +12,8 @@ import { downloadBlob } from './transport/file.js';
 import { migrationOptionsFromGlobals } from './migration/options-global.js';
 import { createQmp, installQmp } from './qmp/index.js';
 import { registerMigrationCommands } from './qmp/migration-commands.js';
+import { registerTransportCommands } from './qmp/transport-commands.js';
+import { TokenSignaling } from './transport/token.js';
 import { QmpError } from './qapi/qmp-error.js';
 import { CONSENT_KEY } from './transport/consent.js';
 import { loadIdentity } from './transport/identity.js';
@@ -75,6 +77,8 @@ async function start(app: TmApp): Promise<void> {
   const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart, consentAtStart(cl));
   migration.ice = cl.ice ?? savedIce();
   registerMigrationCommands(qmp.dispatcher, qmp.hmp, migration, signaling);
+  const tokens = new TokenSignaling(signaling);
+  registerTransportCommands(qmp.dispatcher, migration, signaling, tokens);
   migration.addEventListener('file', (e) => {
     const { name, blob } = (e as CustomEvent<MigrationFile>).detail;
     downloadBlob(blob, name);

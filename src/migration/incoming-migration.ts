@@ -50,7 +50,12 @@ export class IncomingMigration {
     /** The service's page state: the worker marks pages RECEIVED in it (the memory map draws it). */
     private readonly pageState?: PageState,
     /** webrtc: which secrets pair a source that came a given way, and why one is refused. */
-    private readonly pairing?: { secrets(via: PeerVia): string[]; refusal(via: PeerVia, usedNone: boolean): string },
+    private readonly pairing?: {
+      secrets(via: PeerVia): string[];
+      refusal(via: PeerVia, usedNone: boolean): string;
+      /** ICE servers and policy (?ice= and the settings panel). */
+      ice?: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy };
+    },
   ) {
     this.worker = new Worker(new URL('./destination/incoming.worker.ts', import.meta.url), { type: 'module', name: 'incoming' });
     this.worker.onmessage = (e: MessageEvent<FromIncoming>) => this.onWorker(e.data);
@@ -91,7 +96,7 @@ export class IncomingMigration {
         routes,
         from: this.uri.peer,
         info: { ramSize: this.machine.ramSize },
-        ...(this.pairing ? { secrets: this.pairing.secrets, refusal: this.pairing.refusal } : {}),
+        ...(this.pairing ? { secrets: this.pairing.secrets, refusal: this.pairing.refusal, ...this.pairing.ice } : {}),
         // A refused attempt leaves this tab waiting; the log says who and why.
         onRefused: (peer, reason) => this.hooks.log(`incoming connection from '${peer}' refused: ${reason}`),
       });

@@ -371,6 +371,7 @@ export class MigrationService extends EventTarget {
     }, opts.file, this.pageState, {
       secrets: (via) => this.consent.secrets(via, this.options.tlsCreds),
       refusal: (via, usedNone) => this.consent.refusal(via, usedNone, this.options.tlsCreds),
+      ice: this.ice,
     });
     try {
       inc.start();

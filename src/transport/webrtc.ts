@@ -658,7 +658,8 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
       return;
     }
     let session!: Session;
-    const timer = setTimeout(() => session?.fail('handshake timed out'), opts.handshakeTimeoutMs ?? 20000);
+    // A token's answer goes back through people: minutes, not seconds.
+    const timer = setTimeout(() => session?.fail('handshake timed out'), opts.handshakeTimeoutMs ?? (m.via === 'token' ? 600000 : 20000));
     const settle = (err: TransportError | null) => {
       clearTimeout(timer);
       attempts.delete(key);
