@@ -87,7 +87,7 @@ export interface SignalingOptions {
   missedLimit?: number;
   /** WebSocket URL of a signaling relay (null/undefined: BroadcastChannel only). */
   relayUrl?: string | null;
-  /** BroadcastChannel messages handled per second before the rest are dropped (default 300). */
+  /** Relayed messages for this tab handled per second and sender before the rest are dropped (default 100). */
   floodLimit?: number;
 }
 
@@ -163,6 +163,7 @@ export class Signaling extends EventTarget {
   private readonly floodLimit: number;
   private floodWindow = 0;
   private floodCount = 0;
+  private readonly floodBySender = new Map<string, number>();
   private readonly noted = new Map<string, number>();
   // relay
   private readonly relayUrl: string | null;
@@ -186,7 +187,7 @@ export class Signaling extends EventTarget {
     this._name = opts.name ?? `Tab ${this._id}`;
     this.missedLimit = opts.missedLimit ?? 2;
     this.settleMs = 2 * (opts.queryIntervalMs ?? 1500);
-    this.floodLimit = opts.floodLimit ?? 300;
+    this.floodLimit = opts.floodLimit ?? 100;
     this.relayUrl = opts.relayUrl ?? null;
     void sha256Hex(this.leaveToken).then((h) => {
       this.leaveHash = h;
@@ -585,14 +586,24 @@ export class Signaling extends EventTarget {
 
   private onWire(m: Wire): void {
     if (this.closedFlag) return;
-    // A flood (a hostile page posting as fast as it can) is cut at floodLimit per second.
-    const now = Date.now();
-    if (now - this.floodWindow >= 1000) {
-      this.floodWindow = now;
-      this.floodCount = 0;
-    }
-    if (++this.floodCount > this.floodLimit) return this.note('flood', `signaling: more than ${this.floodLimit} messages a second, the rest dropped`);
     if (!isObj(m) || m.app !== APP || m.v !== SIGNALING_PROTOCOL) return this.note('malformed', 'signaling: malformed message dropped');
+    // A flood of relayed messages (a hostile page posting offers as fast as it can) is cut per
+    // sender at floodLimit a second, and at ten times that in all; presence is not counted, so
+    // real peers stay listed through it, and one sender's flood does not silence the others.
+    if (m.type === 'relay' && m.to === this._id) {
+      const now = Date.now();
+      if (now - this.floodWindow >= 1000) {
+        this.floodWindow = now;
+        this.floodCount = 0;
+        this.floodBySender.clear();
+      }
+      const key = String(m.from).slice(0, 40);
+      const n = (this.floodBySender.get(key) ?? 0) + 1;
+      if (this.floodBySender.size < 4096 || this.floodBySender.has(key)) this.floodBySender.set(key, n);
+      if (n > this.floodLimit || ++this.floodCount > 10 * this.floodLimit) {
+        return this.note('flood', `signaling: a flood of messages for this tab (from ${key}); the rest of this second's dropped`);
+      }
+    }
     switch (m.type) {
       case 'announce':
       case 'query':
@@ -667,6 +678,7 @@ export class Signaling extends EventTarget {
       // The id's holder is alive: a second instance does not take it over (a reload says bye first).
       return this.note('takeover', `signaling: a second instance claims peer id ${p.id}; ignored while its holder is alive`);
     }
+    if (!old && this.table.size >= 256) return this.note('flood', 'signaling: too many peers announced; a new one ignored');
     const entry = { ...p, fp: p.fp ?? '', via: 'local' as const, lastSeen: Date.now(), missed: 0 };
     const changed =
       !old ||

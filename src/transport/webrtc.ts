@@ -652,6 +652,13 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
     if ((m.data as { type?: unknown } | null)?.type !== 'offer') return;
     if (from && m.from !== from) return sig.sendReject(m.from, m.conn, `this tab accepts an incoming migration only from '${from}'`);
     if (committed || done) return sig.sendReject(m.from, m.conn, 'this tab already has an incoming migration');
+    // A source announces itself before it offers (its presence reaches us first, on the same
+    // channel): an offer from an id nobody announced is made up.
+    const known = sig.peer(m.from);
+    if (!known || known.via !== (m.via ?? 'local')) {
+      sig.note('offer-unknown', `signaling: an offer from unknown peer '${String(m.from).slice(0, 40)}' dropped`);
+      return;
+    }
     // A flood of offers: a few handshakes at a time, one per peer; the rest are dropped.
     if (attempts.size >= maxPending || [...attempts.keys()].some((k) => k.startsWith(`${m.from} `))) {
       sig.note('offer-flood', `signaling: too many connection attempts (from ${m.from}); offer dropped`);
