@@ -55,9 +55,9 @@ class FakeQmp implements QmpClient {
     return typeof a === 'function' ? a(cmd) : (a ?? { return: {} });
   }
 
-  /** Commands sent, leaving out the status panel's query-migrate polling. */
+  /** Commands sent, leaving out the panels' polling (query-migrate, the pairing panel's reads). */
   get actions(): QmpCommand[] {
-    return this.sent.filter((c) => c.execute !== 'query-migrate');
+    return this.sent.filter((c) => !['query-migrate', 'x-tabmig-pairing', 'x-tabmig-token'].includes(c.execute));
   }
 
   emit(event: string, data?: Record<string, unknown>): void {
@@ -531,5 +531,22 @@ describe('page addresses', () => {
   it('a destination keeps -m and -name and drops the rest', () => {
     equal(incomingPageUrl('http://h:5174/?m=256M&S&name=alice&global=x', 'webrtc:'), 'http://h:5174/?incoming=webrtc:&m=256M&name=alice&global=x');
     equal(incomingPageUrl('http://h/app/?name=a%20b', 'idb:snap 1'), 'http://h/app/?incoming=idb:snap%201&name=a%20b');
+  });
+});
+
+describe('tm-pairing', () => {
+  it('sets the pairing secret as tls-creds and saves ICE servers through QMP', async () => {
+    const panel = await until<HTMLElement>('tm-pairing', '#secret');
+    const input = panel as HTMLInputElement;
+    input.value = 'class-42';
+    input.dispatchEvent(new Event('input'));
+    (await until<HTMLButtonElement>('tm-pairing', 'button.set-secret')).click();
+    deepEqual(await sent('migrate-set-parameters'), { execute: 'migrate-set-parameters', arguments: { 'tls-creds': 'class-42' } });
+    const ice = await until<HTMLInputElement>('tm-pairing', '#ice');
+    ice.value = 'stun:127.0.0.1:3478';
+    ice.dispatchEvent(new Event('input'));
+    (await until<HTMLButtonElement>('tm-pairing', 'button.set-ice')).click();
+    deepEqual(await sent('x-tabmig-set-ice'), { execute: 'x-tabmig-set-ice', arguments: { servers: 'stun:127.0.0.1:3478' } });
+    localStorage.removeItem('tabmig-ice');
   });
 });

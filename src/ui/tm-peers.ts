@@ -150,6 +150,10 @@ export class TmPeers extends LitElement {
         font-size: 0.9rem;
         color: var(--tm-muted);
       }
+      .who .via {
+        font-size: 0.78rem;
+        color: var(--tm-muted);
+      }
       .state {
         font-size: 0.82rem;
         color: var(--tm-muted);
@@ -194,7 +198,7 @@ export class TmPeers extends LitElement {
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Tabs</h2>
-        <p class="hint">Tabs of this browser find each other over a BroadcastChannel; the migration then flows over WebRTC.</p>
+        <p class="hint">Tabs of this browser find each other over a BroadcastChannel, other browsers and machines through this server's relay (same <code>?room=</code>); the migration then flows over WebRTC, peer to peer.</p>
       </div>
       <div class="panel-body">
         <div class="me">
@@ -204,7 +208,7 @@ export class TmPeers extends LitElement {
           <button @click=${this.copy} ?disabled=${!sig?.id} title="Copy webrtc:${sig?.id ?? ''} to the clipboard">${this.copied ? 'Copied ✓' : 'Copy'}</button>
         </div>
         ${this.renderIncoming()}
-        <h3>Other tabs (${peers.length})</h3>
+        <h3>Other tabs and peers (${peers.length})</h3>
         ${peers.length
           ? html`<ul aria-label="Other tabs">${peers.map((p) => this.renderPeer(p))}</ul>`
           : html`<p class="empty">
@@ -244,7 +248,10 @@ export class TmPeers extends LitElement {
     const ready = p.incoming && !forOther;
     const outcome = this.peerOutcome.get(p.id);
     return html`<li class="peer ${ready ? 'ready' : ''}" data-peer=${p.id}>
-      <span class="who"><span class="peer-name">${p.name}</span><span class="peer-id">webrtc:${p.id}</span></span>
+      <span class="who"
+        ><span class="peer-name">${p.name}</span><span class="peer-id">webrtc:${p.id}</span
+        ><span class="via">${p.via === 'relay' ? 'another browser (relay): pairs by code or tls-creds' : p.via === 'token' ? 'copy-paste token' : 'this browser'}</span></span
+      >
       <span class="state">${ready ? 'waiting for a migration' : forOther ? `waits for ${p.incomingFrom}` : 'not waiting for one'}</span>
       ${ready
         ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} title="QMP migrate {uri: webrtc:${p.id}}">
