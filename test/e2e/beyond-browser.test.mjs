@@ -85,6 +85,33 @@ describe('migration beyond one browser', () => {
     await finishAndCompare(a, b);
   });
 
+  it('a tab a link opened as ?incoming=webrtc: takes nothing until its person agrees (or the code is given)', async () => {
+    const ctx = await browser.newContext();
+    const tab = async (q) => {
+      const page = await ctx.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(server.base + q);
+      await page.waitForFunction(() => typeof window.qmp === 'function', null, { timeout: 30000 });
+      return new Tab(page);
+    };
+    const b = await tab('?incoming=webrtc:&S&relay=off');
+    const facts = await b.ret('x-tabmig-pairing');
+    assert.equal(facts.agreed, false);
+    const { id } = await b.ret('x-tabmig-peer');
+    const a = await tab('?relay=off');
+    await a.ret('x-tabmig-load', { program: 'ab' });
+    await a.ret('cont');
+    await a.ret('migrate', { uri: `webrtc:${id}` });
+    const refused = await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+    assert.equal(refused.status, 'failed');
+    assert.match(refused['error-desc'], /has not agreed to receive a migration/);
+    // The pairing code it shows is enough; so is the Accept button (x-tabmig-consent).
+    await a.ret('migrate-set-parameters', { 'tls-creds': facts.code });
+    await a.ret('migrate', { uri: `webrtc:${id}` });
+    await finishAndCompare(a, b);
+    await ctx.close();
+  });
+
   it('through copy-paste tokens, with no server in the middle', async () => {
     const b = await open('?incoming=defer&S&relay=off');
     await b.ret('migrate-set-parameters', { 'tls-creds': 'token-secret' });
