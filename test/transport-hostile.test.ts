@@ -38,6 +38,17 @@ function worker(): EchoWorker {
 const routes = [{ id: CHANNEL.main }];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The hostile page signs too — with a key of its own, which is all it can have. */
+const b64 = (b: ArrayBuffer) => btoa(String.fromCharCode(...new Uint8Array(b)));
+async function evilPub(): Promise<string> {
+  return b64(await crypto.subtle.exportKey('raw', (await evilExportable).publicKey));
+}
+const evilExportable = crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+async function signed(m: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, (await evilExportable).privateKey, new TextEncoder().encode(JSON.stringify(m)));
+  return { ...m, sig: b64(sig) };
+}
+
 /** The destination's rules as the migration service applies them (tls-creds '' unless given). */
 function destRules(consent: IncomingConsent, tlsCreds = ''): Pick<AcceptOptions, 'secrets' | 'refusal'> {
   return { secrets: (via) => consent.secrets(via, tlsCreds), refusal: (via, none) => consent.refusal(via, none, tlsCreds) };
@@ -90,15 +101,20 @@ describe('hostile tab', () => {
     await sleep(600); // both settled
     const bId = b.id;
     const realInstance = b.instance;
+    const pub = await evilPub();
     for (let i = 0; i < 5; i++) {
+      // Unsigned, signed as itself with B's instance, and signed as a new instance of B's id.
       evil.postMessage({ ...APP, type: 'announce', peer: { id: bId, name: 'evil', incoming: true, incomingFrom: null, instance: 'evil-instance', since: 0, fp: 'AA:BB' } });
+      evil.postMessage(await signed({ ...APP, type: 'announce', peer: { id: bId, name: 'evil', incoming: true, incomingFrom: null, instance: realInstance, since: 0, fp: 'AA:BB', pub } }));
+      evil.postMessage(await signed({ ...APP, type: 'announce', peer: { id: bId, name: 'evil', incoming: true, incomingFrom: null, instance: 'evil-instance', since: 0, fp: 'AA:BB', pub } }));
       await sleep(50);
     }
     await sleep(300);
     equal(b.id, bId, 'B did not give up its id');
     equal(a.peer(bId)?.instance, realInstance, "A still knows B's real instance");
     equal(a.peer(bId)?.name, 'dest');
-    ok(notes.some((n) => /claims/.test(n)), 'noted in the event log');
+    ok(notes.some((n) => /claims/.test(n)), 'takeover noted in the event log');
+    ok(notes.some((n) => /without its signature/.test(n)), 'forged presence noted in the event log');
     const incoming = acceptFromPeer(b, { routes });
     const la = await connectToPeer(a, bId, { routes });
     equal((await incoming.connection).peerId, a.id);
@@ -128,9 +144,14 @@ describe('hostile tab', () => {
       [a, b],
       [b, a],
     ] as const) {
-      evil.postMessage({ ...APP, type: 'bye', from: who.id, instance: who.instance, leave: 'guessed' });
-      evil.postMessage({ ...APP, type: 'relay', from: who.id, to: to.id, msg: { from: who.id, conn, kind: 'reject', reason: 'forged' } });
-      evil.postMessage({ ...APP, type: 'relay', from: who.id, to: to.id, msg: { from: who.id, conn, kind: 'signal', data: { type: 'answer', sdp: 'v=0\r\n' } } });
+      for (const m of [
+        { ...APP, type: 'bye', from: who.id, instance: who.instance, leave: 'guessed' },
+        { ...APP, type: 'relay', from: who.id, to: to.id, msg: { from: who.id, conn, kind: 'reject', reason: 'forged' } },
+        { ...APP, type: 'relay', from: who.id, to: to.id, msg: { from: who.id, conn, kind: 'signal', data: { type: 'answer', sdp: 'v=0\r\n' } } },
+      ]) {
+        evil.postMessage(m);
+        evil.postMessage(await signed(m));
+      }
     }
     const sent = await sending;
     ok(sent.ok, JSON.stringify(sent));
@@ -139,8 +160,7 @@ describe('hostile tab', () => {
     equal(got.bad, -1);
     equal(closed, false, 'neither link ended');
     ok(a.peer(b.id) && b.peer(a.id), 'both still listed after forged byes');
-    ok(notes.some((n) => /without its leave token/.test(n)), 'forged bye noted');
-    ok(notes.some((n) => /ignored/.test(n)), 'forged reject noted');
+    ok(notes.some((n) => /without its signature/.test(n)), 'forgeries noted');
     // A bye with the real token still counts.
     b.close();
     await eventually(() => !a.peer(b.id), 3000, 'real bye handled');
@@ -160,13 +180,13 @@ describe('hostile tab', () => {
       evil.postMessage({ ...APP, type: 'relay', from, to: b.id, msg: { from, conn: `c${i}`, kind: 'signal', data: offer } });
     }
     // And 400 more from one id that did announce itself.
-    evil.postMessage({ ...APP, type: 'announce', peer: { id: 'evilpeer', name: 'evil', incoming: false, incomingFrom: null, instance: 'ev', since: 0, fp: '' } });
+    evil.postMessage(await signed({ ...APP, type: 'announce', peer: { id: 'evilpeer', name: 'evil', incoming: false, incomingFrom: null, instance: 'ev', since: 0, fp: '', pub: await evilPub() } }));
     await sleep(100);
     for (let i = 0; i < 400; i++) {
-      evil.postMessage({ ...APP, type: 'relay', from: 'evilpeer', to: b.id, msg: { from: 'evilpeer', conn: `d${i}`, kind: 'signal', data: offer } });
+      evil.postMessage(await signed({ ...APP, type: 'relay', from: 'evilpeer', to: b.id, msg: { from: 'evilpeer', conn: `d${i}`, kind: 'signal', data: offer } }));
     }
     await sleep(300);
-    ok(notes.some((n) => /offer from unknown peer 'evil\d+' dropped/.test(n)), `made-up senders noted: ${notes.join(' | ')}`);
+    ok(notes.some((n) => /as 'evil\d+' without its signature dropped/.test(n)), `made-up senders noted: ${notes.join(' | ')}`);
     ok(notes.some((n) => /a flood of messages for this tab \(from evilpeer\)|too many connection attempts/.test(n)), `flood noted: ${notes.join(' | ')}`);
     const la = await connectToPeer(a, b.id, { routes: [{ id: CHANNEL.main, to: wa.worker }], timeoutMs: 40000 });
     await incoming.connection;

@@ -4,11 +4,15 @@
 // copy-paste tokens (token.ts) add peers with no server at all. Every peer and every message
 // says which of these it came by (`via`), and a session only listens to its peer's.
 //
-// Hardening against a hostile page that can post on the BroadcastChannel: a peer id, once held
-// by a live instance, is not taken over by another instance claiming it (an id yields only to
-// an instance that was there first, within this tab's first query round: a duplicated tab);
-// a bye counts only with the leave token whose hash the peer announced; floods are capped per
-// second and malformed messages dropped, each with a note ('note' events, the event log).
+// Hardening against a hostile page that can post on the BroadcastChannel: every message a tab
+// posts there is signed (ECDSA P-256, a key pair made per page load whose private half never
+// leaves memory) and its presence carries the public half, bound to its id and instance at first
+// sight, so no page can speak as another — forge its bye, its reject, its answer or its
+// presence. A peer id, once held by a live instance, is not taken over by another instance
+// claiming it (an id yields only to an instance that was there first, within this tab's first
+// query round: a duplicated tab); a bye also needs the leave token whose hash the tab
+// announced; floods are capped per sender and malformed or unsigned messages dropped, each with
+// a note ('note' events, the event log).
 //
 // Each tab has a peer id kept in sessionStorage, so a reload keeps it. A duplicated tab copies
 // sessionStorage and with it the id; every instance also carries a per-load nonce and its start
@@ -50,6 +54,8 @@ export interface PeerInfo {
 type Presence = Omit<PeerInfo, 'lastSeen' | 'via'> & {
   /** Hex SHA-256 of the token its bye will carry (BroadcastChannel only). */
   leave?: string;
+  /** Base64 raw P-256 public key its BroadcastChannel messages are signed with. */
+  pub?: string;
 };
 
 export type SignalPayload = unknown;
@@ -66,10 +72,30 @@ export interface SignalMessage {
   via?: PeerVia;
 }
 
-type Wire =
+type Wire = (
   | { app: typeof APP; v: number; type: 'announce' | 'query'; peer: Presence }
   | { app: typeof APP; v: number; type: 'bye'; from: string; instance: string; leave?: string }
-  | { app: typeof APP; v: number; type: 'relay'; from: string; to: string; msg: SignalMessage };
+  | { app: typeof APP; v: number; type: 'relay'; from: string; to: string; msg: SignalMessage }
+) & {
+  /** ECDSA P-256 / SHA-256 signature (base64) over the JSON of the message without it. */
+  sig?: string;
+};
+
+const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+function b64(bytes: ArrayBuffer): string {
+  let s = '';
+  for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+function unb64(s: string): Uint8Array<ArrayBuffer> | null {
+  try {
+    return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
 
 export interface SignalingOptions {
   /** BroadcastChannel name; tabs on the same name see each other. */
@@ -147,7 +173,17 @@ export class Signaling extends EventTarget {
   private readonly storage: Storage | null;
   private readonly storageKey: string;
   private readonly bc: BroadcastChannel;
-  private readonly table = new Map<string, PeerInfo & { missed: number; leave?: string }>();
+  private readonly table = new Map<string, PeerInfo & { missed: number; leave?: string; pub?: string }>();
+  /** This load's signing key pair (the private key is not extractable and never stored). */
+  private readonly keys: Promise<{ pair: CryptoKeyPair; pub: string }>;
+  private pub: string | undefined;
+  /** Posts go out in order, each once signed. */
+  private sendChain: Promise<void> = Promise.resolve();
+  /** Received messages are checked in order per claimed sender. */
+  private readonly recvChains = new Map<string, Promise<void>>();
+  private readonly verifyKeys = new Map<string, Promise<CryptoKey | null>>();
+  /** The bye, signed in advance: pagehide gives no time to sign. */
+  private signedBye: Wire | null = null;
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly missedLimit: number;
   private lastQueryAt = 0;
@@ -189,10 +225,14 @@ export class Signaling extends EventTarget {
     this.settleMs = 2 * (opts.queryIntervalMs ?? 1500);
     this.floodLimit = opts.floodLimit ?? 100;
     this.relayUrl = opts.relayUrl ?? null;
-    void sha256Hex(this.leaveToken).then((h) => {
-      this.leaveHash = h;
-      this.announce();
-    });
+    this.keys = (async () => {
+      const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+      const pub = b64(await crypto.subtle.exportKey('raw', pair.publicKey));
+      this.leaveHash = await sha256Hex(this.leaveToken);
+      this.pub = pub;
+      return { pair, pub };
+    })();
+    void this.keys.then(() => this.prepareBye());
     this.bc = new BroadcastChannel(this.channelName);
     this.bc.onmessage = (e: MessageEvent) => this.onWire(e.data as Wire);
     this.timer = setInterval(() => this.tick(), opts.queryIntervalMs ?? 1500);
@@ -418,7 +458,7 @@ export class Signaling extends EventTarget {
   }
 
   private relayPresence(): RelayPresence {
-    const { leave: _leave, ...p } = this.presence();
+    const { leave: _leave, pub: _pub, ...p } = this.presence();
     return p;
   }
 
@@ -528,16 +568,69 @@ export class Signaling extends EventTarget {
       since: this.since,
       fp: this.fingerprint,
       ...(this.leaveHash ? { leave: this.leaveHash } : {}),
+      ...(this.pub ? { pub: this.pub } : {}),
     };
   }
 
-  private post(m: Wire): void {
+  /** Signs and posts, in order (the first posts wait for the key pair). */
+  private post(m: Wire, sent?: () => void): void {
     if (this.closedFlag) return;
-    this.bc.postMessage(m);
+    this.sendChain = this.sendChain.then(async () => {
+      const signed = await this.sign(m);
+      if (!this.closedFlag && signed) {
+        // Answers are only expected from when the query really left.
+        sent?.();
+        this.bc.postMessage(signed);
+      }
+    });
+  }
+
+  private async sign(m: Wire): Promise<Wire | null> {
+    try {
+      const { pair } = await this.keys;
+      // Presence made before the key existed gets it now.
+      if ((m.type === 'announce' || m.type === 'query') && !m.peer.pub) m = { ...m, peer: this.presence() };
+      const sig = await crypto.subtle.sign(SIGN, pair.privateKey, new TextEncoder().encode(JSON.stringify(m)));
+      return { ...m, sig: b64(sig) };
+    } catch {
+      return null; // no WebCrypto (not a secure context): this tab cannot sign, nor be trusted
+    }
+  }
+
+  private async prepareBye(): Promise<void> {
+    const id = this._id;
+    const bye = await this.sign({ app: APP, v: SIGNALING_PROTOCOL, type: 'bye', from: id, instance: this.instance, leave: this.leaveToken });
+    if (this._id === id) this.signedBye = bye;
+  }
+
+  private verifyKey(pub: string): Promise<CryptoKey | null> {
+    let k = this.verifyKeys.get(pub);
+    if (!k) {
+      const raw = unb64(pub);
+      k = raw ? crypto.subtle.importKey('raw', raw, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']).catch(() => null) : Promise.resolve(null);
+      if (this.verifyKeys.size > 512) this.verifyKeys.clear();
+      this.verifyKeys.set(pub, k);
+    }
+    return k;
+  }
+
+  /** Whether m carries a valid signature by pub. */
+  private async verified(m: Wire, pub: string | undefined): Promise<boolean> {
+    if (!pub || typeof m.sig !== 'string') return false;
+    const sig = unb64(m.sig);
+    const key = await this.verifyKey(pub);
+    if (!sig || !key) return false;
+    const { sig: _sig, ...rest } = m;
+    try {
+      return await crypto.subtle.verify(SIGN, key, sig, new TextEncoder().encode(JSON.stringify(rest)));
+    } catch {
+      return false;
+    }
   }
 
   private bye(): void {
-    this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'bye', from: this._id, instance: this.instance, leave: this.leaveToken });
+    // Synchronously: a closing page has no time to sign (see prepareBye).
+    if (this.signedBye && !this.closedFlag) this.bc.postMessage(this.signedBye);
   }
 
   private announce(): void {
@@ -546,8 +639,7 @@ export class Signaling extends EventTarget {
   }
 
   private query(): void {
-    this.lastQueryAt = Date.now();
-    this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'query', peer: this.presence() });
+    this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'query', peer: this.presence() }, () => (this.lastQueryAt = Date.now()));
   }
 
   private relay(to: string, msg: SignalMessage): void {
@@ -573,7 +665,8 @@ export class Signaling extends EventTarget {
   private tick(): void {
     let changed = false;
     for (const [id, p] of this.table) {
-      if (p.lastSeen >= this.lastQueryAt) continue;
+      // A message of its still being checked (signatures take a moment on a busy page) is not silence.
+      if (p.lastSeen >= this.lastQueryAt || this.recvChains.has(id)) continue;
       if (++p.missed >= this.missedLimit) {
         this.table.delete(id);
         changed = true;
@@ -587,6 +680,7 @@ export class Signaling extends EventTarget {
   private onWire(m: Wire): void {
     if (this.closedFlag) return;
     if (!isObj(m) || m.app !== APP || m.v !== SIGNALING_PROTOCOL) return this.note('malformed', 'signaling: malformed message dropped');
+    if (m.type === 'relay' && m.to !== this._id) return; // someone else's: not worth a signature check
     // A flood of relayed messages (a hostile page posting offers as fast as it can) is cut per
     // sender at floodLimit a second, and at ten times that in all; presence is not counted, so
     // real peers stay listed through it, and one sender's flood does not silence the others.
@@ -604,10 +698,35 @@ export class Signaling extends EventTarget {
         return this.note('flood', `signaling: a flood of messages for this tab (from ${key}); the rest of this second's dropped`);
       }
     }
+    // Checked in order per claimed sender: presence against the key it carries when the id
+    // and instance are new here, everything else against the key its sender's presence bound.
+    const claimed = m.type === 'announce' || m.type === 'query' ? (isObj(m.peer) ? String(m.peer.id) : '') : String((m as { from?: unknown }).from);
+    const key = claimed.slice(0, 40);
+    const prev = this.recvChains.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      const known = this.table.get(claimed);
+      let pub: string | undefined;
+      if (m.type === 'announce' || m.type === 'query') {
+        if (!this.validPresence(m.peer)) return this.note('malformed', 'signaling: malformed presence dropped');
+        pub = known && known.instance === m.peer.instance && known.pub ? known.pub : m.peer.pub;
+      } else {
+        pub = known?.pub;
+      }
+      if (!(await this.verified(m, pub))) {
+        return this.note('unsigned', `signaling: a message as '${key}' without its signature dropped`);
+      }
+      if (!this.closedFlag) this.onVerified(m);
+    });
+    this.recvChains.set(key, next);
+    void next.finally(() => {
+      if (this.recvChains.get(key) === next) this.recvChains.delete(key);
+    });
+  }
+
+  private onVerified(m: Wire): void {
     switch (m.type) {
       case 'announce':
       case 'query':
-        if (!this.validPresence(m.peer)) return this.note('malformed', 'signaling: malformed presence dropped');
         this.onPresence(m.peer);
         if (m.type === 'query') this.announce();
         break;
@@ -654,7 +773,9 @@ export class Signaling extends EventTarget {
       typeof p.instance === 'string' &&
       typeof p.since === 'number' &&
       (p.fp === undefined || typeof p.fp === 'string') &&
-      (p.leave === undefined || typeof p.leave === 'string')
+      (p.leave === undefined || typeof p.leave === 'string') &&
+      typeof p.pub === 'string' &&
+      p.pub.length < 200
     );
   }
 
@@ -697,6 +818,8 @@ export class Signaling extends EventTarget {
     this.saveId();
     if (this._name === `Tab ${old}`) this._name = `Tab ${this._id}`;
     this.dispatchEvent(new CustomEvent<IdChangedDetail>('id', { detail: { old, id: this._id } }));
+    this.signedBye = null;
+    void this.prepareBye();
     this.query();
     if (this.ws?.readyState === WebSocket.OPEN) this.relaySend({ t: 'join', v: RELAY_PROTOCOL, peer: this.relayPresence() });
   }
