@@ -265,6 +265,17 @@ describe('tm-peers', () => {
     deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'webrtc:bob12345' } });
   });
 
+  it('a peer in another browser gets a pairing-code field: the code becomes tls-creds, then migrate', async () => {
+    migration.signaling.setPeers([{ id: 'dave2345', name: 'dave', incoming: true, incomingFrom: null, via: 'relay' }]);
+    const code = await until<HTMLInputElement>('tm-peers', 'li.peer[data-peer=dave2345] input.code');
+    code.value = 'k7d2-9xqf';
+    code.dispatchEvent(new Event('input'));
+    (await until<HTMLButtonElement>('tm-peers', 'li.peer[data-peer=dave2345] button.migrate')).click();
+    deepEqual(await sent('migrate-set-parameters'), { execute: 'migrate-set-parameters', arguments: { 'tls-creds': 'k7d2-9xqf' } });
+    deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'webrtc:dave2345' } });
+    match(root('tm-peers').querySelector('li.peer[data-peer=dave2345] .via')!.textContent!, /another browser/);
+  });
+
   it('"Receive a migration" reloads the page as -incoming webrtc:', async () => {
     const peers = app.shadowRoot!.querySelector('tm-peers')!;
     const went: string[] = [];

@@ -150,6 +150,10 @@ export class TmPeers extends LitElement {
         font-size: 0.9rem;
         color: var(--tm-muted);
       }
+      li.peer input.code {
+        font-family: var(--tm-mono);
+        width: 7.5rem;
+      }
       .who .via {
         font-size: 0.78rem;
         color: var(--tm-muted);
@@ -185,6 +189,8 @@ export class TmPeers extends LitElement {
   @state() private copied = false;
   @state() private listenOutcome: CommandOutcome | null = null;
   @state() private peerOutcome = new Map<string, CommandOutcome>();
+  /** Pairing codes typed next to peers in other browsers. */
+  private readonly codes = new Map<string, string>();
 
   private readonly migration = new MigrationController(this);
   private readonly machine = new MachineController(this);
@@ -253,6 +259,16 @@ export class TmPeers extends LitElement {
         ><span class="via">${p.via === 'relay' ? 'another browser (relay): pairs by code or tls-creds' : p.via === 'token' ? 'copy-paste token' : 'this browser'}</span></span
       >
       <span class="state">${ready ? 'waiting for a migration' : forOther ? `waits for ${p.incomingFrom}` : 'not waiting for one'}</span>
+      ${ready && p.via && p.via !== 'local'
+        ? html`<input
+            class="code"
+            size="10"
+            placeholder="pairing code"
+            aria-label="Pairing code shown on ${p.name}"
+            title="The code the destination tab shows (sets tls-creds); leave empty if tls-creds is already set"
+            @input=${(e: Event) => this.codes.set(p.id, (e.target as HTMLInputElement).value)}
+          />`
+        : nothing}
       ${ready
         ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} title="QMP migrate {uri: webrtc:${p.id}}">
             Migrate →
@@ -297,9 +313,16 @@ export class TmPeers extends LitElement {
   }
 
   private async migrateTo(id: string): Promise<void> {
-    await runCommand(this.qmp, { execute: 'migrate', arguments: { uri: `webrtc:${id}` } }, (o) => {
+    const show = (o: CommandOutcome) => {
       this.peerOutcome = new Map(this.peerOutcome).set(id, o);
-    });
+    };
+    // A peer in another browser pairs: the code typed next to it becomes tls-creds first.
+    const code = this.codes.get(id)?.trim();
+    if (code) {
+      const r = await runCommand(this.qmp, { execute: 'migrate-set-parameters', arguments: { 'tls-creds': code } }, show);
+      if (r.error) return;
+    }
+    await runCommand(this.qmp, { execute: 'migrate', arguments: { uri: `webrtc:${id}` } }, show);
   }
 }
 
