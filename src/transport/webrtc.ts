@@ -316,9 +316,11 @@ class Session implements PeerLink {
     const onLeft = (e: Event) => {
       const d = (e as CustomEvent<PeerLeftDetail>).detail;
       if (d.id !== peerId) return;
-      // Before the link is up, any disappearance ends the attempt; after, a bye does (the tab
-      // closed or reloaded), and silence only together with a disconnected ICE connection.
-      if (!this.established || d.reason === 'bye') this.fail(`peer '${peerId}' went away (tab closed or reloaded)`);
+      // A bye (the tab closed or reloaded; signed, so it is the peer's) ends the link at once;
+      // silence only together with a disconnected ICE connection — also before the link is up
+      // (the handshake timeout bounds that): a busy machine is slow to answer queries, and a
+      // handshake is not worth failing for that.
+      if (d.reason === 'bye' || d.reason === 'closed') this.fail(`peer '${peerId}' went away (tab closed or reloaded)`);
       else {
         silent = true;
         if (disconnected()) crashed();
