@@ -5,7 +5,7 @@
 // does the same with Noise. A relay or a page that rewrote the SDP (a man in the middle) leaves
 // the two sides with different fingerprint pairs, so their MACs cannot agree.
 //
-//   key  = PBKDF2-SHA256(secret, salt = SHA-256(label | fp_source | fp_dest | n_source | n_dest), 200k)
+//   key  = PBKDF2-SHA256(secret, salt = SHA-256(label | fp_source | fp_dest | n_source | n_dest), 100k)
 //   mac  = HMAC-SHA256(key, role)            role = 'source' | 'destination'
 //
 // The source proves first, the destination checks it against the secrets it accepts and only
@@ -17,7 +17,7 @@ import type { MigrationRole } from './webrtc.js';
 import { normalizeSecret } from './identity.js';
 
 const LABEL = 'tabmig-pair-v1';
-export const PAIRING_ITERATIONS = 200_000;
+export const PAIRING_ITERATIONS = 100_000;
 
 export function newNonce(): string {
   return b64(crypto.getRandomValues(new Uint8Array(32)));
