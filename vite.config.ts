@@ -1,4 +1,11 @@
+import basicSsl from '@vitejs/plugin-basic-ssl';
 import { defineConfig } from 'vite';
+import { signalRelayPlugin } from './server/signal-relay.js';
+
+// `--mode https` (npm run class) serves over HTTPS with a self-signed certificate: a page opened
+// from another machine is a secure context, and so gets SharedArrayBuffer and WebCrypto, only
+// over HTTPS (http://localhost is exempt, a LAN address is not). TABMIG_HTTPS=1 does the same.
+const httpsFor = (mode: string) => mode === 'https' || process.env.TABMIG_HTTPS === '1';
 
 // SharedArrayBuffer (guest RAM, dirty log, control block) needs cross-origin isolation.
 const isolation = {
@@ -6,9 +13,11 @@ const isolation = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
-export default defineConfig({
+export default defineConfig(({ mode }) => ({
+  // The signaling relay (WebSocket at /signal) for pages in other browsers or on other machines.
+  plugins: [signalRelayPlugin(), ...(httpsFor(mode) ? [basicSsl({ name: 'tabmig' })] : [])],
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },
   build: { target: 'es2022', sourcemap: true },
-});
+}));

@@ -12,8 +12,13 @@ import { downloadBlob } from './transport/file.js';
 import { migrationOptionsFromGlobals } from './migration/options-global.js';
 import { createQmp, installQmp } from './qmp/index.js';
 import { registerMigrationCommands } from './qmp/migration-commands.js';
+import { registerTransportCommands } from './qmp/transport-commands.js';
+import { TokenSignaling } from './transport/token.js';
 import { QmpError } from './qapi/qmp-error.js';
-import { Signaling } from './transport/signaling.js';
+import { CONSENT_KEY } from './transport/consent.js';
+import { loadIdentity } from './transport/identity.js';
+import { parseIceConfig, savedIceText } from './transport/ice-config.js';
+import { Signaling, relayUrlFor } from './transport/signaling.js';
 import type { TmApp } from './ui/tm-app.js';
 
 function initialRunstate(cl: CommandLine): RunState {
@@ -23,6 +28,30 @@ function initialRunstate(cl: CommandLine): RunState {
 
 function describe(e: unknown): string {
   return e instanceof QmpError ? e.desc : e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * A tab opened as `?incoming=webrtc:` by a link waits for its person's consent (or a pairing
+ * code or tls-creds); one this tab's own button reloaded into that state has it already.
+ */
+function consentAtStart(cl: CommandLine): boolean {
+  if (!cl.incoming?.startsWith('webrtc:')) return true;
+  try {
+    const given = sessionStorage.getItem(CONSENT_KEY) === '1';
+    sessionStorage.removeItem(CONSENT_KEY);
+    return given;
+  } catch {
+    return false;
+  }
+}
+
+function savedIce(): { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } {
+  try {
+    const text = savedIceText();
+    return text ? parseIceConfig(text) : {};
+  } catch {
+    return {};
+  }
 }
 
 async function start(app: TmApp): Promise<void> {
@@ -41,8 +70,12 @@ async function start(app: TmApp): Promise<void> {
   // Booting is not a reset, so it happens before QMP listens for the machine's events.
   if (!cl.incoming) await machine.load({ builtin: DEMO_PROGRAM });
   const qmp = createQmp({ machine, name: cl.name, autostart: !cl.startPaused });
-  const signaling = new Signaling({ name: cl.name });
-  const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart);
+  const signaling = new Signaling({ name: cl.name, relayUrl: cl.relay ? relayUrlFor(location, cl.room) : null });
+  // The DTLS certificate (IndexedDB) before any connection: a stable fingerprint to pair on.
+  const identity = await loadIdentity();
+  signaling.setIdentity(identity.certificate, identity.fingerprint);
+  const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart, consentAtStart(cl));
+  migration.ice = cl.ice ?? savedIce();
   registerMigrationCommands(qmp.dispatcher, qmp.hmp, migration, signaling);
   // Postcopy splits the guest's memory between two tabs: closing or reloading either loses it.
   window.addEventListener('beforeunload', (e) => {
@@ -50,6 +83,8 @@ async function start(app: TmApp): Promise<void> {
     e.preventDefault();
     e.returnValue = 'A postcopy migration is in progress: the guest would be lost';
   });
+  const tokens = new TokenSignaling(signaling);
+  registerTransportCommands(qmp.dispatcher, migration, signaling, tokens);
   migration.addEventListener('file', (e) => {
     const { name, blob } = (e as CustomEvent<MigrationFile>).detail;
     downloadBlob(blob, name);

@@ -55,9 +55,9 @@ class FakeQmp implements QmpClient {
     return typeof a === 'function' ? a(cmd) : (a ?? { return: {} });
   }
 
-  /** Commands sent, leaving out the status panel's query-migrate polling. */
+  /** Commands sent, leaving out the panels' polling (query-migrate, the pairing panel's reads). */
   get actions(): QmpCommand[] {
-    return this.sent.filter((c) => c.execute !== 'query-migrate');
+    return this.sent.filter((c) => !['query-migrate', 'x-tabmig-pairing', 'x-tabmig-token'].includes(c.execute));
   }
 
   emit(event: string, data?: Record<string, unknown>): void {
@@ -263,6 +263,17 @@ describe('tm-peers', () => {
     equal(root('tm-peers').querySelector('li.peer[data-peer=carol678] button.migrate'), null, 'no Migrate for a tab that is not waiting');
     (await until<HTMLButtonElement>('tm-peers', 'li.peer[data-peer=bob12345] button.migrate')).click();
     deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'webrtc:bob12345' } });
+  });
+
+  it('a peer in another browser gets a pairing-code field: the code becomes tls-creds, then migrate', async () => {
+    migration.signaling.setPeers([{ id: 'dave2345', name: 'dave', incoming: true, incomingFrom: null, via: 'relay' }]);
+    const code = await until<HTMLInputElement>('tm-peers', 'li.peer[data-peer=dave2345] input.code');
+    code.value = 'k7d2-9xqf';
+    code.dispatchEvent(new Event('input'));
+    (await until<HTMLButtonElement>('tm-peers', 'li.peer[data-peer=dave2345] button.migrate')).click();
+    deepEqual(await sent('migrate-set-parameters'), { execute: 'migrate-set-parameters', arguments: { 'tls-creds': 'k7d2-9xqf' } });
+    deepEqual(await sent('migrate'), { execute: 'migrate', arguments: { uri: 'webrtc:dave2345' } });
+    match(root('tm-peers').querySelector('li.peer[data-peer=dave2345] .via')!.textContent!, /another browser/);
   });
 
   it('"Receive a migration" reloads the page as -incoming webrtc:', async () => {
@@ -551,5 +562,22 @@ describe('page addresses', () => {
   it('a destination keeps -m and -name and drops the rest', () => {
     equal(incomingPageUrl('http://h:5174/?m=256M&S&name=alice&global=x', 'webrtc:'), 'http://h:5174/?incoming=webrtc:&m=256M&name=alice&global=x');
     equal(incomingPageUrl('http://h/app/?name=a%20b', 'idb:snap 1'), 'http://h/app/?incoming=idb:snap%201&name=a%20b');
+  });
+});
+
+describe('tm-pairing', () => {
+  it('sets the pairing secret as tls-creds and saves ICE servers through QMP', async () => {
+    const panel = await until<HTMLElement>('tm-pairing', '#secret');
+    const input = panel as HTMLInputElement;
+    input.value = 'class-42';
+    input.dispatchEvent(new Event('input'));
+    (await until<HTMLButtonElement>('tm-pairing', 'button.set-secret')).click();
+    deepEqual(await sent('migrate-set-parameters'), { execute: 'migrate-set-parameters', arguments: { 'tls-creds': 'class-42' } });
+    const ice = await until<HTMLInputElement>('tm-pairing', '#ice');
+    ice.value = 'stun:127.0.0.1:3478';
+    ice.dispatchEvent(new Event('input'));
+    (await until<HTMLButtonElement>('tm-pairing', 'button.set-ice')).click();
+    deepEqual(await sent('x-tabmig-set-ice'), { execute: 'x-tabmig-set-ice', arguments: { servers: 'stun:127.0.0.1:3478' } });
+    localStorage.removeItem('tabmig-ice');
   });
 });

@@ -10,7 +10,7 @@ import type { Machine } from '../guest/machine.js';
 import { listenLoopback } from '../transport/loopback.js';
 import type { MigrationLink } from '../transport/link.js';
 import { CHANNEL, type ChannelRoute } from '../transport/routes.js';
-import type { Signaling } from '../transport/signaling.js';
+import type { PeerVia, Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { acceptFromPeer } from '../transport/webrtc.js';
 import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from './destination/incoming-protocol.js';
@@ -49,6 +49,13 @@ export class IncomingMigration {
     private readonly file?: Blob,
     /** The service's page state: the worker marks pages RECEIVED in it (the memory map draws it). */
     private readonly pageState?: PageState,
+    /** webrtc: which secrets pair a source that came a given way, and why one is refused. */
+    private readonly pairing?: {
+      secrets(via: PeerVia): string[];
+      refusal(via: PeerVia, usedNone: boolean): string;
+      /** ICE servers and policy (?ice= and the settings panel). */
+      ice?: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy };
+    },
   ) {
     this.worker = new Worker(new URL('./destination/incoming.worker.ts', import.meta.url), { type: 'module', name: 'incoming' });
     this.worker.onmessage = (e: MessageEvent<FromIncoming>) => this.onWorker(e.data);
@@ -106,7 +113,14 @@ export class IncomingMigration {
       l.connection.then((link) => this.connected(link)).catch(() => {});
     } else if (uri.kind === 'webrtc') {
       if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
-      const acc = acceptFromPeer(this.signaling, { routes, from: uri.peer, info: { ramSize: this.machine.ramSize } });
+      const acc = acceptFromPeer(this.signaling, {
+        routes,
+        from: uri.peer,
+        info: { ramSize: this.machine.ramSize },
+        ...(this.pairing ? { secrets: this.pairing.secrets, refusal: this.pairing.refusal, ...this.pairing.ice } : {}),
+        // A refused attempt leaves this tab waiting; the log says who and why.
+        onRefused: (peer, reason) => this.hooks.log(`incoming connection from '${peer}' refused: ${reason}`),
+      });
       this.listener = acc;
       acc.connection.then((link) => this.connected(link)).catch((e: unknown) => {
         if (this.inPostcopy) this.hooks.log(`migrate-recover: ${e instanceof Error ? e.message : String(e)}`);

@@ -7,6 +7,7 @@ import type { BlockerRefusal } from '../guest/control-block.js';
 import { HOSTDEV_BLOCKER_REASON, HOSTDEV_ID } from '../guest/devices/host-device.js';
 import type { Machine, MachineEventMap } from '../guest/machine.js';
 import { QmpError } from '../qapi/qmp-error.js';
+import { IncomingConsent } from '../transport/consent.js';
 import type { Signaling } from '../transport/signaling.js';
 import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
 import { IncomingMigration } from './incoming-migration.js';
@@ -70,6 +71,10 @@ export class MigrationService extends EventTarget {
   private incomingBytes = 0;
   private readonly blockers = new Map<string, string>();
   readonly log: MigrationLogEntry[] = [];
+  /** Who may migrate into this tab (consent, pairing code); see transport/consent.ts. */
+  readonly consent: IncomingConsent;
+  /** ICE servers and policy for webrtc: connections (?ice= and the settings panel). */
+  ice: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } = {};
 
   constructor(
     readonly machine: Machine,
@@ -79,8 +84,20 @@ export class MigrationService extends EventTarget {
     /** -incoming: set when the page was started to receive a migration. */
     private readonly deferredIncoming: boolean,
     private readonly autostart: () => boolean,
+    /** False for a tab a link opened as `?incoming=webrtc:`: it waits for the person's consent. */
+    agreed = true,
   ) {
     super();
+    this.consent = new IncomingConsent(agreed);
+    this.consent.addEventListener('change', () => {
+      this.note('this tab agreed to receive a migration');
+      this.changed();
+    });
+    // Dropped and refused signaling goes to the event log.
+    signaling?.addEventListener('note', (e) => {
+      this.note((e as CustomEvent<string>).detail);
+      this.changed();
+    });
     this.pageState = new PageState(machine.ramSize / PAGE_SIZE);
     this.postcopy = new PostcopyBlock(machine.ramSize / PAGE_SIZE);
     // The vCPU decides on the guest's blockers by itself, so it must know the rule.
@@ -271,7 +288,7 @@ export class MigrationService extends EventTarget {
       log: (text) => this.note(text),
       // The page (which has a document) turns this into a download; see src/main.ts.
       file: (name, blob) => this.dispatchEvent(new CustomEvent<MigrationFile>('file', { detail: { name, blob } })),
-    }, this.pageState, this.rounds, this.postcopy);
+    }, this.pageState, this.rounds, this.postcopy, this.ice);
     this.outgoing = out;
     void out.start();
   }
@@ -423,6 +440,8 @@ export class MigrationService extends EventTarget {
     if (!opts.fromCommandLine) {
       if (!this.deferredIncoming && !this.incomingRetry) throw QmpError.generic("For use with '-incoming defer'");
       if (this.incomingStarted) throw QmpError.generic('The incoming migration has already been started');
+      // migrate-incoming typed by the person is consent.
+      this.consent.agree();
     }
     const uri = parseMigrationUri(uriText, 'incoming');
     if (uri.kind === 'defer') return;
@@ -438,7 +457,11 @@ export class MigrationService extends EventTarget {
         this.changed();
       },
       autostart: this.autostart,
-    }, opts.file, this.pageState);
+    }, opts.file, this.pageState, {
+      secrets: (via) => this.consent.secrets(via, this.options.tlsCreds),
+      refusal: (via, usedNone) => this.consent.refusal(via, usedNone, this.options.tlsCreds),
+      ice: this.ice,
+    });
     try {
       inc.start();
     } catch (e) {

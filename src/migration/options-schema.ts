@@ -140,7 +140,7 @@ export const MIGRATION_PARAMETERS: Readonly<Record<MigrationParameter, Parameter
   'decompress-threads': { input: 'int', storage: 'uint8', use: 'stored' },
   'cpu-throttle-initial': { input: 'int', storage: 'uint8', use: 'stored' },
   'cpu-throttle-increment': { input: 'int', storage: 'uint8', use: 'stored' },
-  'tls-creds': { input: 'StrOrNull', storage: 'str', use: 'stored' },
+  'tls-creds': { input: 'StrOrNull', storage: 'str', use: 'honoured' },
   'tls-hostname': { input: 'StrOrNull', storage: 'str', use: 'stored' },
   'max-bandwidth': { input: 'int', storage: 'size', use: 'honoured' },
   'downtime-limit': { input: 'int', storage: 'uint64', use: 'honoured' },

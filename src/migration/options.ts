@@ -292,6 +292,14 @@ export class MigrationOptions {
     return this.params['x-incoming-idle-timeout'];
   }
 
+  /**
+   * tls-creds: in tabmig the pairing secret itself (there are no credential objects to name):
+   * webrtc: peers prove they share it over both DTLS fingerprints (transport/pairing.ts). '' none.
+   */
+  get tlsCreds(): string {
+    return this.params['tls-creds'];
+  }
+
   /** Milliseconds the source may stay stopped for the final pass. */
   get downtimeLimit(): number {
     return this.params['downtime-limit'];

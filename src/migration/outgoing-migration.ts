@@ -57,6 +57,8 @@ export class OutgoingMigration {
     private readonly rounds: RoundRecords,
     /** postcopy-ram: the postcopy block (page requests, start request, recovery words). */
     private readonly postcopy: PostcopyBlock | null = null,
+    /** ICE servers and policy for webrtc: (the page's ?ice= and settings). */
+    private readonly ice: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } = {},
   ) {
     this.worker = new Worker(new URL('./source/migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
     this.worker.onmessage = (e: MessageEvent<FromSource>) => this.onWorker(e.data);
@@ -130,7 +132,7 @@ export class OutgoingMigration {
       } else if (uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
         const peer = uri.peer!;
-        const link = await connectToPeer(this.signaling, peer, { routes, info: { ramSize: this.machine.ramSize } });
+        const link = await connectToPeer(this.signaling, peer, { routes, info: { ramSize: this.machine.ramSize }, secret: this.options.tlsCreds, ...this.ice });
         this.attach(link, (reason) => `Connection to peer ${peer} lost: ${reason}`);
       }
       if (this.ended) this.link?.close('migration ended');

@@ -20,6 +20,19 @@
 // before the other side has said so, so no message reaches a stream id the peer has no channel
 // for yet.
 //
+// Pairing (pairing.ts) comes first on the control channel, before any hello: both sides send a
+// nonce, the source proves it holds the secret over both DTLS fingerprints and both nonces, the
+// destination checks it against the secrets it accepts from a peer that came this way and
+// proves itself in turn. No hello, and so no channel and no migration byte, before that.
+//
+//   auth {nonce}                     ◄─►     auth {nonce}
+//   auth-mac {mac(source)}           ──►     checks; auth-mac {mac(destination)} or refuse
+//   checks; hello ...
+//
+// Signaling is only trusted as far as it must be: a session listens to its own peer's messages
+// that came the way that peer did (BroadcastChannel, relay, token), takes one answer, and once
+// the connection is up ignores signaling altogether (refuse and bye travel inside DTLS then).
+//
 // Reliance on simple-peer internals: `peer._pc` (the RTCPeerConnection; simple-peer 9 exposes no
 // public accessor). simple-peer's own channel is negotiated too, on CONTROL_CHANNEL_ID, so it
 // can never take a stream id our channels need (a non-negotiated channel would take 0 or 1).
@@ -28,7 +41,9 @@ import * as simplePeerModule from 'simple-peer/simplepeer.min.js';
 import type SimplePeerNs from 'simple-peer';
 import { TransportError, type CloseInfo } from './channel.js';
 import { channelLabel, checkRoutes, deliverChannel, type ChannelId, type ChannelRoute } from './routes.js';
-import { newPeerId, type PeerLeftDetail, type SignalMessage, type Signaling } from './signaling.js';
+import { sdpFingerprint } from './identity.js';
+import { checkPairingMac, newNonce, pairingMac, tlsHandshakeError, type Transcript } from './pairing.js';
+import { newPeerId, type PeerLeftDetail, type PeerVia, type SignalMessage, type Signaling } from './signaling.js';
 
 export const WEBRTC_PROTOCOL = 1;
 /** Stream id of simple-peer's control channel; routes may use 0..1022. */
@@ -61,6 +76,8 @@ interface Hello {
 
 type Control =
   | Hello
+  | { t: 'auth'; nonce: string }
+  | { t: 'auth-mac'; mac: string }
   | { t: 'ready' }
   | { t: 'refuse'; reason: string }
   | { t: 'bye'; reason: string }
@@ -113,6 +130,8 @@ export interface WebRtcCommon {
   routes: readonly ChannelRoute[];
   /** Default none: same-browser tabs need no STUN, and none is contacted unless configured. */
   iceServers?: RTCIceServer[];
+  /** 'relay' forces every connection through a TURN server (tests, strict networks). */
+  iceTransportPolicy?: RTCIceTransportPolicy;
   /** Sent in the hello, seen by the peer as remote.info. */
   info?: unknown;
 }
@@ -122,6 +141,8 @@ export interface ConnectOptions extends WebRtcCommon {
   timeoutMs?: number;
   /** How long to wait for an unknown peer id to show up in the peer list (default 3 s). */
   discoveryTimeoutMs?: number;
+  /** The pairing secret this side proves (tls-creds, or the destination's pairing code); '' none. */
+  secret?: string;
 }
 
 export interface AcceptOptions extends WebRtcCommon {
@@ -129,6 +150,22 @@ export interface AcceptOptions extends WebRtcCommon {
   from?: string | null;
   /** Per attempt: a connection that has not finished its handshake by then is dropped (20 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * The secrets accepted from a source that came this way, in order; '' accepts a source that
+   * proves none (a tab of this browser, when the person agreed). Default: [''].
+   */
+  secrets?: (via: PeerVia) => string[];
+  /** Why a source is refused that proved no secret (usedNone) or one this side does not accept. */
+  refusal?: (via: PeerVia, usedNone: boolean) => string;
+  /** An attempt failed before it got this side's channels (wrong secret, flood, …): for the log. */
+  onRefused?: (peer: string, reason: string) => void;
+  /** Connection attempts in handshake at once, before more offers are dropped (default 4). */
+  maxPendingAttempts?: number;
+}
+
+/** The default refusal: QEMU's TLS wording, since tls-creds is what pairs two peers. */
+export function defaultRefusal(_via: PeerVia, usedNone: boolean): string {
+  return tlsHandshakeError(usedNone ? 'the destination requires a pairing secret (set tls-creds)' : 'the pairing secret (tls-creds) or code does not match');
 }
 
 export interface WebRtcIncoming {
@@ -190,13 +227,30 @@ class Session implements PeerLink {
   private localReason: string | null = null;
   private lastError = '';
   private readonly cleanups: (() => void)[] = [];
+  /** ICE and DTLS are up: signaling is no longer listened to. */
+  private connected = false;
+  /** Source: the destination's answer arrived (one is taken; later SDP is dropped). */
+  private answered = false;
+  /** Pairing finished: hellos may flow. */
+  private authed = false;
+  private readonly myNonce = newNonce();
+  private peerNonce: string | null = null;
+  private authSent = false;
+  /** Destination: the source's MAC, if it came before its nonce could be used. */
+  private pendingMac: string | null = null;
 
   constructor(
     readonly sig: Signaling,
     readonly role: MigrationRole,
     readonly peerId: string,
     readonly connection: string,
-    private readonly opts: WebRtcCommon,
+    private readonly opts: WebRtcCommon & {
+      secret?: string;
+      secrets?: (via: PeerVia) => string[];
+      refusal?: (via: PeerVia, usedNone: boolean) => string;
+    },
+    /** Which way this peer's signaling travels; messages that come another way are not its. */
+    readonly via: PeerVia,
     /** Handshake outcome: called once with null (ready) or an error. */
     private readonly settle: (error: TransportError | null) => void,
     /** Asked just before this session creates its channels; false refuses the peer instead. */
@@ -205,11 +259,14 @@ class Session implements PeerLink {
     this.uri = role === 'source' ? `webrtc:${peerId}` : 'webrtc:';
     this.closed = new Promise<CloseInfo>((r) => (this.resolveClosed = r));
     const Peer = peerClass();
+    const config: RTCConfiguration = { iceServers: opts.iceServers ?? [] };
+    if (opts.iceTransportPolicy) config.iceTransportPolicy = opts.iceTransportPolicy;
+    if (sig.certificate) config.certificates = [sig.certificate];
     this.peer = new Peer({
       initiator: role === 'source',
       trickle: true,
       objectMode: true,
-      config: { iceServers: opts.iceServers ?? [] },
+      config,
       channelName: 'tabmig-control',
       channelConfig: { negotiated: true, id: CONTROL_CHANNEL_ID, ordered: true },
     });
@@ -225,8 +282,24 @@ class Session implements PeerLink {
       const m = (e as CustomEvent<SignalMessage>).detail;
       if (m.from !== peerId || m.conn !== connection) return;
       e.preventDefault(); // claimed: Signaling refuses unclaimed offers on our behalf
-      if (m.kind === 'reject') this.fail(m.reason || 'refused', false);
-      else if (!this.peer.destroyed) {
+      if ((m.via ?? 'local') !== this.via) return sig.note('via', `signaling: a message for connection ${connection} came the wrong way (${m.via}); dropped`);
+      // Once DTLS is up, refusals and byes travel inside it; signaling could only be forged.
+      if (this.connected) return sig.note('late-signal', `signaling: ${m.kind} for an established connection to ${peerId} ignored`);
+      const sdp = (m.data as { type?: unknown } | null)?.type;
+      if (m.kind === 'reject') {
+        // After the answer, the destination speaks over the connection: a reject is not its.
+        if (this.role === 'source' && this.answered) return sig.note('late-reject', `signaling: a reject for connection ${connection} after its answer ignored`);
+        this.fail(m.reason || 'refused', false);
+      } else if (sdp === 'offer' || sdp === 'answer') {
+        // One answer per attempt (the destination gets its one offer through signal()).
+        if (this.role === 'destination' || this.answered || sdp === 'offer') return sig.note('extra-sdp', `signaling: an unexpected ${sdp} for connection ${connection} dropped`);
+        this.answered = true;
+        try {
+          this.peer.signal(m.data as SimplePeerNs.SignalData);
+        } catch (err) {
+          this.fail(`signaling failed: ${(err as Error).message}`);
+        }
+      } else if (!this.peer.destroyed) {
         try {
           this.peer.signal(m.data as SimplePeerNs.SignalData);
         } catch (err) {
@@ -243,9 +316,11 @@ class Session implements PeerLink {
     const onLeft = (e: Event) => {
       const d = (e as CustomEvent<PeerLeftDetail>).detail;
       if (d.id !== peerId) return;
-      // Before the link is up, any disappearance ends the attempt; after, a bye does (the tab
-      // closed or reloaded), and silence only together with a disconnected ICE connection.
-      if (!this.established || d.reason === 'bye') this.fail(`peer '${peerId}' went away (tab closed or reloaded)`);
+      // A bye (the tab closed or reloaded; signed, so it is the peer's) ends the link at once;
+      // silence only together with a disconnected ICE connection — also before the link is up
+      // (the handshake timeout bounds that): a busy machine is slow to answer queries, and a
+      // handshake is not worth failing for that.
+      if (d.reason === 'bye' || d.reason === 'closed') this.fail(`peer '${peerId}' went away (tab closed or reloaded)`);
       else {
         silent = true;
         if (disconnected()) crashed();
@@ -299,7 +374,81 @@ class Session implements PeerLink {
   }
 
   private onConnect(): void {
-    if (this.role === 'source') this.sendCtl(this.hello());
+    this.connected = true;
+    this.sendAuth();
+  }
+
+  private sendAuth(): void {
+    if (this.authSent) return;
+    this.authSent = true;
+    this.sendCtl({ t: 'auth', nonce: this.myNonce });
+  }
+
+  /** Both fingerprints as each side's SDP has them, and both nonces, in source/destination order. */
+  private transcript(): Transcript | string {
+    const mine = sdpFingerprint(this.pc.localDescription?.sdp);
+    const theirs = sdpFingerprint(this.pc.remoteDescription?.sdp);
+    if (!mine || !theirs) return 'no DTLS fingerprint in the session description';
+    // A peer that announced its certificate must present that one (a takeover would not).
+    const announced = this.sig.peer(this.peerId)?.fp;
+    if (announced && announced !== theirs) return `peer '${this.peerId}' presented a certificate other than the one it announced`;
+    const src = this.role === 'source';
+    return {
+      sourceFp: src ? mine : theirs,
+      destFp: src ? theirs : mine,
+      sourceNonce: src ? this.myNonce : this.peerNonce!,
+      destNonce: src ? this.peerNonce! : this.myNonce,
+    };
+  }
+
+  private authFail(reason: string): void {
+    if (this.closeInfo) return;
+    this.sendCtl({ t: 'refuse', reason });
+    this.fail(reason);
+  }
+
+  private async onAuthNonce(nonce: unknown): Promise<void> {
+    if (this.peerNonce !== null || typeof nonce !== 'string' || nonce.length > 100) return this.authFail(tlsHandshakeError('malformed pairing message'));
+    this.peerNonce = nonce;
+    this.sendAuth();
+    if (this.role === 'source') {
+      const t = this.transcript();
+      if (typeof t === 'string') return this.authFail(tlsHandshakeError(t));
+      const mac = await pairingMac(this.opts.secret ?? '', t, 'source');
+      this.sendCtl({ t: 'auth-mac', mac });
+    } else if (this.pendingMac !== null) {
+      await this.onAuthMac(this.pendingMac);
+    }
+  }
+
+  private async onAuthMac(mac: unknown): Promise<void> {
+    if (this.authed || this.closeInfo) return;
+    if (typeof mac !== 'string' || mac.length > 200) return this.authFail(tlsHandshakeError('malformed pairing message'));
+    if (this.peerNonce === null) {
+      if (this.role === 'destination') this.pendingMac = mac;
+      return;
+    }
+    const t = this.transcript();
+    if (typeof t === 'string') return this.authFail(tlsHandshakeError(t));
+    if (this.role === 'source') {
+      if (!(await checkPairingMac(this.opts.secret ?? '', t, 'destination', mac))) {
+        return this.authFail(tlsHandshakeError('the destination did not prove the pairing secret (tls-creds)'));
+      }
+      this.authed = true;
+      this.sendCtl(this.hello());
+      return;
+    }
+    const accepted = this.opts.secrets ? this.opts.secrets(this.via) : [''];
+    for (const secret of accepted) {
+      if (await checkPairingMac(secret, t, 'source', mac)) {
+        if (this.closeInfo) return;
+        this.authed = true;
+        this.sendCtl({ t: 'auth-mac', mac: await pairingMac(secret, t, 'destination') });
+        return;
+      }
+    }
+    const usedNone = !accepted.includes('') && (await checkPairingMac('', t, 'source', mac));
+    this.authFail((this.opts.refusal ?? defaultRefusal)(this.via, usedNone));
   }
 
   /** What is wrong with the peer's hello, or null. */
@@ -332,9 +481,17 @@ class Session implements PeerLink {
     } catch {
       return this.fail('malformed control message');
     }
+    if (typeof m !== 'object' || m === null) return this.fail('malformed control message');
     switch (m.t) {
+      case 'auth':
+        void this.onAuthNonce(m.nonce);
+        break;
+      case 'auth-mac':
+        void this.onAuthMac(m.mac);
+        break;
       case 'hello': {
         if (this.committed) return; // duplicate: channels exist already
+        if (!this.authed) return this.authFail(tlsHandshakeError('hello before pairing'));
         const problem = this.checkHello(m);
         if (problem) {
           this.sendCtl({ t: 'refuse', reason: problem });
@@ -363,14 +520,14 @@ class Session implements PeerLink {
         }
         break;
       case 'refuse':
-        this.fail(`refused by peer: ${m.reason}`);
+        this.fail(`refused by peer: ${String(m.reason).slice(0, 300)}`);
         break;
       case 'bye':
-        this.byeReason = m.reason || 'closed by peer';
+        this.byeReason = String(m.reason || 'closed by peer').slice(0, 300);
         this.peer.destroy();
         break;
       case 'app':
-        this.oncontrol?.(m.data);
+        if (this.established) this.oncontrol?.(m.data);
         break;
     }
   }
@@ -443,11 +600,13 @@ export async function connectToPeer(sig: Signaling, peerId: string, opts: Connec
   if (sig.closed) throw new TransportError(`${where}: signaling is closed`);
   const known = await sig.waitForPeer(peerId, opts.discoveryTimeoutMs ?? 3000);
   if (!known) throw new TransportError(`${where}: no tab with that peer id`);
+  // A copy-paste token goes through people: give them minutes, not seconds.
+  const timeoutMs = opts.timeoutMs ?? (known.via === 'token' ? 600000 : 20000);
   return new Promise<PeerLink>((resolve, reject) => {
     let session: Session | null = null;
-    const timer = setTimeout(() => session?.fail(`timed out after ${(opts.timeoutMs ?? 20000) / 1000} s`), opts.timeoutMs ?? 20000);
+    const timer = setTimeout(() => session?.fail(`timed out after ${timeoutMs / 1000} s`), timeoutMs);
     try {
-      session = new Session(sig, 'source', peerId, newPeerId(12), opts, (err) => {
+      session = new Session(sig, 'source', peerId, newPeerId(12), opts, known.via, (err) => {
         clearTimeout(timer);
         if (err) reject(new TransportError(`${where}: ${err.message}`));
         else resolve(session!);
@@ -484,19 +643,36 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
     sig.setIncoming(false);
   };
 
+  const maxPending = opts.maxPendingAttempts ?? 4;
   const onSignal = (e: Event) => {
     const m = (e as CustomEvent<SignalMessage>).detail;
     if (m.kind !== 'signal') return;
     const key = `${m.from} ${m.conn}`;
     if (attempts.has(key)) return; // the session's own listener takes it
     e.preventDefault();
+    // Only an offer starts an attempt; stray candidates or answers are nobody's.
+    if ((m.data as { type?: unknown } | null)?.type !== 'offer') return;
     if (from && m.from !== from) return sig.sendReject(m.from, m.conn, `this tab accepts an incoming migration only from '${from}'`);
     if (committed || done) return sig.sendReject(m.from, m.conn, 'this tab already has an incoming migration');
+    // A source announces itself before it offers (its presence reaches us first, on the same
+    // channel): an offer from an id nobody announced is made up.
+    const known = sig.peer(m.from);
+    if (!known || known.via !== (m.via ?? 'local')) {
+      sig.note('offer-unknown', `signaling: an offer from unknown peer '${String(m.from).slice(0, 40)}' dropped`);
+      return;
+    }
+    // A flood of offers: a few handshakes at a time, one per peer; the rest are dropped.
+    if (attempts.size >= maxPending || [...attempts.keys()].some((k) => k.startsWith(`${m.from} `))) {
+      sig.note('offer-flood', `signaling: too many connection attempts (from ${m.from}); offer dropped`);
+      return;
+    }
     let session!: Session;
-    const timer = setTimeout(() => session?.fail('handshake timed out'), opts.handshakeTimeoutMs ?? 20000);
+    // A token's answer goes back through people: minutes, not seconds.
+    const timer = setTimeout(() => session?.fail('handshake timed out'), opts.handshakeTimeoutMs ?? (m.via === 'token' ? 600000 : 20000));
     const settle = (err: TransportError | null) => {
       clearTimeout(timer);
       attempts.delete(key);
+      if (err && !session.committed) opts.onRefused?.(m.from, err.message);
       if (done && !err) return;
       if (!err) {
         stop();
@@ -518,7 +694,7 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
       return null;
     };
     try {
-      session = new Session(sig, 'destination', m.from, m.conn, opts, settle, mayCommit);
+      session = new Session(sig, 'destination', m.from, m.conn, opts, m.via ?? 'local', settle, mayCommit);
     } catch (err) {
       clearTimeout(timer);
       return sig.sendReject(m.from, m.conn, (err as Error).message);

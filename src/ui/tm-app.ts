@@ -28,6 +28,7 @@ import './tm-memory-map.js';
 import './tm-migration-status.js';
 import './tm-parameters.js';
 import './tm-peers.js';
+import './tm-pairing.js';
 import './tm-qmp-console.js';
 import './tm-run-history.js';
 import './tm-stream-inspector.js';
@@ -307,6 +308,7 @@ export class TmApp extends LitElement {
                 <aside class="column side tools" aria-label="Tabs, events, settings and monitor">
                   ${this.migrationService
                     ? html`<tm-peers></tm-peers>
+                        <tm-pairing></tm-pairing>
                         <tm-event-log></tm-event-log>
                         <tm-capabilities></tm-capabilities>
                         <tm-parameters></tm-parameters>

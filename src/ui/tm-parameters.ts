@@ -58,7 +58,7 @@ const META: Record<MigrationParameter, ParameterMeta> = {
   'decompress-threads': { help: 'threads decompressing pages on the destination', range: '1 to 255' },
   'cpu-throttle-initial': { help: 'CPU share auto-converge takes away when it first throttles', range: '1 to 99', unit: '%' },
   'cpu-throttle-increment': { help: 'how much more it takes at each further step', range: '1 to 99', unit: '%' },
-  'tls-creds': { help: 'id of the TLS credentials object that encrypts the stream (empty: none)', range: 'a string' },
+  'tls-creds': { help: 'pairing secret (or the destination tab\'s pairing code) that webrtc: peers must share; empty: none', range: 'a string' },
   'tls-hostname': { help: "hostname the destination's certificate must match", range: 'a string' },
   'x-checkpoint-delay': { help: 'time between COLO checkpoints', range: '0 to 4,294,967,295', unit: 'ms' },
   'x-incoming-idle-timeout': {

@@ -8,6 +8,7 @@ import { incomingPageUrl, navigateTo, type Navigate } from './page-url.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { isDeferredIncoming, type PeerView } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
+import { CONSENT_KEY } from '../transport/consent.js';
 
 /**
  * The tabs that can take part in a migration: this one (its peer id, to be typed or copied into
@@ -149,6 +150,14 @@ export class TmPeers extends LitElement {
         font-size: 0.9rem;
         color: var(--tm-muted);
       }
+      li.peer input.code {
+        font-family: var(--tm-mono);
+        width: 7.5rem;
+      }
+      .who .via {
+        font-size: 0.78rem;
+        color: var(--tm-muted);
+      }
       .state {
         font-size: 0.82rem;
         color: var(--tm-muted);
@@ -180,6 +189,8 @@ export class TmPeers extends LitElement {
   @state() private copied = false;
   @state() private listenOutcome: CommandOutcome | null = null;
   @state() private peerOutcome = new Map<string, CommandOutcome>();
+  /** Pairing codes typed next to peers in other browsers. */
+  private readonly codes = new Map<string, string>();
 
   private readonly migration = new MigrationController(this);
   private readonly machine = new MachineController(this);
@@ -193,7 +204,7 @@ export class TmPeers extends LitElement {
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Tabs</h2>
-        <p class="hint">Tabs of this browser find each other over a BroadcastChannel; the migration then flows over WebRTC.</p>
+        <p class="hint">Tabs of this browser find each other over a BroadcastChannel, other browsers and machines through this server's relay (same <code>?room=</code>); the migration then flows over WebRTC, peer to peer.</p>
       </div>
       <div class="panel-body">
         <div class="me">
@@ -203,7 +214,7 @@ export class TmPeers extends LitElement {
           <button @click=${this.copy} ?disabled=${!sig?.id} title="Copy webrtc:${sig?.id ?? ''} to the clipboard">${this.copied ? 'Copied ✓' : 'Copy'}</button>
         </div>
         ${this.renderIncoming()}
-        <h3>Other tabs (${peers.length})</h3>
+        <h3>Other tabs and peers (${peers.length})</h3>
         ${peers.length
           ? html`<ul aria-label="Other tabs">${peers.map((p) => this.renderPeer(p))}</ul>`
           : html`<p class="empty">
@@ -243,8 +254,21 @@ export class TmPeers extends LitElement {
     const ready = p.incoming && !forOther;
     const outcome = this.peerOutcome.get(p.id);
     return html`<li class="peer ${ready ? 'ready' : ''}" data-peer=${p.id}>
-      <span class="who"><span class="peer-name">${p.name}</span><span class="peer-id">webrtc:${p.id}</span></span>
+      <span class="who"
+        ><span class="peer-name">${p.name}</span><span class="peer-id">webrtc:${p.id}</span
+        ><span class="via">${p.via === 'relay' ? 'another browser (relay): pairs by code or tls-creds' : p.via === 'token' ? 'copy-paste token' : 'this browser'}</span></span
+      >
       <span class="state">${ready ? 'waiting for a migration' : forOther ? `waits for ${p.incomingFrom}` : 'not waiting for one'}</span>
+      ${ready && p.via && p.via !== 'local'
+        ? html`<input
+            class="code"
+            size="10"
+            placeholder="pairing code"
+            aria-label="Pairing code shown on ${p.name}"
+            title="The code the destination tab shows (sets tls-creds); leave empty if tls-creds is already set"
+            @input=${(e: Event) => this.codes.set(p.id, (e.target as HTMLInputElement).value)}
+          />`
+        : nothing}
       ${ready
         ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} title="QMP migrate {uri: webrtc:${p.id}}">
             Migrate →
@@ -275,6 +299,12 @@ export class TmPeers extends LitElement {
   }
 
   private receive(): void {
+    // Pressing the button is this tab's consent to receive (a link's ?incoming=webrtc: is not).
+    try {
+      sessionStorage.setItem(CONSENT_KEY, '1');
+    } catch {
+      // no storage: the reloaded tab asks once more
+    }
     this.navigate(incomingPageUrl(location.href, 'webrtc:'));
   }
 
@@ -283,9 +313,16 @@ export class TmPeers extends LitElement {
   }
 
   private async migrateTo(id: string): Promise<void> {
-    await runCommand(this.qmp, { execute: 'migrate', arguments: { uri: `webrtc:${id}` } }, (o) => {
+    const show = (o: CommandOutcome) => {
       this.peerOutcome = new Map(this.peerOutcome).set(id, o);
-    });
+    };
+    // A peer in another browser pairs: the code typed next to it becomes tls-creds first.
+    const code = this.codes.get(id)?.trim();
+    if (code) {
+      const r = await runCommand(this.qmp, { execute: 'migrate-set-parameters', arguments: { 'tls-creds': code } }, show);
+      if (r.error) return;
+    }
+    await runCommand(this.qmp, { execute: 'migrate', arguments: { uri: `webrtc:${id}` } }, show);
   }
 }
 

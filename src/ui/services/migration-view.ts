@@ -30,6 +30,8 @@ export interface PeerView {
   readonly incoming: boolean;
   /** When incoming: the only peer it accepts (null: anyone). */
   readonly incomingFrom: string | null;
+  /** How it was found: a tab of this browser, the relay (another browser), or a token. */
+  readonly via?: 'local' | 'relay' | 'token';
 }
 
 /** The tab's BroadcastChannel signaling: dispatches 'peers' and 'id' events. */
