@@ -31,6 +31,11 @@ export interface IncomingStart {
    * off, so nothing but PONGs goes back unless the test says so.
    */
   handshake?: boolean;
+  /**
+   * How long the channels stay up after a failed load so the 'failed' message reaches the source
+   * first (default 500 ms). The stream fuzzer sets 0: nothing listens there.
+   */
+  failedLingerMs?: number;
 }
 
 export type ToIncoming =

@@ -170,7 +170,7 @@ export class IncomingThread {
       clearInterval(progress);
       loadCleanupAll(handlers);
       this.progress(ramLoad.totals.pages);
-      if (failed) await sleep(FAILED_LINGER_MS);
+      if (failed) await sleep(s.failedLingerMs ?? FAILED_LINGER_MS);
       opened?.close(failed);
       if (!opened) void this.channels?.closeAll('incoming migration ended');
       this.post({ type: 'done' });
