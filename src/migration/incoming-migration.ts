@@ -115,7 +115,11 @@ export class IncomingMigration {
     }
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
-      else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
+      else if (isKeepalive(data)) {
+        this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
+        // Echoed, so the source hears this tab lives (its x-outgoing-idle-timeout).
+        link.sendControl(data);
+      }
     };
     link.closed.then((info) => {
       if (this.done) return;

@@ -16,7 +16,7 @@ import { connectToPeer } from '../transport/webrtc.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { RoundRecords } from './round-records.js';
-import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
+import { DestReady, isKeepalive, isSwitchoverMessage, keepaliveInterval, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
 import { isFinished, type MigrationStatus } from './state.js';
@@ -128,8 +128,10 @@ export class OutgoingMigration {
     let beat = 0;
     this.keepalive = setInterval(() => {
       if (!this.ended) link.sendControl({ keepalive: ++beat } satisfies KeepaliveMessage);
-    }, KEEPALIVE_INTERVAL_MS);
+    }, keepaliveInterval(this.options.outgoingIdleTimeout));
     link.oncontrol = (data) => {
+      // Anything the destination says proves it lives (x-outgoing-idle-timeout, in the worker).
+      if (isSwitchoverMessage(data) || isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToSource);
       if (isSwitchoverMessage(data)) this.fromDestination(data);
     };
     link.closed.then((info) => {

@@ -46,6 +46,20 @@ export interface KeepaliveMessage {
 }
 export const KEEPALIVE_INTERVAL_MS = 2000;
 
+/**
+ * The other direction (x-outgoing-idle-timeout): the destination echoes every keepalive back,
+ * so a source hears of a frozen destination tab or a black-holed network. The source sends them
+ * often enough that two in a row can go missing inside its timeout.
+ */
+export function keepaliveInterval(outgoingIdleTimeout: number): number {
+  if (outgoingIdleTimeout <= 0) return KEEPALIVE_INTERVAL_MS;
+  return Math.max(30, Math.min(KEEPALIVE_INTERVAL_MS, Math.floor(outgoingIdleTimeout / 3)));
+}
+
+export function outgoingIdleText(ms: number): string {
+  return `No word from the migration destination for ${ms} ms (x-outgoing-idle-timeout): giving up`;
+}
+
 export function isKeepalive(data: unknown): data is KeepaliveMessage {
   return typeof data === 'object' && data !== null && typeof (data as { keepalive?: unknown }).keepalive === 'number';
 }

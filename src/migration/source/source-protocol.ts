@@ -38,7 +38,9 @@ export type ToSource =
   /** downtime-limit changed during the migration (ms): QEMU's thread reads it at every update. */
   | { type: 'set-downtime-limit'; ms: number }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
-  | { type: 'cancel' };
+  | { type: 'cancel' }
+  /** The destination said something on the control conversation (a keepalive echo, the handshake): it lives. */
+  | { type: 'alive' };
 
 export type FromSource =
   /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
