@@ -303,6 +303,11 @@ export class MigrationService extends EventTarget {
     return this.outgoing?.dropLink() ?? this.incoming?.dropLink?.() ?? false;
   }
 
+  /** Fault tests (x-tabmig-close-return-path): the destination hangs up its return path. */
+  closeReturnPath(): boolean {
+    return this.incoming?.closeReturnPath() ?? false;
+  }
+
   /** qmp_migrate_continue: leaves the pre-switchover pause. */
   continue(state: MigrationStatus): void {
     if (this.outStatus !== state) throw QmpError.generic(`Migration not in expected state: ${this.outStatus}`);

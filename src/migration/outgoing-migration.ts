@@ -16,7 +16,7 @@ import { connectToPeer } from '../transport/webrtc.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { RoundRecords } from './round-records.js';
-import { DestReady, isKeepalive, isSwitchoverMessage, keepaliveInterval, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
+import { DestReady, isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
 import { isFinished, type MigrationStatus } from './state.js';
@@ -127,7 +127,7 @@ export class OutgoingMigration {
     this.link = link;
     let beat = 0;
     this.keepalive = setInterval(() => {
-      if (!this.ended) link.sendControl({ keepalive: ++beat } satisfies KeepaliveMessage);
+      if (!this.ended) sendControl((d) => link.sendControl(d), { keepalive: ++beat } satisfies KeepaliveMessage);
     }, keepaliveInterval(this.options.outgoingIdleTimeout));
     link.oncontrol = (data) => {
       // Anything the destination says proves it lives (x-outgoing-idle-timeout, in the worker).
@@ -210,7 +210,7 @@ export class OutgoingMigration {
   private onWorker(msg: FromSource): void {
     switch (msg.type) {
       case 'switchover':
-        this.link?.sendControl(msg.message);
+        if (this.link) sendControl((d) => this.link?.sendControl(d), msg.message);
         return;
       case 'status':
         if (msg.error) this.hooks.error(msg.error);

@@ -94,6 +94,31 @@ export const Verdict = {
 /** How long the source waits for 'ready' after its last byte, and for 'started' after commit. */
 export const SWITCHOVER_TIMEOUT_MS = 30_000;
 
+// ---- delayed and reordered control messages, for fault tests ------------------------------------
+// x-tabmig-delay-control: every control message this tab sends (the handshake, keepalives and
+// their echoes) waits a random time in [min, max] ms before it leaves, so messages arrive late
+// and out of order, as over a congested or reordering network. Main thread only; per tab.
+
+let controlDelay: { min: number; max: number } | null = null;
+
+export function setControlDelay(minMs: number, maxMs: number): void {
+  controlDelay = maxMs > 0 ? { min: Math.max(0, minMs), max: Math.max(minMs, maxMs) } : null;
+}
+
+/** Sends one control message through `send`, now or (under x-tabmig-delay-control) later. */
+export function sendControl(send: (data: unknown) => void, data: unknown): void {
+  const d = controlDelay;
+  const go = () => {
+    try {
+      send(data);
+    } catch {
+      // the link ended meanwhile: a late message is a lost message
+    }
+  };
+  if (!d) go();
+  else setTimeout(go, d.min + Math.random() * (d.max - d.min));
+}
+
 // ---- hold points, for fault tests ---------------------------------------------------------------
 // A test (through x-tabmig-hold) can stop a worker at a named instant of the switchover, act
 // (cancel, close a tab, drop the link), then release it. Three Int32 words of a shared block:

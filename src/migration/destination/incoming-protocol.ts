@@ -43,7 +43,9 @@ export type ToIncoming =
   /** The tab stops waiting (or the link ended): a load in progress fails; after 'ready' the machine is kept paused. */
   | { type: 'cancel'; reason: string }
   /** The source's keepalive arrived on the control conversation: it lives, though its stream may be quiet. */
-  | { type: 'alive' };
+  | { type: 'alive' }
+  /** Fault tests (x-tabmig-close-return-path): hang up the return path as a failing destination would. */
+  | { type: 'close-return-path' };
 
 export type FromIncoming =
   /** The block's status moved (the block holds the truth; this says when, and why on failure). */

@@ -105,6 +105,11 @@ export class IncomingThread {
     this.idle?.touch();
   }
 
+  /** Fault tests: the return path is hung up (aborted) as a failing destination's would be. */
+  closeReturnPath(): void {
+    this.rp?.abort('fault injection: the destination closed the return path');
+  }
+
   // ---- the run -------------------------------------------------------------------------------
 
   private async main(): Promise<void> {

@@ -24,5 +24,7 @@ scope.onmessage = (e: MessageEvent<unknown>) => {
     thread?.cancel(m.reason);
   } else if (m.type === 'alive') {
     thread?.sourceAlive();
+  } else if (m.type === 'close-return-path') {
+    thread?.closeReturnPath();
   }
 };
