@@ -65,10 +65,6 @@ async function waitMigrate(tab, pred, ms) {
   return tab.until('query-migrate', pred, ms);
 }
 
-async function heldAt(tab, point) {
-  await tab.until('x-tabmig-held', (v) => v.point === point, 30000);
-}
-
 /** A hold point of the commit handshake as a phase: armed before migrate, reached when held. */
 function holdPhase(point, side) {
   return {
@@ -77,8 +73,16 @@ function holdPhase(point, side) {
       await (side === 'source' ? ctx.a : ctx.b).ret('x-tabmig-hold', { point });
     },
     async reach(ctx) {
-      await heldAt(side === 'source' ? ctx.a : ctx.b, point);
-      return { point };
+      // Held there, or the migration ended before it got there (then the fault lands after it).
+      const tab = side === 'source' ? ctx.a : ctx.b;
+      const t0 = Date.now();
+      for (;;) {
+        if ((await tab.ret('x-tabmig-held')).point === point) return { point };
+        const m = await ctx.a.ret('query-migrate');
+        if (FINAL.includes(m.status)) return { point, missed: `${m.status}: ${m['error-desc'] ?? ''}` };
+        if (Date.now() - t0 > 60000) throw new Error(`never held at ${point} (source ${m.status})`);
+        await sleep(30);
+      }
     },
     async after(ctx) {
       for (const t of [ctx.a, ctx.b]) if (t && !t.closed) await t.qmp({ execute: 'x-tabmig-release' }).catch(() => {});
