@@ -38,8 +38,13 @@ sample();
 console.log(formatReport(report));
 console.log(`memory: peak rss ${(peakRss / 2 ** 20).toFixed(0)} MiB, peak ArrayBuffers ${(peakArrayBuffers / 2 ** 20).toFixed(0)} MiB (largest input ${(1 << 20) / 2 ** 20} MiB seed + mutations)`);
 console.log(`seed ${seed} (replay: npm run fuzz -- ${runs} ${seed})`);
+// Memory in proportion to the input: every input is at most ~1 MiB (plus a few KiB of
+// mutations), so a loader that allocates what a hostile length asks for shows up here.
+const MEMORY_LIMIT = 512 * 2 ** 20;
+const memoryOk = peakArrayBuffers < MEMORY_LIMIT;
+if (!memoryOk) console.log(`VIOLATION: ArrayBuffers peaked at ${(peakArrayBuffers / 2 ** 20).toFixed(0)} MiB, above ${MEMORY_LIMIT / 2 ** 20} MiB`);
 if (report.violations.length) {
   writeFileSync('fuzz-violations.json', JSON.stringify(report.violations, null, 1));
   console.log('violations written to fuzz-violations.json');
 }
-process.exit(report.violations.length || uncaught.length ? 1 : 0);
+process.exit(report.violations.length || uncaught.length || !memoryOk ? 1 : 0);

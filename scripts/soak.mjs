@@ -21,7 +21,7 @@ if (!process.env.SOAK_NO_BUILD) {
   if (b.status !== 0) process.exit(1);
 }
 const server = await startServer();
-const browser = await startBrowser(server.base);
+let browser = await startBrowser(server.base);
 
 const phases = only ? PHASES.filter((p) => only.includes(p.name)) : PHASES;
 const combos = [];
@@ -35,32 +35,50 @@ const plan = [];
 while (plan.length < total) plan.push(plan.length < combos.length ? combos[plan.length] : combos[Math.floor(rnd() * combos.length)]);
 
 const records = [];
+const harnessErrors = [];
 const t0 = Date.now();
 let a = null;
+/** A tab left over from the last fault (not holding the guest): reloaded as the next destination. */
+let spare = null;
 console.log(`soak: ${total} faults over ${phases.length} phases x ${faults.length} faults x return-path on/off, seed ${seed}`);
-for (let i = 0; i < plan.length; i++) {
-  let { phase, fault, returnPath } = plan[i];
+for (let i = 0; records.length < total && i < total * 2; i++) {
+  let { phase, fault, returnPath } = plan[i % plan.length];
   if (fault.needs && !fault.needs({ returnPath })) returnPath = true;
   let rec;
   let ctx = null;
   try {
     if (!a) a = await openSource(browser);
-    const r = await runFault(browser, a, { phase, fault, returnPath, rnd });
+    const r = await runFault(browser, a, { phase, fault, returnPath, rnd, spare });
+    spare = null;
     rec = r.record;
     ctx = r.ctx;
-    // The tab that holds the guest is the next source; every other tab goes.
-    for (const t of [ctx.a, ctx.b]) if (t !== r.holder && !t.closed) await t.page.close().catch(() => {});
+    // The tab that holds the guest is the next source; another open one is the next destination.
+    for (const t of [ctx.a, ctx.b]) {
+      if (t === r.holder || t.closed) continue;
+      if (!spare) spare = t;
+      else await t.page.close().catch(() => {});
+    }
     a = r.holder;
   } catch (e) {
-    rec = { phase: phase.name, fault: fault.name, returnPath, verdict: 'HARNESS-ERROR', detail: String(e?.stack ?? e).slice(0, 600) };
-    if (ctx) await thaw(ctx);
-    for (const p of [a?.page, ctx?.b?.page]) await p?.close().catch(() => {});
+    // The harness (not the guest) failed: typically the browser went away under a loaded
+    // machine. Counted apart, the browser restarted, the fault planned again later.
+    const text = String(e?.stack ?? e).slice(0, 600);
+    harnessErrors.push({ phase: phase.name, fault: fault.name, returnPath, error: text });
+    console.log(`   - ${phase.name.padEnd(16)} ${fault.name.padEnd(22)} harness error: ${text.split('\n')[0]}`);
+    if (ctx) await thaw(ctx).catch(() => {});
+    for (const p of [a?.page, ctx?.b?.page, spare?.page]) await p?.close().catch(() => {});
     a = null;
+    spare = null;
+    if (/has been closed|disconnected|crash/i.test(text)) {
+      await browser.close().catch(() => {});
+      browser = await startBrowser(server.base);
+    }
+    continue;
   }
   records.push(rec);
   const bad = rec.verdict !== 'ok';
   console.log(
-    `${String(i + 1).padStart(4)} ${rec.phase.padEnd(16)} ${rec.fault.padEnd(22)} rp ${returnPath ? 'on ' : 'off'} ${bad ? rec.verdict : 'ok'.padEnd(5)} ${rec.detectMs ?? '-'} ms  ${rec.outcome ?? ''}${bad ? '  ' + JSON.stringify(rec.detail) : ''}`,
+    `${String(records.length).padStart(4)} ${rec.phase.padEnd(16)} ${rec.fault.padEnd(22)} rp ${returnPath ? 'on ' : 'off'} ${bad ? rec.verdict : 'ok'.padEnd(5)} ${rec.detectMs ?? '-'}/${rec.settleMs ?? '-'} ms  ${rec.outcome ?? ''}${bad ? '  ' + JSON.stringify(rec.detail) : ''}`,
   );
 }
 await browser.close();
@@ -68,10 +86,12 @@ server.stop();
 
 const count = (key) => records.reduce((m, r) => ((m[r[key]] = (m[r[key]] ?? 0) + 1), m), {});
 const detects = records.filter((r) => r.verdict === 'ok' && r.detectMs != null).map((r) => r.detectMs);
+const settles = records.filter((r) => r.verdict === 'ok' && r.settleMs != null).map((r) => r.settleMs);
 const byFault = {};
 for (const r of records.filter((r) => r.verdict === 'ok' && r.detectMs != null)) (byFault[r.fault] ??= []).push(r.detectMs);
 const summary = {
   faults: records.length,
+  harnessErrors: harnessErrors.length,
   seed,
   minutes: +((Date.now() - t0) / 60000).toFixed(1),
   verdicts: count('verdict'),
@@ -80,11 +100,12 @@ const summary = {
   faultKinds: count('fault'),
   returnPath: { on: records.filter((r) => r.returnPath).length, off: records.filter((r) => !r.returnPath).length },
   detectMs: { p50: pct(detects, 0.5), p99: pct(detects, 0.99), max: Math.max(...detects) },
+  settleMs: { p50: pct(settles, 0.5), p99: pct(settles, 0.99), max: Math.max(...settles) },
   detectMsByFault: Object.fromEntries(Object.entries(byFault).map(([k, v]) => [k, { p50: pct(v, 0.5), p99: pct(v, 0.99) }])),
 };
 mkdirSync('.scratch', { recursive: true });
-writeFileSync('.scratch/soak-last.json', JSON.stringify({ summary, records }, null, 1));
+writeFileSync('.scratch/soak-last.json', JSON.stringify({ summary, records, harnessErrors }, null, 1));
 console.log(JSON.stringify(summary, null, 1));
 const violations = records.filter((r) => r.verdict !== 'ok').length;
-console.log(`${violations === 0 ? 'OK' : 'FAIL'} soak: ${records.length} faults, ${violations} violations, guests lost ${summary.verdicts.LOST ?? 0}, doubled ${summary.verdicts.DOUBLED ?? 0}, detect p50 ${summary.detectMs.p50} ms p99 ${summary.detectMs.p99} ms`);
+console.log(`${violations === 0 ? 'OK' : 'FAIL'} soak: ${records.length} faults, ${violations} violations, guests lost ${summary.verdicts.LOST ?? 0}, doubled ${summary.verdicts.DOUBLED ?? 0}, detect p50 ${summary.detectMs.p50} ms p99 ${summary.detectMs.p99} ms, both sides settled p50 ${summary.settleMs.p50} ms p99 ${summary.settleMs.p99} ms`);
 process.exit(violations ? 1 : 0);

@@ -326,8 +326,8 @@ export function prng(seed) {
  * One fault: `a` runs the guest, a fresh destination waits; arm the phase, migrate, reach the
  * phase, inject, let it go on, settle, judge. Returns the record and the tab holding the guest.
  */
-export async function runFault(browser, a, { phase, fault, returnPath, rnd }) {
-  const { b, id } = await openDestination(browser);
+export async function runFault(browser, a, { phase, fault, returnPath, rnd, spare = null }) {
+  const { b, id } = await openDestination(browser, spare);
   const ctx = { a, b, returnPath, rnd, closed: false };
   a.closed = false;
   b.closed = false;
@@ -348,9 +348,22 @@ export async function runFault(browser, a, { phase, fault, returnPath, rnd }) {
   }
   const j = await judge(ctx, s);
   for (const t of [a, b]) if (!t.closed) await t.qmp({ execute: 'x-tabmig-delay-control', arguments: { 'min-ms': 0, 'max-ms': 0 } }).catch(() => {});
-  const detect = Math.max(s.srcAt ?? 0, s.dstAt ?? 0);
+  // Detect: the first open side whose migration ended after the fault; settle: the last one.
+  const ends = [s.srcAt, s.dstAt].filter((x) => x != null);
   return {
-    record: { phase: phase.name, fault: fault.name, returnPath, where, verdict: j.verdict, outcome: j.outcome, detectMs: detect, srcMs: s.srcAt, dstMs: s.dstAt, detail: j.detail },
+    record: {
+      phase: phase.name,
+      fault: fault.name,
+      returnPath,
+      where,
+      verdict: j.verdict,
+      outcome: j.outcome,
+      detectMs: ends.length ? Math.min(...ends) : null,
+      settleMs: ends.length ? Math.max(...ends) : null,
+      srcMs: s.srcAt,
+      dstMs: s.dstAt,
+      detail: j.detail,
+    },
     holder: j.holder,
     ctx,
   };
