@@ -16,6 +16,7 @@ if (!process.env.SOAK_NO_BUILD) {
   if (b.status !== 0) process.exit(1);
 }
 const server = await startServer();
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (server.stop(), process.exit(130)));
 const browser = await startBrowser(server.base);
 let result;
 try {

@@ -13,7 +13,8 @@ export function registerFaultCommands(dispatcher: QmpDispatcher, mig: MigrationS
     handler: (a) => mig.hold(a.point as HoldPoint),
   });
   dispatcher.register({ name: 'x-tabmig-release', handler: () => mig.releaseHolds() });
-  dispatcher.register({ name: 'x-tabmig-held', handler: () => ({ point: mig.heldAt() }) });
+  // `committed`: this tab's last outgoing migration passed the point of no return (DESIGN §8).
+  dispatcher.register({ name: 'x-tabmig-held', handler: () => ({ point: mig.heldAt(), committed: mig.switchoverCommitted() }) });
   dispatcher.register({ name: 'x-tabmig-drop-link', handler: () => ({ dropped: mig.dropLink() }) });
   // The destination hangs up the return path (its migration worker aborts the channel).
   dispatcher.register({ name: 'x-tabmig-close-return-path', handler: () => ({ closed: mig.closeReturnPath() }) });

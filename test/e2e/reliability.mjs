@@ -241,7 +241,9 @@ export async function judge(ctx, s) {
   const dstState = ctx.b.closed ? 'closed' : await runstate(ctx.b);
   const srcRuns = srcState === 'running' && (await runs(ctx.a));
   const dstRuns = dstState === 'running' && (await runs(ctx.b));
-  const committed = s.src ? s.src.status === 'completed' || /committed/.test(s.src['error-desc'] ?? '') : null;
+  // The source's own word on whether it passed the point of no return (its error text may be
+  // the link's, reported first).
+  const committed = ctx.a.closed ? null : (await ctx.a.ret('x-tabmig-held')).committed;
   const detail = { srcState, dstState, src: s.src?.status, dst: s.dst?.status, srcError: s.src?.['error-desc'], dstError: s.dst?.['error-desc'], committed };
   if (srcRuns && dstRuns) return { verdict: 'DOUBLED', holder: null, detail };
   if (srcState === 'running' && !srcRuns) return { verdict: 'STUCK-GUEST', holder: null, detail };
