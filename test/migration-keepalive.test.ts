@@ -29,7 +29,8 @@ describe('keepalive: the source hears a silent destination (x-outgoing-idle-time
     const detect = performance.now() - t0;
     equal(info.status, 'failed');
     match(info['error-desc'] ?? '', /No word from the migration destination for 1000 ms \(x-outgoing-idle-timeout\)/);
-    ok(detect < TIMEOUT + 2000, `detected in ${Math.round(detect)} ms (bounded by the timeout plus one check)`);
+    // Bounded: the timeout plus a check, with room for a loaded machine (before, it never came).
+    ok(detect < TIMEOUT + 9000, `detected in ${Math.round(detect)} ms`);
     equal(await a.runstate(), 'running', 'the source resumes its guest');
     await advances(a, 'the source guest to run on');
   });
@@ -60,10 +61,10 @@ describe('keepalive: the source hears a silent destination (x-outgoing-idle-time
     const a = await tab({ program: 'ab' });
     await abPasses(a, 1);
     await a.setCaps({ 'pause-before-switchover': true });
-    await a.setParams({ 'x-outgoing-idle-timeout': 300 });
+    await a.setParams({ 'x-outgoing-idle-timeout': TIMEOUT });
     await a.ok('migrate', { uri: `loopback:${name}` });
     await a.waitStatus('pre-switchover');
-    await new Promise((r) => setTimeout(r, 1200)); // four timeouts of a quiet stream: only echoes go by
+    await new Promise((r) => setTimeout(r, 3 * TIMEOUT)); // three timeouts of a quiet stream: only echoes go by
     equal((await a.queryMigrate()).status, 'pre-switchover', 'still waiting for migrate-continue');
     await a.ok('migrate_cancel');
     await a.waitStatus('cancelled');
