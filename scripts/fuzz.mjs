@@ -25,26 +25,38 @@ const sample = () => {
 };
 const timer = setInterval(sample, 200);
 console.log(`stream fuzz: ${runs} inputs, seed ${seed}`);
+let live = null;
+// Stopped early (SIGINT/SIGTERM): the figures so far, judged the same way.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => {
+  if (live) finish(live, true);
+  process.exit(130);
+});
 const report = await fuzz({
   runs,
   seed,
   uncaught,
+  onStart: (r) => (live = r),
   onProgress: (r) => {
-    if (r.runs % 10000 === 0) console.log(`  ${r.runs} inputs, ${(r.ms / 1000).toFixed(0)} s, violations ${r.violations.length}`);
+    if (r.runs % 5000 === 0) console.log(`  ${r.runs} inputs, ${(r.ms / 1000).toFixed(0)} s, violations ${r.violations.length}`);
   },
 });
-clearInterval(timer);
-sample();
-console.log(formatReport(report));
-console.log(`memory: peak rss ${(peakRss / 2 ** 20).toFixed(0)} MiB, peak ArrayBuffers ${(peakArrayBuffers / 2 ** 20).toFixed(0)} MiB (largest input ${(1 << 20) / 2 ** 20} MiB seed + mutations)`);
-console.log(`seed ${seed} (replay: npm run fuzz -- ${runs} ${seed})`);
-// Memory in proportion to the input: every input is at most ~1 MiB (plus a few KiB of
-// mutations), so a loader that allocates what a hostile length asks for shows up here.
-const MEMORY_LIMIT = 512 * 2 ** 20;
-const memoryOk = peakArrayBuffers < MEMORY_LIMIT;
-if (!memoryOk) console.log(`VIOLATION: ArrayBuffers peaked at ${(peakArrayBuffers / 2 ** 20).toFixed(0)} MiB, above ${MEMORY_LIMIT / 2 ** 20} MiB`);
-if (report.violations.length) {
-  writeFileSync('fuzz-violations.json', JSON.stringify(report.violations, null, 1));
-  console.log('violations written to fuzz-violations.json');
+process.exit(finish(report, false));
+
+function finish(report, stopped) {
+  clearInterval(timer);
+  sample();
+  if (stopped) console.log(`STOPPED after ${report.runs} of ${runs} inputs`);
+  console.log(formatReport(report));
+  console.log(`memory: peak rss ${(peakRss / 2 ** 20).toFixed(0)} MiB, peak ArrayBuffers ${(peakArrayBuffers / 2 ** 20).toFixed(0)} MiB (largest input ${(1 << 20) / 2 ** 20} MiB seed + mutations)`);
+  console.log(`seed ${seed} (replay: npm run fuzz -- ${runs} ${seed})`);
+  // Memory in proportion to the input: every input is at most ~1 MiB (plus a few KiB of
+  // mutations), so a loader that allocates what a hostile length asks for shows up here.
+  const MEMORY_LIMIT = 512 * 2 ** 20;
+  const memoryOk = peakArrayBuffers < MEMORY_LIMIT;
+  if (!memoryOk) console.log(`VIOLATION: ArrayBuffers peaked at ${(peakArrayBuffers / 2 ** 20).toFixed(0)} MiB, above ${MEMORY_LIMIT / 2 ** 20} MiB`);
+  if (report.violations.length) {
+    writeFileSync('fuzz-violations.json', JSON.stringify(report.violations, null, 1));
+    console.log('violations written to fuzz-violations.json');
 }
-process.exit(report.violations.length || uncaught.length || !memoryOk ? 1 : 0);
+return report.violations.length || uncaught.length || !memoryOk ? 1 : 0;
+}

@@ -48,6 +48,8 @@ export interface FuzzOptions {
   /** Stop at the first violation (CI) rather than count them all. */
   failFast?: boolean;
   onProgress?: (report: FuzzReport) => void;
+  /** Called once with the live report (it fills as inputs run), e.g. to print it if the run is stopped. */
+  onStart?: (report: FuzzReport) => void;
   /** Where uncaught exceptions are collected from (window or process); the caller installs it. */
   uncaught?: string[];
 }
@@ -90,6 +92,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
 
   const report: FuzzReport = { runs: 0, byKind: { seed: 0, mutate: 0, hostile: 0 }, outcomes: {}, violations: [], uncaught: opts.uncaught ?? [], examples: {}, kindOutcomes: {}, ms: 0, maxCaseMs: 0, bytes: 0 };
   const t0 = performance.now();
+  opts.onStart?.(report);
   const input = fc.oneof(
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('seed' as const), seed: fc.nat(corpus.length - 1), mutations: fc.constant([]), hostile: fc.constant(null) }) },
     { weight: 6, arbitrary: fc.record({ kind: fc.constant('mutate' as const), seed: fc.nat(corpus.length - 1), mutations: fc.array(mutation, { minLength: 1, maxLength: 5 }), hostile: fc.constant(null) }) },
@@ -129,6 +132,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
     if (r.violation) {
       report.violations.push({ kind: inp.kind, seed: seed.name, outcome: r.outcome, violation: r.violation, chaos: ch, input: b64(bytes), length: bytes.length });
     }
+    report.ms = performance.now() - t0;
     if (opts.onProgress && report.runs % 1000 === 0) {
       report.ms = performance.now() - t0;
       opts.onProgress(report);
