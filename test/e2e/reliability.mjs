@@ -220,6 +220,11 @@ export async function settle(ctx, t0, limitMs = 90000) {
       if (FINAL.includes(v.status) && ((await runstate(ctx.b)) !== 'inmigrate' || v.status !== 'completed')) {
         out.dst = v;
         out.dstAt = Date.now() - t0;
+      } else if (v.status === 'setup' && (ctx.a.closed || out.src) && now - t0 > 3000) {
+        // No connection was ever accepted (the source went before the handshake finished):
+        // the destination rightly goes on listening for a source, as QEMU's -incoming does.
+        out.dst = { ...v, waiting: true };
+        out.dstAt = null;
       }
     }
     if ((ctx.a.closed || out.src) && (ctx.b.closed || out.dst)) return out;
