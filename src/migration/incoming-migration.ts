@@ -17,7 +17,7 @@ import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from '
 import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
-import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
+import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
@@ -148,7 +148,11 @@ export class IncomingMigration {
     }
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
-      else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
+      else if (isKeepalive(data)) {
+        this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
+        // Echoed, so the source hears this tab lives (its x-outgoing-idle-timeout).
+        sendControl((d) => link.sendControl(d), data);
+      }
     };
     link.closed.then((info) => {
       if (this.done || this.link !== link) return;
@@ -188,6 +192,13 @@ export class IncomingMigration {
     return true;
   }
 
+  /** Fault tests (x-tabmig-close-return-path): the destination hangs up the return path. */
+  closeReturnPath(): boolean {
+    if (this.done) return false;
+    this.worker.postMessage({ type: 'close-return-path' } satisfies ToIncoming);
+    return true;
+  }
+
   /** Frees the worker of an incoming migration that never started (its URI was refused). */
   dispose(): void {
     this.done = true;
@@ -224,7 +235,7 @@ export class IncomingMigration {
         this.machine.noteRunstate(msg.from as Parameters<Machine['noteRunstate']>[0]);
         return;
       case 'switchover':
-        this.link?.sendControl(msg.message);
+        sendControl((d) => this.link?.sendControl(d), msg.message);
         return;
       case 'done':
         this.finish();

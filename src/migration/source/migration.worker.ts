@@ -86,5 +86,8 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       cancelled = true;
       thread?.cancel();
       return;
+    case 'alive':
+      thread?.destinationAlive();
+      return;
   }
 };

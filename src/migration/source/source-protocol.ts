@@ -44,7 +44,9 @@ export type ToSource =
   /** migrate-pause on the source: break the link on purpose (postcopy pauses). */
   | { type: 'pause' }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
-  | { type: 'cancel' };
+  | { type: 'cancel' }
+  /** The destination said something on the control conversation (a keepalive echo, the handshake): it lives. */
+  | { type: 'alive' };
 
 export type FromSource =
   /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
