@@ -3,27 +3,15 @@
 
 import { ChannelClosedError, TransportError } from '../src/transport/channel.js';
 import { blobSource, BlobSink } from '../src/transport/file.js';
-import { RECORD_SIZE, SnapshotExistsError, SnapshotStore } from '../src/transport/idb-store.js';
+import { RECORD_SIZE, SnapshotExistsError } from '../src/transport/idb-store.js';
 import { openSnapshotDB } from '../src/transport/snapshot-db.js';
 import { equal, ok, rejects } from './helpers/assert.js';
+import { freshSnapshotDb } from './helpers/fresh-snapshot-db.js';
 
 const MiB = 1 << 20;
 const PERIOD = 253;
 
-let dbName = '';
-let store: SnapshotStore;
-
-beforeEach(async () => {
-  dbName = `tabmig-snapshots-test-${Math.random().toString(36).slice(2)}`;
-  store = await SnapshotStore.open(dbName);
-});
-afterEach(async () => {
-  store.close();
-  await new Promise((r) => {
-    const req = indexedDB.deleteDatabase(dbName);
-    req.onsuccess = req.onerror = req.onblocked = r;
-  });
-});
+const db = freshSnapshotDb('tabmig-snapshots-test');
 
 /** Writes `bytes` of the pattern in awkward piece sizes. */
 async function fill(sink: { write(c: Uint8Array): Promise<void> }, bytes: number, pieceSize = 100003): Promise<void> {
@@ -47,11 +35,11 @@ async function drain(src: { read(): Promise<Uint8Array | null> }): Promise<[numb
 }
 
 async function chunkCount(): Promise<number> {
-  const db = await openSnapshotDB(dbName);
+  const idb = await openSnapshotDB(db.name);
   try {
-    return await db.count('chunks');
+    return await idb.count('chunks');
   } finally {
-    db.close();
+    idb.close();
   }
 }
 
@@ -59,17 +47,17 @@ describe('transport: idb snapshots', () => {
   it('saves in records, lists on commit, and reads back byte for byte', async () => {
     const size = 5 * MiB + 12345;
     const t0 = Date.now();
-    const sink = await store.createSink('first');
+    const sink = await db.store.createSink('first');
     await fill(sink, size);
-    equal((await store.list()).length, 0, 'nothing visible before commit');
+    equal((await db.store.list()).length, 0, 'nothing visible before commit');
     await sink.commit();
-    const list = await store.list();
+    const list = await db.store.list();
     equal(list.length, 1);
     equal(list[0].name, 'first');
     equal(list[0].size, size);
     ok(list[0].created >= t0 && list[0].created <= Date.now(), 'date of the save');
     equal(await chunkCount(), Math.ceil(size / RECORD_SIZE), 'stored as separate records');
-    const src = await store.openSource('first');
+    const src = await db.store.openSource('first');
     equal(src.info.size, size);
     const [got, bad] = await drain(src);
     equal(got, size);
@@ -79,11 +67,11 @@ describe('transport: idb snapshots', () => {
   });
 
   it('an aborted save never shows up and leaves no records', async () => {
-    const sink = await store.createSink('aborted');
+    const sink = await db.store.createSink('aborted');
     await fill(sink, 3 * MiB);
     await sink.abort('migrate_cancel');
-    equal((await store.list()).length, 0);
-    equal(await store.get('aborted'), undefined);
+    equal((await db.store.list()).length, 0);
+    equal(await db.store.get('aborted'), undefined);
     equal(await chunkCount(), 0);
     const e = await rejects(sink.write(new Uint8Array(1)));
     ok(e instanceof ChannelClosedError);
@@ -93,15 +81,15 @@ describe('transport: idb snapshots', () => {
     const w = new Worker(new URL('./fixtures/transport-idb.worker.ts', import.meta.url), { type: 'module' });
     const r = await new Promise<{ ok: boolean; error?: string }>((res) => {
       w.onmessage = (e) => res(e.data);
-      w.postMessage({ db: dbName, name: 'crashed', bytes: 3 * MiB, then: 'hang' });
+      w.postMessage({ db: db.name, name: 'crashed', bytes: 3 * MiB, then: 'hang' });
     });
     ok(r.ok, r.error);
     ok((await chunkCount()) >= 2, 'records written');
-    equal(await store.collectGarbage(), 0, 'a save whose worker lives is not garbage');
+    equal(await db.store.collectGarbage(), 0, 'a save whose worker lives is not garbage');
     w.terminate(); // the tab "crashes": its Web Lock goes with it
     await new Promise((res) => setTimeout(res, 200));
-    equal((await store.list()).length, 0, 'never visible');
-    equal(await store.collectGarbage(), 1);
+    equal((await db.store.list()).length, 0, 'never visible');
+    equal(await db.store.collectGarbage(), 1);
     equal(await chunkCount(), 0);
   });
 
@@ -110,10 +98,10 @@ describe('transport: idb snapshots', () => {
     try {
       const r = await new Promise<{ ok: boolean; error?: string }>((res) => {
         w.onmessage = (e) => res(e.data);
-        w.postMessage({ db: dbName, name: 'from-worker', bytes: 2 * MiB + 1, then: 'commit' });
+        w.postMessage({ db: db.name, name: 'from-worker', bytes: 2 * MiB + 1, then: 'commit' });
       });
       ok(r.ok, r.error);
-      const src = await store.openSource('from-worker');
+      const src = await db.store.openSource('from-worker');
       const [got, bad] = await drain(src);
       equal(got, 2 * MiB + 1);
       equal(bad, -1);
@@ -123,76 +111,76 @@ describe('transport: idb snapshots', () => {
   });
 
   it('overwrites by name, deletes, and reports a missing snapshot', async () => {
-    let sink = await store.createSink('s');
+    let sink = await db.store.createSink('s');
     await fill(sink, 3 * MiB);
     await sink.commit();
-    sink = await store.createSink('s');
+    sink = await db.store.createSink('s');
     await fill(sink, 1000);
     await sink.commit();
-    const list = await store.list();
+    const list = await db.store.list();
     equal(list.length, 1);
     equal(list[0].size, 1000);
     equal(await chunkCount(), 1, 'the old records went with the overwrite');
-    equal(await store.delete('s'), true);
-    equal(await store.delete('s'), false);
+    equal(await db.store.delete('s'), true);
+    equal(await db.store.delete('s'), false);
     equal(await chunkCount(), 0);
-    const e = await rejects(store.openSource('s'));
+    const e = await rejects(db.store.openSource('s'));
     ok(e instanceof TransportError);
     equal((e as Error).message, "Failed to open 'idb:s': No such snapshot");
   });
 
   it('an import never silently replaces a snapshot of the same name', async () => {
-    const first = await store.createSink('taken');
+    const first = await db.store.createSink('taken');
     await fill(first, 1000);
     await first.commit();
-    const e = await rejects(store.importBlob('taken', new Blob([new Uint8Array(5)])));
+    const e = await rejects(db.store.importBlob('taken', new Blob([new Uint8Array(5)])));
     ok(e instanceof SnapshotExistsError, String(e));
     equal((e as Error).message, "A snapshot named 'taken' already exists");
-    equal((await store.get('taken'))?.size, 1000, 'the old snapshot is untouched');
+    equal((await db.store.get('taken'))?.size, 1000, 'the old snapshot is untouched');
     equal(await chunkCount(), 1, 'nothing of the refused import stayed behind');
     // The user confirmed: now it replaces.
-    const info = await store.importBlob('taken', new Blob([new Uint8Array(5)]), { overwrite: true });
+    const info = await db.store.importBlob('taken', new Blob([new Uint8Array(5)]), { overwrite: true });
     equal(info.size, 5);
-    equal((await store.list()).length, 1);
+    equal((await db.store.list()).length, 1);
   });
 
   it('a save of the same name that commits during an import is not replaced by it', async () => {
-    const importing = await store.createSink('race', { replace: false });
+    const importing = await db.store.createSink('race', { replace: false });
     await fill(importing, 100);
-    const save = await store.createSink('race');
+    const save = await db.store.createSink('race');
     await fill(save, 200);
     await save.commit();
     const e = await rejects(importing.commit());
     ok(e instanceof SnapshotExistsError);
-    equal((await store.get('race'))?.size, 200, 'the save that finished first stays');
+    equal((await db.store.get('race'))?.size, 200, 'the save that finished first stays');
     equal(await chunkCount(), 1);
   });
 
   it('exports a Blob for download and imports a File back identically', async () => {
     const size = 2 * MiB + 777;
-    const sink = await store.createSink('orig');
+    const sink = await db.store.createSink('orig');
     await fill(sink, size);
     await sink.commit();
-    const blob = await store.exportBlob('orig');
+    const blob = await db.store.exportBlob('orig');
     equal(blob.size, size);
     const file = new File([blob], 'orig.qemu');
     const progress: number[] = [];
-    const info = await store.importBlob('copy', file, { onProgress: (done) => progress.push(done) });
+    const info = await db.store.importBlob('copy', file, { onProgress: (done) => progress.push(done) });
     equal(info.size, size);
     equal(progress[progress.length - 1], size);
-    const [got, bad] = await drain(await store.openSource('copy'));
+    const [got, bad] = await drain(await db.store.openSource('copy'));
     equal(got, size);
     equal(bad, -1);
-    equal((await store.list()).map((s) => s.name).sort().join(), 'copy,orig');
+    equal((await db.store.list()).map((s) => s.name).sort().join(), 'copy,orig');
   });
 
   it('tells subscribers when snapshots change', async () => {
     let calls = 0;
-    const off = store.subscribe(() => calls++);
-    const sink = await store.createSink('x');
+    const off = db.store.subscribe(() => calls++);
+    const sink = await db.store.createSink('x');
     await fill(sink, 10);
     await sink.commit();
-    await store.delete('x');
+    await db.store.delete('x');
     off();
     ok(calls >= 2, `calls ${calls}`);
   });

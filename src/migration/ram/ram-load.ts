@@ -2,7 +2,7 @@
 // each one is marked RECEIVED in the shared page state (the memory map draws it; postcopy's vCPU
 // will consult it). Runs in the destination's incoming worker.
 
-import type { LoadContext, LoadHandler } from '../handlers.js';
+import type { LoadContext, LoadHandler, SectionIdentity } from '../handlers.js';
 import { PageState, PageStatus } from '../page-state.js';
 import {
   RAM_SECTION_INSTANCE,
@@ -15,6 +15,25 @@ import {
   type RamVisitor,
   type StreamReader,
 } from '../stream/index.js';
+
+/** The `ram` section as every loader of it registers (live destination and file check alike). */
+export const RAM_SECTION: SectionIdentity = {
+  name: RAM_SECTION_NAME,
+  instanceId: RAM_SECTION_INSTANCE,
+  version: RAM_SECTION_VERSION,
+  minimumVersion: RAM_SECTION_VERSION,
+  kind: 'iterable',
+};
+
+/** QEMU's refusal of a `ram` section of another version (it supports only version 4). */
+export function checkRamSectionVersion(r: StreamReader, ctx: LoadContext): void {
+  if (ctx.versionId !== RAM_SECTION_VERSION) {
+    throw r.fail(new StreamFormatError('version-too-old', `error while loading state for instance 0x${RAM_SECTION_INSTANCE.toString(16)} of device '${RAM_SECTION_NAME}'`));
+  }
+}
+
+/** Why a stream without RAM is refused: it would start a guest on whatever this tab's RAM held. */
+export const NO_RAM_SECTION = `Migration stream carries no '${RAM_SECTION_NAME}' section`;
 
 export interface RamLoadOptions {
   /** Guest RAM (normally shared with the vCPU). */
@@ -95,20 +114,14 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
   };
 
   return {
-    name: RAM_SECTION_NAME,
-    instanceId: RAM_SECTION_INSTANCE,
-    version: RAM_SECTION_VERSION,
-    minimumVersion: RAM_SECTION_VERSION,
-    kind: 'iterable',
+    ...RAM_SECTION,
     totals,
     visitor,
     loadSetup() {
       pageState?.fill(PageStatus.CLEAN);
     },
     async loadState(r: StreamReader, ctx: LoadContext) {
-      if (ctx.versionId !== RAM_SECTION_VERSION) {
-        throw r.fail(new StreamFormatError('version-too-old', `error while loading state for instance 0x${RAM_SECTION_INSTANCE.toString(16)} of device '${RAM_SECTION_NAME}'`));
-      }
+      checkRamSectionVersion(r, ctx);
       if (r !== reader || !ramReader) {
         reader = r;
         ramReader = new RamReader(r, [block], { pageSize });
@@ -119,8 +132,7 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
       opts.onPart?.(totals);
     },
     validate() {
-      // A stream without RAM would start a guest on whatever this tab's RAM held: refuse it.
-      return started ? null : `Migration stream carries no '${RAM_SECTION_NAME}' section`;
+      return started ? null : NO_RAM_SECTION;
     },
   };
 }

@@ -10,13 +10,10 @@ import { PAGE_SIZE, RAM_BASE } from '../../guest/memory-map.js';
 import type { LoadHandler } from '../../migration/handlers.js';
 import { machineLoadHandlers } from '../../migration/load-handlers.js';
 import { loadVm } from '../../migration/loadvm.js';
+import { NO_RAM_SECTION, RAM_SECTION, checkRamSectionVersion } from '../../migration/ram/ram-load.js';
 import {
   RAM_BLOCK_MAIN,
-  RAM_SECTION_INSTANCE,
-  RAM_SECTION_NAME,
-  RAM_SECTION_VERSION,
   RamReader,
-  StreamFormatError,
   StreamReader,
   type MigCommand,
   type RamPartStats,
@@ -61,15 +58,9 @@ function ramCheckHandler(ramSize: number, onPart?: (stats: RamPartStats) => void
   let reader: StreamReader | null = null;
   let started = false;
   return {
-    name: RAM_SECTION_NAME,
-    instanceId: RAM_SECTION_INSTANCE,
-    version: RAM_SECTION_VERSION,
-    minimumVersion: RAM_SECTION_VERSION,
-    kind: 'iterable',
+    ...RAM_SECTION,
     async loadState(r, ctx) {
-      if (ctx.versionId !== RAM_SECTION_VERSION) {
-        throw r.fail(new StreamFormatError('version-too-old', `error while loading state for instance 0x0 of device '${RAM_SECTION_NAME}'`));
-      }
+      checkRamSectionVersion(r, ctx);
       if (r !== reader || !ramReader) {
         reader = r;
         ramReader = new RamReader(r, [{ name: RAM_BLOCK_MAIN, length: ramSize }], { pageSize: PAGE_SIZE });
@@ -78,7 +69,7 @@ function ramCheckHandler(ramSize: number, onPart?: (stats: RamPartStats) => void
       onPart?.(stats);
       started = true;
     },
-    validate: () => (started ? null : `Migration stream carries no '${RAM_SECTION_NAME}' section`),
+    validate: () => (started ? null : NO_RAM_SECTION),
   };
 }
 
