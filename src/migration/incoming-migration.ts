@@ -17,6 +17,7 @@ import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from '
 import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
+import { isProbe } from './source/switchover-cost.js';
 import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
@@ -116,6 +117,7 @@ export class IncomingMigration {
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
       else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
+      else if (isProbe(data) && !data.echo) link.sendControl({ ...data, echo: true });
     };
     link.closed.then((info) => {
       if (this.done) return;

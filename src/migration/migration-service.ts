@@ -115,7 +115,12 @@ export class MigrationService extends EventTarget {
     // received a migration and then sent one on reports the outgoing one. (This used to prefer
     // the incoming status, so a tab that had been a destination showed 'completed' for ever.)
     if (this.outStatus === 'none') return destinationMigrationInfo(this.incomingState.status, this.inError);
-    return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now());
+    const o = this.options;
+    return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now(), {
+      xbzrle: o.capability('xbzrle'),
+      xbzrleCacheSize: o.xbzrleCacheSize,
+      compress: o.capability('compress'),
+    });
   }
 
   /** Mirrors a status change already made in the shared block (by a worker or by us). */

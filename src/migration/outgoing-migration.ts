@@ -18,6 +18,7 @@ import type { PageState } from './page-state.js';
 import type { RoundRecords } from './round-records.js';
 import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
+import { PROBE_INTERVAL_MS, isProbe, type ProbeMessage } from './source/switchover-cost.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
 import { isFinished, type MigrationStatus } from './state.js';
 
@@ -40,6 +41,7 @@ export class OutgoingMigration {
   /** Whether the migration worker got its main channel (and so runs, and finishes, the migration). */
   private mainDelivered = false;
   private keepalive: ReturnType<typeof setInterval> | null = null;
+  private probe: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly machine: Machine,
@@ -129,8 +131,13 @@ export class OutgoingMigration {
     this.keepalive = setInterval(() => {
       if (!this.ended) link.sendControl({ keepalive: ++beat } satisfies KeepaliveMessage);
     }, KEEPALIVE_INTERVAL_MS);
+    // Round-trip probes for the switchover cost (the destination's main thread echoes them).
+    this.probe = setInterval(() => {
+      if (!this.ended) link.sendControl({ probe: performance.now() } satisfies ProbeMessage);
+    }, PROBE_INTERVAL_MS);
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromDestination(data);
+      else if (isProbe(data) && data.echo) this.worker.postMessage({ type: 'rtt', ms: performance.now() - data.probe } satisfies ToSource);
     };
     link.closed.then((info) => {
       if (!this.ended) this.linkLost(lostText(info.reason));
@@ -217,6 +224,9 @@ export class OutgoingMigration {
       case 'runstate':
         this.machine.noteRunstate(msg.from as RunState);
         return;
+      case 'log':
+        this.hooks.log(msg.text);
+        return;
       case 'file':
         this.hooks.file(msg.name, msg.blob);
         this.hooks.log(`saved ${msg.blob.size} bytes as file ${msg.name}`);
@@ -239,6 +249,7 @@ export class OutgoingMigration {
     if (this.ended) return;
     this.ended = true;
     if (this.keepalive !== null) clearInterval(this.keepalive);
+    if (this.probe !== null) clearInterval(this.probe);
     const completed = this.block.status === 'completed';
     // Give the last bytes time to leave on success; drop the link at once on failure.
     setTimeout(() => this.link?.close(completed ? 'migration completed' : 'migration ended'), completed ? 2000 : 0);

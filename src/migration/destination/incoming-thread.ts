@@ -23,6 +23,8 @@ import { loadCleanupAll, loadVm } from '../loadvm.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { ramLoadHandler } from '../ram/ram-load.js';
+import { CodecPool } from '../ram/codecs/codec-pool.js';
+import { LoadCodecs } from '../ram/codecs/load-codecs.js';
 import type { MigrationStatus } from '../state.js';
 import { RAM_BLOCK_MAIN, StreamReader, encodeRpMessage, type ByteSource, type MigCommand } from '../stream/index.js';
 import { Verdict, type SwitchoverMessage } from '../switchover.js';
@@ -115,11 +117,21 @@ export class IncomingThread {
     staging.bytes.set(real.bytes);
     const pageState = s.pageState ? new PageState(s.pageState) : null;
     const block = this.block;
+    const compress = this.options.capability('compress');
     const ramLoad = ramLoadHandler({
       ram,
       block: { name: RAM_BLOCK_MAIN, length: ram.length },
       pageSize: PAGE_SIZE,
       pageState,
+      // XBZRLE records are always understood (QEMU's loader needs no capability for them);
+      // compressed ones only with `compress` on, inflated by decompress-threads workers.
+      codecs: new LoadCodecs({
+        ram,
+        pageSize: PAGE_SIZE,
+        pool: compress ? new CodecPool(this.options.parameter('decompress-threads'), { ram: s.ram, pageSize: PAGE_SIZE, level: 0 }) : null,
+        errorCheck: this.options.decompressErrorCheck,
+      }),
+      allowCompressed: compress,
       onPart: (t) => {
         block.set(IncomingCounter.PAGES, t.pages);
         block.set(IncomingCounter.ZERO_PAGES, t.zeroPages);

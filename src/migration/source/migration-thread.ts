@@ -17,12 +17,17 @@ import { MigCounter, MigWord, MigrationBlock } from '../migration-block.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { PageSender } from '../ram/page-sender.js';
+import type { RamRound } from '../ram/ram-save.js';
 import { RoundRecords } from '../round-records.js';
 import { SaveVmLoop } from '../savevm.js';
 import { isFinished, type MigrationStatus } from '../state.js';
 import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
 import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, type SwitchoverMessage } from '../switchover.js';
+import { sourceCodecs, type SourceCodecs } from '../ram/codecs/source-codecs.js';
+import { AutoConverge } from './auto-converge.js';
+import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
+import { SwitchoverCost } from './switchover-cost.js';
 import { sourceSections } from './source-sections.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
@@ -58,6 +63,13 @@ export class MigrationThread {
   private allSent = false;
   private abortSent = false;
   private done = false;
+  /** XBZRLE / compression (issue 8): the page sender's codec and its statistics. */
+  private readonly codecs: SourceCodecs;
+  private readonly autoConverge: AutoConverge | null;
+  private readonly convergence: ConvergenceWatch;
+  /** What a switchover costs, measured as the migration goes (the downtime decision). */
+  readonly cost: SwitchoverCost;
+  private commitSentAt = 0;
 
   constructor(
     private readonly start: SourceStart,
@@ -72,13 +84,20 @@ export class MigrationThread {
     this.holds = new HoldPoints(this.block.words, MigWord.HOLD);
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
+    this.cost = new SwitchoverCost(start.deviceState.byteLength + 1024);
     this.recorder = new RoundRecorder(
       new RoundRecords(start.rounds),
       this.block,
       this.ctl,
       () => this.w.transferred,
       () => this.thresholdBytes,
+      (remaining) => this.expectedDowntime(remaining),
     );
+    this.codecs = sourceCodecs(this.options, this.block, PAGE_SIZE, start.ram.byteLength);
+    this.autoConverge = this.options.capability('auto-converge')
+      ? new AutoConverge(this.ctl, { initial: this.options.parameter('cpu-throttle-initial'), increment: this.options.parameter('cpu-throttle-increment') }, PAGE_SIZE, performance.now(), 0)
+      : null;
+    this.convergence = new ConvergenceWatch(this.options);
     const registry = sourceSections({
       ram: new Uint8Array(start.ram),
       dirtyLog: start.dirtyLog,
@@ -86,12 +105,12 @@ export class MigrationThread {
       ctl: this.ctl,
       block: this.block,
       pageState: new PageState(start.pageState),
-      // Precopy: one channel, no codec.
-      sender: new PageSender([this.w], { pageSize: PAGE_SIZE }),
+      // Precopy: the main channel; a codec when xbzrle or compress is on.
+      sender: new PageSender([this.w], { pageSize: PAGE_SIZE, codec: this.codecs.codec }),
       options: this.options,
       machineType: start.machineType,
       runstateAtStop: () => this.runstateAtStop,
-      onSync: (round) => this.recorder.record(round),
+      onSync: (round) => this.onRound(round),
     });
     this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE });
     target.channel?.closed.then((info) => {
@@ -99,6 +118,61 @@ export class MigrationThread {
       // return path's SHUT) decides how the migration ended.
       if (!this.allSent) this.fail(`Unable to write to the migration channel: ${info.reason}`);
     });
+  }
+
+  /** A dirty sync ended a round: codecs' periods, auto-converge, the convergence watch, the record. */
+  private onRound(round: RamRound): void {
+    const now = performance.now();
+    this.codecs.sync();
+    if (this.autoConverge?.onSync(round.dirtyPages, this.w.transferred, now)) {
+      this.block.set(MigCounter.THROTTLE, this.ctl.throttlePercent);
+      this.post({ type: 'log', text: `auto-converge: cpu throttle raised to ${this.ctl.throttlePercent}%` });
+    }
+    const rec = this.recorder.record(round);
+    if (rec && this.block.status === 'active') {
+      const v = this.convergence.add({
+        dirtyBytes: rec.dirtyPages * PAGE_SIZE,
+        durationMs: rec.duration,
+        bandwidth: this.cost.bandwidth || this.block.get(MigCounter.BANDWIDTH),
+        remaining: rec.remaining,
+        threshold: rec.threshold,
+        throttle: rec.throttle,
+      });
+      if (v) this.post({ type: 'log', text: v.text });
+    }
+  }
+
+  /** A round-trip probe came back (the handshake's share of the downtime). */
+  addRtt(ms: number): void {
+    this.cost.addRtt(ms);
+  }
+
+  /** Bytes still queued on their way out: the writer's buffer and the data channel's. */
+  private queuedBytes(): number {
+    return this.w.pending + (this.target.channel?.bufferedAmount ?? 0);
+  }
+
+  /** The estimate the switchover decision uses, for `remaining` bytes of pages left now. */
+  private expectedDowntime(remaining: number): number {
+    const e = this.cost.expected(remaining + this.queuedBytes());
+    return Number.isFinite(e) ? Math.round(e) : 0;
+  }
+
+  /**
+   * The decision said "stop now": first let what is queued leave (the guest still runs), then
+   * look again with nothing queued. True if the switchover should happen now.
+   */
+  private async drainedStillFits(): Promise<boolean> {
+    if (!this.handshake) return true;
+    await this.w.flush();
+    const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
+    while (this.queuedBytes() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
+      await sleepMs(1);
+    }
+    this.updateCounters(performance.now(), true);
+    const p = this.loop.pending(this.thresholdBytes);
+    const pending = p.precopyOnly + p.postcopyable;
+    return pending === 0 || pending < this.thresholdBytes;
   }
 
   /** migrate-set-parameters downtime-limit mid-migration: the next convergence test uses it. */
@@ -138,7 +212,7 @@ export class MigrationThread {
             await this.loop.iterate();
             this.block.add(MigCounter.ITERATIONS, 1);
             this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
-          } else {
+          } else if (await this.drainedStillFits()) {
             await this.completion();
             break;
           }
@@ -159,19 +233,29 @@ export class MigrationThread {
   }
 
   /** QEMU's migration_update_counters: every 100 ms, bandwidth → threshold, mbps, expected downtime. */
-  private updateCounters(now: number): void {
+  private updateCounters(now: number, force = false): void {
     this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
     this.block.set(MigCounter.TOTAL_TIME, Math.round(Date.now() - this.block.get(MigCounter.START_TIME)));
-    if (now < this.iterationStart + BUFFER_DELAY_MS) return;
+    const queued = this.queuedBytes();
+    if (this.handshake) this.cost.sampleWire(this.w.transferred - queued, now, queued);
+    if (now < this.iterationStart + BUFFER_DELAY_MS && !force) return;
     const transferred = this.w.transferred - this.iterationInitialBytes;
-    const ms = now - this.iterationStart;
+    const ms = Math.max(1, now - this.iterationStart);
     const bandwidth = transferred / ms;
-    this.thresholdBytes = bandwidth * this.downtimeLimit;
+    if (this.handshake) {
+      // A live migration: the threshold is what fits in the limit once everything the
+      // switchover costs is counted, less what is still queued (switchover-cost.ts).
+      if (this.cost.bandwidth === 0 && bandwidth > 0) this.cost.bandwidth = bandwidth;
+      this.thresholdBytes = Math.max(0, this.cost.threshold(this.downtimeLimit) - queued);
+    } else {
+      this.thresholdBytes = bandwidth * this.downtimeLimit;
+    }
     this.block.set(MigCounter.BANDWIDTH, bandwidth);
     this.block.set(MigCounter.THRESHOLD, this.thresholdBytes);
     this.block.set(MigCounter.MBPS, (transferred * 8) / (ms / 1000) / 1e6);
-    if (this.block.get(MigCounter.DIRTY_PAGES_RATE) > 0 && transferred > 10000) {
-      this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(this.block.get(MigCounter.REMAINING) / bandwidth));
+    if (transferred > 10000 || this.cost.bandwidth > 0) {
+      const remaining = this.block.get(MigCounter.REMAINING);
+      this.block.set(MigCounter.EXPECTED_DOWNTIME, this.handshake ? this.expectedDowntime(remaining) : Math.round(remaining / bandwidth));
     }
     // (The writer starts a fresh rate-limit window by itself every 100 ms; resetting it here too
     // would hand out two budgets in one window.)
@@ -184,7 +268,10 @@ export class MigrationThread {
     this.downtimeStart = Date.now();
     this.vmWasRunning = this.ctl.runstate === 'running';
     this.runstateAtStop = this.ctl.runstate;
+    const stopAt = performance.now();
     if (!this.ctl.stopAndWait(2000)) throw new Error('the vCPU did not stop');
+    this.cost.stopMs = performance.now() - stopAt;
+    this.codecs.lastStage();
     this.setRunstate('finish-migrate');
 
     let current: MigrationStatus = 'active';
@@ -251,6 +338,7 @@ export class MigrationThread {
       return false;
     }
     this.sendSwitchover({ switchover: 'commit' });
+    this.commitSentAt = Date.now();
     await this.holds.pass('commit-sent', () => this.linkLost());
     const started = await this.waitWord(MigWord.DEST_STARTED, 0, current);
     if (started === 1) return true;
@@ -336,7 +424,10 @@ export class MigrationThread {
     const end = Date.now();
     const total = end - this.block.get(MigCounter.START_TIME);
     this.block.set(MigCounter.TOTAL_TIME, total);
-    this.block.set(MigCounter.DOWNTIME, end - this.downtimeStart);
+    // The guest starts on the destination when 'commit' arrives there, about half-way between
+    // sending it and hearing 'started' back: that is where its clock sees the downtime end.
+    const started = this.commitSentAt > 0 ? this.commitSentAt + (end - this.commitSentAt) / 2 : end;
+    this.block.set(MigCounter.DOWNTIME, Math.round(started - this.downtimeStart));
     const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
     if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);
     this.block.set(MigCounter.REMAINING, 0);
@@ -365,6 +456,12 @@ export class MigrationThread {
       if (status === 'cancelling') this.transition('cancelling', 'cancelled');
     }
     this.done = true;
+    // cpu_throttle_stop: the guest runs at full speed again, wherever it runs.
+    if (this.autoConverge) {
+      this.autoConverge.stop();
+      this.block.set(MigCounter.THROTTLE, 0);
+    }
+    this.codecs.cleanup();
     this.loop.cleanup();
     this.post({ type: 'finished' });
   }
@@ -420,6 +517,10 @@ export class MigrationThread {
       }
     }
   }
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 const tick = new MessageChannel();

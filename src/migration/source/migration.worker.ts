@@ -66,6 +66,9 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
     case 'set-downtime-limit':
       thread?.setDowntimeLimit(m.ms);
       return;
+    case 'rtt':
+      thread?.addRtt(m.ms);
+      return;
     case 'cancel':
       cancelled = true;
       thread?.cancel();

@@ -38,7 +38,9 @@ export type ToSource =
   /** downtime-limit changed during the migration (ms): QEMU's thread reads it at every update. */
   | { type: 'set-downtime-limit'; ms: number }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
-  | { type: 'cancel' };
+  | { type: 'cancel' }
+  /** A round-trip probe on the control conversation came back after `ms` (switchover-cost.ts). */
+  | { type: 'rtt'; ms: number };
 
 export type FromSource =
   /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
@@ -52,6 +54,8 @@ export type FromSource =
    * transport's control conversation as it is. The worker decided it; the main thread carries it.
    */
   | { type: 'switchover'; message: SwitchoverMessage }
+  /** Something worth the event log while the migration runs (convergence, throttle). */
+  | { type: 'log'; text: string }
   /** Everything is cleaned up; the worker may be terminated. */
   | { type: 'finished' };
 

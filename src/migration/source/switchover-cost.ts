@@ -1,0 +1,93 @@
+// What a switchover really costs, measured as the migration goes, so the decision to stop the
+// guest keeps downtime-limit as the guest's own clock sees it (QEMU compares only the bytes left
+// with bandwidth × downtime-limit, and overshoots). The stop-and-copy takes:
+//
+//   stop the vCPU                     measured: how long the vCPU took to stop for a probe-free
+//                                     estimate we use its slice; the real stop is measured once
+//   bytes still queued (writer + data channel), the pages left, the device state
+//                                     ÷ the wire's drain rate (bytes that really left, per ms)
+//   the destination's load of them    counted in the drain rate (it parses faster than the wire)
+//   the handshake                     'ready' back and 'commit' forth: one round trip on the
+//                                     control conversation, probed every PROBE_INTERVAL_MS
+//   the destination's start           a vCPU wake-up
+//
+// expected-downtime in query-migrate is this estimate for the bytes left now, and the threshold
+// the thread compares the pending bytes with is its inverse: the bytes that fit in the limit.
+
+/** destination ⇄ source on the control conversation: a round-trip probe (the main threads echo it). */
+export interface ProbeMessage {
+  probe: number;
+  echo?: boolean;
+}
+
+export function isProbe(data: unknown): data is ProbeMessage {
+  return typeof data === 'object' && data !== null && typeof (data as { probe?: unknown }).probe === 'number';
+}
+
+export const PROBE_INTERVAL_MS = 250;
+/** Before any probe came back: a same-machine round trip through both main threads. */
+const DEFAULT_RTT_MS = 8;
+/** The vCPU stops at its next slice boundary; a wake-up on the destination. */
+const DEFAULT_STOP_MS = 4;
+const DEST_START_MS = 3;
+/** Keep this share of the limit in hand for what the estimate misses (scheduling on a busy host). */
+export const SAFETY = 0.75;
+
+export class SwitchoverCost {
+  /** Bytes per ms the queue drains at (the wire), smoothed. 0 until measured. */
+  bandwidth = 0;
+  private rtts: number[] = [];
+  stopMs = DEFAULT_STOP_MS;
+  /** Bytes of the sections sent after RAM in the stop-and-copy (devices, globalstate, EOF). */
+  deviceBytes: number;
+  private lastAt = 0;
+  private lastLeft = 0;
+
+  constructor(deviceBytes: number) {
+    this.deviceBytes = deviceBytes;
+  }
+
+  /** A probe came back after `ms`. */
+  addRtt(ms: number): void {
+    this.rtts.push(ms);
+    if (this.rtts.length > 16) this.rtts.shift();
+  }
+
+  /** Round trip to use: the median of recent probes (one slow probe is not the link). */
+  get rtt(): number {
+    if (this.rtts.length === 0) return DEFAULT_RTT_MS;
+    const s = [...this.rtts].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)]!;
+  }
+
+  /**
+   * Feeds the drain rate: `left` is the bytes that have left the queue so far (put − queued).
+   * Called at every counter update (100 ms windows); the wire rate is smoothed over them.
+   */
+  sampleWire(left: number, now: number, queued: number): void {
+    if (this.lastAt > 0 && now > this.lastAt) {
+      const bw = (left - this.lastLeft) / (now - this.lastAt);
+      // Only a window with a queue measures the wire; an idle one measures the guest.
+      if (queued > 0 && bw > 0) this.bandwidth = this.bandwidth === 0 ? bw : 0.7 * this.bandwidth + 0.3 * bw;
+    }
+    this.lastAt = now;
+    this.lastLeft = left;
+  }
+
+  /** Milliseconds that do not depend on bytes. */
+  get fixedMs(): number {
+    return this.stopMs + this.rtt + DEST_START_MS;
+  }
+
+  /** Expected downtime (ms) if the guest stopped now with `bytes` (queued + pages left) to go. */
+  expected(bytes: number): number {
+    if (this.bandwidth <= 0) return Infinity;
+    return this.fixedMs + (bytes + this.deviceBytes) / this.bandwidth;
+  }
+
+  /** Bytes (queued + pages left) that fit in `limitMs` with the safety share kept. */
+  threshold(limitMs: number): number {
+    if (this.bandwidth <= 0) return 0;
+    return Math.max(0, (limitMs * SAFETY - this.fixedMs) * this.bandwidth - this.deviceBytes);
+  }
+}
