@@ -117,7 +117,7 @@ export class IncomingMigration {
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
       else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
-      else if (isProbe(data) && !data.echo) link.sendControl({ ...data, echo: true });
+      else if (isProbe(data) && !data.echo) link.sendControl({ ...data, echo: true, peerWall: Date.now() });
     };
     link.closed.then((info) => {
       if (this.done) return;

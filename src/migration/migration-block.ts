@@ -75,10 +75,12 @@ export const MigCounter = {
   MULTIFD_BYTES: 30,
   /** cpu-throttle-percentage auto-converge set (0: none). */
   THROTTLE: 31,
+  /** The destination's wall clock when its guest started (its 'started' message), ms. */
+  DEST_STARTED_AT: 32,
 } as const;
 
 const WORDS = 16;
-const COUNTERS = 32;
+const COUNTERS = 40;
 export const MIGRATION_BLOCK_BYTES = WORDS * 4 + COUNTERS * 8;
 
 export class MigrationBlock {

@@ -13,7 +13,7 @@ import { CHANNEL, type ChannelRoute, type ChannelTarget } from '../transport/rou
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
-import { MigWord, type MigrationBlock } from './migration-block.js';
+import { MigCounter, MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { RoundRecords } from './round-records.js';
 import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
@@ -133,11 +133,16 @@ export class OutgoingMigration {
     }, KEEPALIVE_INTERVAL_MS);
     // Round-trip probes for the switchover cost (the destination's main thread echoes them).
     this.probe = setInterval(() => {
-      if (!this.ended) link.sendControl({ probe: performance.now() } satisfies ProbeMessage);
+      if (!this.ended) link.sendControl({ probe: performance.now(), wall: Date.now() } satisfies ProbeMessage);
     }, PROBE_INTERVAL_MS);
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromDestination(data);
-      else if (isProbe(data) && data.echo) this.worker.postMessage({ type: 'rtt', ms: performance.now() - data.probe } satisfies ToSource);
+      else if (isProbe(data) && data.echo) {
+        const ms = performance.now() - data.probe;
+        // The peer's clock against ours, assuming the echo was half-way (it needs no common clock).
+        const offset = data.wall !== undefined && data.peerWall !== undefined ? data.peerWall - (data.wall + ms / 2) : undefined;
+        this.worker.postMessage({ type: 'rtt', ms, ...(offset !== undefined ? { offset } : {}), ...(data.id !== undefined ? { id: data.id } : {}) } satisfies ToSource);
+      }
     };
     link.closed.then((info) => {
       if (!this.ended) this.linkLost(lostText(info.reason));
@@ -156,6 +161,8 @@ export class OutgoingMigration {
         this.block.setWord(MigWord.DEST_READY, DestReady.FAILED);
         return;
       case 'started':
+        // When the guest really started, on the destination's clock (the downtime's end).
+        if (m.at !== undefined) this.block.set(MigCounter.DEST_STARTED_AT, m.at);
         this.hooks.log(`destination confirmed: the guest is there (${m.runstate})`);
         this.block.setWord(MigWord.DEST_STARTED, 1);
         return;
@@ -223,6 +230,9 @@ export class OutgoingMigration {
         return;
       case 'runstate':
         this.machine.noteRunstate(msg.from as RunState);
+        return;
+      case 'probe':
+        this.link?.sendControl({ probe: performance.now(), wall: Date.now(), id: msg.id } satisfies ProbeMessage);
         return;
       case 'log':
         this.hooks.log(msg.text);

@@ -266,7 +266,7 @@ export class IncomingThread {
         // Decided now, not at EOF: `cont` or `stop` while waiting changes autostart.
         const next = decideRunstate(globalRunstate, block.autostart);
         this.complete(next);
-        this.say({ switchover: 'started', runstate: next });
+        this.say({ switchover: 'started', runstate: next, at: Date.now() });
         return;
       }
       case Verdict.ABORT:

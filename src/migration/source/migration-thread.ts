@@ -27,7 +27,7 @@ import { sourceCodecs, type SourceCodecs } from '../ram/codecs/source-codecs.js'
 import { AutoConverge } from './auto-converge.js';
 import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
-import { SwitchoverCost } from './switchover-cost.js';
+import { SAFETY, SwitchoverCost } from './switchover-cost.js';
 import { sourceSections } from './source-sections.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
@@ -143,8 +143,9 @@ export class MigrationThread {
   }
 
   /** A round-trip probe came back (the handshake's share of the downtime). */
-  addRtt(ms: number): void {
-    this.cost.addRtt(ms);
+  addRtt(ms: number, offset?: number, id?: number): void {
+    this.cost.addRtt(ms, offset);
+    if (id !== undefined && id === this.probeId) this.rttWaiter?.(ms);
   }
 
   /** Bytes still queued on their way out: the writer's buffer and the data channel's. */
@@ -169,10 +170,39 @@ export class MigrationThread {
     while (this.queuedBytes() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
       await sleepMs(1);
     }
+    // The handshake's round trip as it is now, with nothing queued ahead of it.
+    const rtt = await this.probeRtt(Math.max(100, this.downtimeLimit * 4));
+    if (rtt === null || this.block.status !== 'active') return false;
+    this.cost.freshRtt = rtt;
     this.updateCounters(performance.now(), true);
     const p = this.loop.pending(this.thresholdBytes);
     const pending = p.precopyOnly + p.postcopyable;
-    return pending === 0 || pending < this.thresholdBytes;
+    const expected = this.cost.expected(pending + this.queuedBytes());
+    this.cost.freshRtt = null;
+    this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
+    return expected <= this.downtimeLimit * SAFETY;
+  }
+
+  private rttWaiter: ((ms: number) => void) | null = null;
+  private probeId = 0;
+
+  /** Asks the main thread for a probe and waits for its echo; null if none came in `timeoutMs`. */
+  private probeRtt(timeoutMs: number): Promise<number | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.rttWaiter = null;
+        resolve(null);
+      }, timeoutMs);
+      // Timed here, worker to worker: the handshake's messages take the same hops through both
+      // main threads, and a busy main thread is most of what a switchover waits for.
+      const sentAt = performance.now();
+      this.rttWaiter = () => {
+        clearTimeout(timer);
+        this.rttWaiter = null;
+        resolve(performance.now() - sentAt);
+      };
+      this.post({ type: 'probe', id: ++this.probeId });
+    });
   }
 
   /** migrate-set-parameters downtime-limit mid-migration: the next convergence test uses it. */
@@ -426,7 +456,9 @@ export class MigrationThread {
     this.block.set(MigCounter.TOTAL_TIME, total);
     // The guest starts on the destination when 'commit' arrives there, about half-way between
     // sending it and hearing 'started' back: that is where its clock sees the downtime end.
-    const started = this.commitSentAt > 0 ? this.commitSentAt + (end - this.commitSentAt) / 2 : end;
+    // Better: the destination said when (on its clock, which the probes related to ours).
+    const at = this.block.get(MigCounter.DEST_STARTED_AT);
+    const started = at > 0 ? Math.min(end, at - this.cost.clockOffset) : this.commitSentAt > 0 ? this.commitSentAt + (end - this.commitSentAt) / 2 : end;
     this.block.set(MigCounter.DOWNTIME, Math.round(started - this.downtimeStart));
     const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
     if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);

@@ -67,7 +67,7 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       thread?.setDowntimeLimit(m.ms);
       return;
     case 'rtt':
-      thread?.addRtt(m.ms);
+      thread?.addRtt(m.ms, m.offset, m.id);
       return;
     case 'cancel':
       cancelled = true;

@@ -16,8 +16,15 @@
 
 /** destination ⇄ source on the control conversation: a round-trip probe (the main threads echo it). */
 export interface ProbeMessage {
+  /** The sender's performance.now() when it sent the probe. */
   probe: number;
+  /** Set on a probe the migration worker asked for (it waits for this one's echo). */
+  id?: number;
+  /** The sender's wall clock then (Date.now()). */
+  wall?: number;
   echo?: boolean;
+  /** The echoing side's wall clock when it echoed. */
+  peerWall?: number;
 }
 
 export function isProbe(data: unknown): data is ProbeMessage {
@@ -30,6 +37,8 @@ const DEFAULT_RTT_MS = 8;
 /** The vCPU stops at its next slice boundary; a wake-up on the destination. */
 const DEFAULT_STOP_MS = 4;
 const DEST_START_MS = 3;
+/** The handshake in probe round trips (see fixedMs). */
+const HANDSHAKE_RTTS = 1.5;
 /** Keep this share of the limit in hand for what the estimate misses (scheduling on a busy host). */
 export const SAFETY = 0.75;
 
@@ -47,17 +56,31 @@ export class SwitchoverCost {
     this.deviceBytes = deviceBytes;
   }
 
-  /** A probe came back after `ms`. */
-  addRtt(ms: number): void {
+  /** peer wall clock − ours, from the fastest probe so far (NTP's estimate). */
+  clockOffset = 0;
+  private offsetRtt = Infinity;
+
+  /** A probe came back after `ms`; `offset` is the peer's clock offset it measured, if it did. */
+  addRtt(ms: number, offset?: number): void {
     this.rtts.push(ms);
     if (this.rtts.length > 16) this.rtts.shift();
+    if (offset !== undefined && ms < this.offsetRtt) {
+      this.offsetRtt = ms;
+      this.clockOffset = offset;
+    }
   }
 
-  /** Round trip to use: the median of recent probes (one slow probe is not the link). */
+  /** A probe sent with nothing queued, just before the decision: the round trip the handshake will see. */
+  freshRtt: number | null = null;
+
+  /**
+   * Round trip to plan with: a fresh probe when there is one; otherwise the fastest recent probe
+   * (probes sent behind a full queue measure the queue, which the switchover drains first).
+   */
   get rtt(): number {
+    if (this.freshRtt !== null) return this.freshRtt;
     if (this.rtts.length === 0) return DEFAULT_RTT_MS;
-    const s = [...this.rtts].sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)]!;
+    return Math.min(...this.rtts);
   }
 
   /**
@@ -74,9 +97,12 @@ export class SwitchoverCost {
     this.lastLeft = left;
   }
 
-  /** Milliseconds that do not depend on bytes. */
+  /**
+   * Milliseconds that do not depend on bytes. The handshake is 'ready' back and 'commit' forth
+   * plus a hop into each side's worker: a worker-to-worker probe's round trip and half again.
+   */
   get fixedMs(): number {
-    return this.stopMs + this.rtt + DEST_START_MS;
+    return this.stopMs + HANDSHAKE_RTTS * this.rtt + DEST_START_MS;
   }
 
   /** Expected downtime (ms) if the guest stopped now with `bytes` (queued + pages left) to go. */
