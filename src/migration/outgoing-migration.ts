@@ -18,6 +18,7 @@ import type { PageState } from './page-state.js';
 import type { RoundRecords } from './round-records.js';
 import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
+import { multifdIds } from './ram/codecs/multifd-channels.js';
 import { PROBE_INTERVAL_MS, isProbe, type ProbeMessage } from './source/switchover-cost.js';
 import type { FromReturnPath, FromSource, StreamTarget, ToSource } from './source/source-protocol.js';
 import { isFinished, type MigrationStatus } from './state.js';
@@ -104,6 +105,8 @@ export class OutgoingMigration {
       { id: CHANNEL.main, to: toWorker },
       this.rpWorker ? { id: CHANNEL.returnPath, to: this.rpWorker } : { id: CHANNEL.returnPath },
       { id: CHANNEL.postcopy, to: toWorker },
+      // x-multifd: the extra data channels, all to the migration worker (it packs them).
+      ...multifdIds(this.options).map((id) => ({ id, to: toWorker })),
     ];
     try {
       if (this.uri.kind === 'loopback') {
@@ -141,7 +144,13 @@ export class OutgoingMigration {
         const ms = performance.now() - data.probe;
         // The peer's clock against ours, assuming the echo was half-way (it needs no common clock).
         const offset = data.wall !== undefined && data.peerWall !== undefined ? data.peerWall - (data.wall + ms / 2) : undefined;
-        this.worker.postMessage({ type: 'rtt', ms, ...(offset !== undefined ? { offset } : {}), ...(data.id !== undefined ? { id: data.id } : {}) } satisfies ToSource);
+        this.worker.postMessage({
+          type: 'rtt',
+          ms,
+          ...(offset !== undefined ? { offset } : {}),
+          ...(data.id !== undefined ? { id: data.id } : {}),
+          ...(data.received !== undefined ? { received: data.received } : {}),
+        } satisfies ToSource);
       }
     };
     link.closed.then((info) => {
@@ -269,3 +278,4 @@ export class OutgoingMigration {
     }, completed ? 2500 : 100);
   }
 }
+

@@ -23,6 +23,8 @@ import { loadCleanupAll, loadVm } from '../loadvm.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { ramLoadHandler } from '../ram/ram-load.js';
+import { MultifdReceiver } from '../ram/multifd-receiver.js';
+import { multifdIds } from '../ram/codecs/multifd-channels.js';
 import { CodecPool } from '../ram/codecs/codec-pool.js';
 import { LoadCodecs } from '../ram/codecs/load-codecs.js';
 import type { MigrationStatus } from '../state.js';
@@ -51,6 +53,8 @@ class IncomingCancelled extends Error {
 interface OpenedSource {
   source: ByteSource;
   rp: MigrationChannel | null;
+  /** x-multifd's extra data channels (empty otherwise). */
+  multifd?: MigrationChannel[];
   close(failed: boolean): void;
 }
 
@@ -118,6 +122,10 @@ export class IncomingThread {
     const pageState = s.pageState ? new PageState(s.pageState) : null;
     const block = this.block;
     const compress = this.options.capability('compress');
+    let multifd: MultifdReceiver | null = null;
+    // Bytes read so far on every channel, kept current for the source's probes (it measures
+    // the wire by what arrived here).
+    const publishReceived = () => block.set(IncomingCounter.BYTES, (this.reader?.received ?? 0) + (multifd?.bytes ?? 0));
     const ramLoad = ramLoadHandler({
       ram,
       block: { name: RAM_BLOCK_MAIN, length: ram.length },
@@ -132,9 +140,14 @@ export class IncomingThread {
         errorCheck: this.options.decompressErrorCheck,
       }),
       allowCompressed: compress,
+      // Channels open later (openSource); the loader asks through this once they have.
+      multifd: {
+        flush: () => multifd?.flush() ?? Promise.resolve(),
+      },
       onPart: (t) => {
         block.set(IncomingCounter.PAGES, t.pages);
         block.set(IncomingCounter.ZERO_PAGES, t.zeroPages);
+        publishReceived();
       },
     });
     const machine = machineLoadHandlers({
@@ -150,6 +163,19 @@ export class IncomingThread {
     try {
       opened = await this.openSource();
       this.rp = opened.rp;
+      if (opened.multifd?.length) {
+        multifd = new MultifdReceiver(opened.multifd, {
+          ram,
+          pageSize: PAGE_SIZE,
+          blockName: RAM_BLOCK_MAIN,
+          maxPageCount: this.options.parameter('x-multifd-page-count'),
+          pageState,
+          onPages: (n) => {
+            ramLoad.totals.pages += n;
+            publishReceived();
+          },
+        });
+      }
       this.setStatus('setup', 'active');
       const idle = new IdleWatch(opened.source, s.source.kind === 'channel' ? this.options.incomingIdleTimeout : 0);
       this.idle = idle;
@@ -180,6 +206,7 @@ export class IncomingThread {
       this.loadFailed(errorText(e));
     } finally {
       clearInterval(progress);
+      multifd?.close();
       loadCleanupAll(handlers);
       this.progress(ramLoad.totals.pages);
       if (failed) await sleep(FAILED_LINGER_MS);
@@ -196,13 +223,16 @@ export class IncomingThread {
       case 'channel': {
         const set = this.channels;
         if (!set) throw new Error('incoming migration: no channels for a channel source');
-        await set.whenAll([CHANNEL.main, CHANNEL.returnPath], this.abort.signal);
+        const mfIds = multifdIds(this.options);
+        await set.whenAll([CHANNEL.main, CHANNEL.returnPath, ...mfIds], this.abort.signal);
         const main = set.open(CHANNEL.main);
         const rp = set.open(CHANNEL.returnPath);
-        await Promise.race([main.opened, abortPromise(this.abort.signal)]);
+        const multifd = mfIds.map((id) => set.open(id));
+        await Promise.race([Promise.all([main.opened, ...multifd.map((c) => c.opened)]), abortPromise(this.abort.signal)]);
         return {
           source: main,
           rp,
+          multifd,
           close: (failed) => void set.closeAll(failed ? 'the destination failed to load the migration stream' : undefined),
         };
       }
@@ -350,7 +380,7 @@ export class IncomingThread {
 
   private progress(pages: number): void {
     const bytes = this.reader?.received ?? 0;
-    this.block.set(IncomingCounter.BYTES, bytes);
+    this.block.set(IncomingCounter.BYTES, Math.max(bytes, this.block.get(IncomingCounter.BYTES)));
     this.post({ type: 'progress', bytes, pages });
   }
 }

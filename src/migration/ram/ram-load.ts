@@ -30,7 +30,7 @@ export interface RamLoadOptions {
   /** Accept COMPRESS_PAGE records (the `compress` capability on this side). */
   readonly allowCompressed?: boolean;
   /** x-multifd: pages also arrive on the multifd channels; a MULTIFD_FLUSH waits for them. */
-  readonly multifd?: { flush(): void; drain(): Promise<void> } | null;
+  readonly multifd?: { flush(): Promise<void> } | null;
   /** Called after each part with the running totals (for the incoming block's counters). */
   readonly onPart?: (totals: RamLoadTotals) => void;
 }
@@ -111,9 +111,9 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
         ramReader = new RamReader(r, [block], { pageSize, allowCompressed: opts.allowCompressed ?? false });
       }
       await ramReader.readPart(visitor);
-      // Pages of this part still in a codec or on a multifd channel land before the next part.
+      // Pages of this part still in a codec land before the next part (multifd ones are waited
+      // for at each MULTIFD_FLUSH, before any record after it).
       if (codecs) await codecs.drain();
-      if (multifd) await multifd.drain();
       started = true;
       totals.parts++;
       opts.onPart?.(totals);

@@ -17,6 +17,9 @@ import { MigCounter, MigWord, MigrationBlock } from '../migration-block.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { PageSender } from '../ram/page-sender.js';
+import { MultifdPageSender } from '../ram/multifd-sender.js';
+import { commitSinkAsByteSink } from '../../transport/bytes.js';
+import { channelSink } from '../../transport/channel.js';
 import type { RamRound } from '../ram/ram-save.js';
 import { RoundRecords } from '../round-records.js';
 import { SaveVmLoop } from '../savevm.js';
@@ -70,6 +73,9 @@ export class MigrationThread {
   /** What a switchover costs, measured as the migration goes (the downtime decision). */
   readonly cost: SwitchoverCost;
   private commitSentAt = 0;
+  /** x-multifd: one writer per extra data channel (empty without multifd). */
+  private readonly mfWriters: StreamWriter[] = [];
+  private mfSender: MultifdPageSender | null = null;
 
   constructor(
     private readonly start: SourceStart,
@@ -89,7 +95,7 @@ export class MigrationThread {
       new RoundRecords(start.rounds),
       this.block,
       this.ctl,
-      () => this.w.transferred,
+      () => this.sent(),
       () => this.thresholdBytes,
       (remaining) => this.expectedDowntime(remaining),
     );
@@ -105,8 +111,9 @@ export class MigrationThread {
       ctl: this.ctl,
       block: this.block,
       pageState: new PageState(start.pageState),
-      // Precopy: the main channel; a codec when xbzrle or compress is on.
-      sender: new PageSender([this.w], { pageSize: PAGE_SIZE, codec: this.codecs.codec }),
+      // Precopy: the main channel, with a codec when xbzrle or compress is on; with x-multifd,
+      // pages in packets on the extra channels (QEMU 3.0 uses no codec with multifd either).
+      sender: this.pageSender(),
       options: this.options,
       machineType: start.machineType,
       runstateAtStop: () => this.runstateAtStop,
@@ -120,11 +127,29 @@ export class MigrationThread {
     });
   }
 
+  private pageSender(): PageSender {
+    const mf = this.target.multifd ?? [];
+    if (mf.length === 0) return new PageSender([this.w], { pageSize: PAGE_SIZE, codec: this.codecs.codec });
+    for (const ch of mf) {
+      this.mfWriters.push(new StreamWriter(commitSinkAsByteSink(channelSink(ch)), { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK }));
+    }
+    const uuid = new Uint8Array(16);
+    crypto.getRandomValues(uuid);
+    this.mfSender = new MultifdPageSender(this.w, this.mfWriters, {
+      pageSize: PAGE_SIZE,
+      pageCount: this.options.parameter('x-multifd-page-count'),
+      uuid,
+      block: this.block,
+    });
+    return this.mfSender;
+  }
+
   /** A dirty sync ended a round: codecs' periods, auto-converge, the convergence watch, the record. */
   private onRound(round: RamRound): void {
     const now = performance.now();
     this.codecs.sync();
-    if (this.autoConverge?.onSync(round.dirtyPages, this.w.transferred, now)) {
+    this.mfSender?.newRound();
+    if (this.autoConverge?.onSync(round.dirtyPages, this.sent(), now)) {
       this.block.set(MigCounter.THROTTLE, this.ctl.throttlePercent);
       this.post({ type: 'log', text: `auto-converge: cpu throttle raised to ${this.ctl.throttlePercent}%` });
     }
@@ -143,14 +168,34 @@ export class MigrationThread {
   }
 
   /** A round-trip probe came back (the handshake's share of the downtime). */
-  addRtt(ms: number, offset?: number, id?: number): void {
+  addRtt(ms: number, offset?: number, id?: number, received?: number): void {
     this.cost.addRtt(ms, offset);
+    // The destination counted `received` about half a round trip ago.
+    if (received !== undefined) this.cost.delivered(received, performance.now() - ms / 2, this.sent());
     if (id !== undefined && id === this.probeId) this.rttWaiter?.(ms);
   }
 
-  /** Bytes still queued on their way out: the writer's buffer and the data channel's. */
+  /**
+   * Bytes on their way: what the destination has not read yet, by its own count (probes), and
+   * at least what is still in this side's buffers.
+   */
   private queuedBytes(): number {
-    return this.w.pending + (this.target.channel?.bufferedAmount ?? 0);
+    return Math.max(this.localQueued(), this.cost.inFlight(this.sent(), performance.now()));
+  }
+
+  /** Bytes still in this side's buffers: the writers' and the data channels'. */
+  private localQueued(): number {
+    let q = this.w.pending + (this.target.channel?.bufferedAmount ?? 0);
+    for (const w of this.mfWriters) q += w.pending;
+    for (const c of this.target.multifd ?? []) q += c.bufferedAmount;
+    return q;
+  }
+
+  /** Bytes put on every channel (query-migrate's transferred counts the multifd channels too). */
+  private sent(): number {
+    let n = this.w.transferred;
+    for (const w of this.mfWriters) n += w.transferred;
+    return n;
   }
 
   /** The estimate the switchover decision uses, for `remaining` bytes of pages left now. */
@@ -165,9 +210,9 @@ export class MigrationThread {
    */
   private async drainedStillFits(): Promise<boolean> {
     if (!this.handshake) return true;
-    await this.w.flush();
+    await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
     const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
-    while (this.queuedBytes() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
+    while (this.localQueued() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
       await sleepMs(1);
     }
     // The handshake's round trip as it is now, with nothing queued ahead of it.
@@ -218,6 +263,7 @@ export class MigrationThread {
   /** migrate_cancel: the status is already 'cancelling'; make every pending write fail now. */
   cancel(): void {
     this.w.shutdown();
+    for (const w of this.mfWriters) w.shutdown();
     this.block.bumpWord(MigWord.CONTINUE);
   }
 
@@ -232,7 +278,7 @@ export class MigrationThread {
       await this.loop.setup(commands);
       this.block.set(MigCounter.SETUP_TIME, Math.round(performance.now() - setupStart));
       // The header and block list count as transferred from the moment the migration is active.
-      this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+      this.block.set(MigCounter.TRANSFERRED, this.sent());
       this.transition('setup', 'active');
       while (this.block.status === 'active') {
         if (!this.w.rateLimitExceeded()) {
@@ -241,14 +287,15 @@ export class MigrationThread {
           if (pending > 0 && pending >= this.thresholdBytes) {
             await this.loop.iterate();
             this.block.add(MigCounter.ITERATIONS, 1);
-            this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+            this.block.set(MigCounter.TRANSFERRED, this.sent());
           } else if (await this.drainedStillFits()) {
             await this.completion();
             break;
           }
         }
-        if (this.w.error) {
-          this.fail(this.w.error.message);
+        const err = this.w.error ?? this.mfWriters.find((w) => w.error)?.error;
+        if (err) {
+          this.fail(err.message);
           break;
         }
         this.updateCounters(performance.now());
@@ -264,18 +311,18 @@ export class MigrationThread {
 
   /** QEMU's migration_update_counters: every 100 ms, bandwidth → threshold, mbps, expected downtime. */
   private updateCounters(now: number, force = false): void {
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
     this.block.set(MigCounter.TOTAL_TIME, Math.round(Date.now() - this.block.get(MigCounter.START_TIME)));
     const queued = this.queuedBytes();
-    if (this.handshake) this.cost.sampleWire(this.w.transferred - queued, now, queued);
     if (now < this.iterationStart + BUFFER_DELAY_MS && !force) return;
-    const transferred = this.w.transferred - this.iterationInitialBytes;
+    const transferred = this.sent() - this.iterationInitialBytes;
     const ms = Math.max(1, now - this.iterationStart);
     const bandwidth = transferred / ms;
     if (this.handshake) {
       // A live migration: the threshold is what fits in the limit once everything the
       // switchover costs is counted, less what is still queued (switchover-cost.ts).
-      if (this.cost.bandwidth === 0 && bandwidth > 0) this.cost.bandwidth = bandwidth;
+      // Until the destination's count measured the wire, the put rate stands in.
+      if (!this.cost.measured && bandwidth > 0) this.cost.bandwidth = bandwidth;
       this.thresholdBytes = Math.max(0, this.cost.threshold(this.downtimeLimit) - queued);
     } else {
       this.thresholdBytes = bandwidth * this.downtimeLimit;
@@ -290,7 +337,7 @@ export class MigrationThread {
     // (The writer starts a fresh rate-limit window by itself every 100 ms; resetting it here too
     // would hand out two budgets in one window.)
     this.iterationStart = now;
-    this.iterationInitialBytes = this.w.transferred;
+    this.iterationInitialBytes = this.sent();
   }
 
   /** QEMU's migration_completion: stop the guest, complete every handler, EOF, then the handshake. */
@@ -302,6 +349,7 @@ export class MigrationThread {
     if (!this.ctl.stopAndWait(2000)) throw new Error('the vCPU did not stop');
     this.cost.stopMs = performance.now() - stopAt;
     this.codecs.lastStage();
+    this.mfSender?.lastStage();
     this.setRunstate('finish-migrate');
 
     let current: MigrationStatus = 'active';
@@ -317,8 +365,8 @@ export class MigrationThread {
 
     this.w.setRateLimit(0);
     await this.loop.completePrecopy();
-    await this.w.flush();
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+    await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
     if (this.w.error) throw this.w.error;
     this.allSent = true;
 
@@ -461,7 +509,7 @@ export class MigrationThread {
     const started = at > 0 ? Math.min(end, at - this.cost.clockOffset) : this.commitSentAt > 0 ? this.commitSentAt + (end - this.commitSentAt) / 2 : end;
     this.block.set(MigCounter.DOWNTIME, Math.round(started - this.downtimeStart));
     const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
-    if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);
+    if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.sent() * 8) / transferTime / 1000);
     this.block.set(MigCounter.REMAINING, 0);
   }
 
@@ -470,8 +518,10 @@ export class MigrationThread {
     const status = this.block.status;
     if (status === 'completed') {
       await this.w.close();
+      await Promise.all(this.mfWriters.map((w) => w.close()));
     } else {
       this.w.shutdown();
+      for (const w of this.mfWriters) w.shutdown();
       await this.target.abort(this.error ?? 'cancelled').catch(() => {});
       if (this.committed()) {
         // The guest is the destination's: this side stays stopped whatever happened.

@@ -25,6 +25,8 @@ export interface ProbeMessage {
   echo?: boolean;
   /** The echoing side's wall clock when it echoed. */
   peerWall?: number;
+  /** Bytes the destination had read from its channels when it echoed (the wire, measured). */
+  received?: number;
 }
 
 export function isProbe(data: unknown): data is ProbeMessage {
@@ -49,8 +51,6 @@ export class SwitchoverCost {
   stopMs = DEFAULT_STOP_MS;
   /** Bytes of the sections sent after RAM in the stop-and-copy (devices, globalstate, EOF). */
   deviceBytes: number;
-  private lastAt = 0;
-  private lastLeft = 0;
 
   constructor(deviceBytes: number) {
     this.deviceBytes = deviceBytes;
@@ -83,19 +83,41 @@ export class SwitchoverCost {
     return Math.min(...this.rtts);
   }
 
+  /** Bytes the destination had read at the last echo, and when (our performance.now()). */
+  private received = 0;
+  private receivedAt = 0;
+  /** Whether the wire was measured by the destination's count (else: the put rate stands in). */
+  measured = false;
+
   /**
-   * Feeds the drain rate: `left` is the bytes that have left the queue so far (put − queued).
-   * Called at every counter update (100 ms windows); the wire rate is smoothed over them.
+   * An echo said the destination had read `received` bytes at about `at`, when `sent` bytes had
+   * been put. The wire's rate is what arrived between two echoes, counted only over windows
+   * where bytes were in flight (an idle window measures the guest, not the link). Bytes that
+   * left this side's buffers are not on the destination yet: SCTP and the browser hold more than
+   * bufferedAmount shows, which is why the destination's count is the measure.
    */
-  sampleWire(left: number, now: number, queued: number): void {
-    if (this.lastAt > 0 && now > this.lastAt) {
-      const bw = (left - this.lastLeft) / (now - this.lastAt);
-      // Only a window with a queue measures the wire; an idle one measures the guest.
-      if (queued > 0 && bw > 0) this.bandwidth = this.bandwidth === 0 ? bw : 0.7 * this.bandwidth + 0.3 * bw;
+  delivered(received: number, at: number, sent: number): void {
+    if (this.receivedAt > 0 && at > this.receivedAt + 20 && received >= this.received) {
+      const inFlight = this.lastSent - this.received;
+      const bw = (received - this.received) / (at - this.receivedAt);
+      if (inFlight > 64 * 1024 && bw > 0) {
+        this.bandwidth = this.measured ? 0.6 * this.bandwidth + 0.4 * bw : bw;
+        this.measured = true;
+      }
     }
-    this.lastAt = now;
-    this.lastLeft = left;
+    this.received = received;
+    this.receivedAt = at;
+    this.lastSent = sent;
   }
+
+  /** Bytes put and not yet read by the destination, as best known at `now`. */
+  inFlight(sent: number, now: number): number {
+    if (this.receivedAt === 0) return 0;
+    const arrivedSince = this.bandwidth * Math.max(0, now - this.receivedAt);
+    return Math.max(0, sent - this.received - arrivedSince);
+  }
+
+  private lastSent = 0;
 
   /**
    * Milliseconds that do not depend on bytes. The handshake is 'ready' back and 'commit' forth
