@@ -21,7 +21,7 @@ export function compressPage(page: Uint8Array, level: number): Uint8Array | null
 export function decompressPage(z: Uint8Array, out: Uint8Array): void {
   let page: Uint8Array;
   try {
-    page = unzlibSync(z, { out: new Uint8Array(out.length) });
+    page = unzlibSync(z);
   } catch (e) {
     throw new DecompressError(`decompress data failed: ${e instanceof Error ? e.message : String(e)}`);
   }
