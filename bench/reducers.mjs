@@ -2,10 +2,11 @@
 // stream's own 256 KiB messages; which workloads complete with which feature; and the downtime
 // a guest sees against downtime-limit over five runs. Guests are 32 MiB so the whole table runs
 // in a few minutes; a migration that has not completed after CAP_MS is cancelled and counted as
-// not converging.
+// not converging (on a loaded host a slow one is counted so too: read the table with the raw
+// channel's figure of the same run).
 import { zlibCodecs } from './zlib-codecs.mjs';
 
-const CAP_MS = 25000;
+const CAP_MS = 15000;
 const FINAL = ['completed', 'failed', 'cancelled'];
 
 /** The guests: what each one is for. `wait` lets a filling guest fill its working set first. */
@@ -162,7 +163,7 @@ export function reducerReport(figures) {
             .join(''),
       );
     }
-    lines.push('', 'Convergence (completes within 25 s?)');
+    lines.push('', 'Convergence (completes within 15 s?)');
     const cf = ['off', 'xbzrle', 'compress', 'multifd', 'auto-converge'];
     lines.push(pad('guest', 18) + cf.map((f) => pad(f, 15)).join(''));
     for (const guest of ['incompressible', 'compressible', 'xbzrle-friendly', 'idle', 'dirty-fast']) {

@@ -76,6 +76,8 @@ export class MigrationThread {
   /** x-multifd: one writer per extra data channel (empty without multifd). */
   private readonly mfWriters: StreamWriter[] = [];
   private mfSender: MultifdPageSender | null = null;
+  /** PAGES_THIS_ROUND at the start of the current counter window. */
+  private windowPages = 0;
 
   constructor(
     private readonly start: SourceStart,
@@ -200,7 +202,7 @@ export class MigrationThread {
 
   /** The estimate the switchover decision uses, for `remaining` bytes of pages left now. */
   private expectedDowntime(remaining: number): number {
-    const e = this.cost.expected(remaining + this.queuedBytes());
+    const e = this.cost.expected(remaining, this.queuedBytes());
     return Number.isFinite(e) ? Math.round(e) : 0;
   }
 
@@ -222,7 +224,7 @@ export class MigrationThread {
     this.updateCounters(performance.now(), true);
     const p = this.loop.pending(this.thresholdBytes);
     const pending = p.precopyOnly + p.postcopyable;
-    const expected = this.cost.expected(pending + this.queuedBytes());
+    const expected = this.cost.expected(pending, this.queuedBytes());
     this.cost.freshRtt = null;
     this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
     return expected <= this.downtimeLimit * SAFETY;
@@ -317,13 +319,18 @@ export class MigrationThread {
     if (now < this.iterationStart + BUFFER_DELAY_MS && !force) return;
     const transferred = this.sent() - this.iterationInitialBytes;
     const ms = Math.max(1, now - this.iterationStart);
+    const pagesNow = this.block.get(MigCounter.PAGES_THIS_ROUND);
+    const pagesSent = pagesNow >= this.windowPages ? pagesNow - this.windowPages : pagesNow;
+    // A window with pages still to send measures how fast the sender clears them.
+    if (this.block.get(MigCounter.REMAINING) > 0 && pagesSent > 0) this.cost.samplePages(pagesSent * PAGE_SIZE, ms);
+    this.windowPages = pagesNow;
     const bandwidth = transferred / ms;
     if (this.handshake) {
       // A live migration: the threshold is what fits in the limit once everything the
       // switchover costs is counted, less what is still queued (switchover-cost.ts).
       // Until the destination's count measured the wire, the put rate stands in.
       if (!this.cost.measured && bandwidth > 0) this.cost.bandwidth = bandwidth;
-      this.thresholdBytes = Math.max(0, this.cost.threshold(this.downtimeLimit) - queued);
+      this.thresholdBytes = this.cost.threshold(this.downtimeLimit, queued);
     } else {
       this.thresholdBytes = bandwidth * this.downtimeLimit;
     }

@@ -127,15 +127,34 @@ export class SwitchoverCost {
     return this.stopMs + HANDSHAKE_RTTS * this.rtt + DEST_START_MS;
   }
 
-  /** Expected downtime (ms) if the guest stopped now with `bytes` (queued + pages left) to go. */
-  expected(bytes: number): number {
-    if (this.bandwidth <= 0) return Infinity;
-    return this.fixedMs + (bytes + this.deviceBytes) / this.bandwidth;
+  /**
+   * Page bytes (pages × page size) the sender clears per ms while it has pages to send: the wire
+   * rate for plain pages, more for zero pages and XBZRLE deltas, the codec's pace for zlib. The
+   * pages left are timed at this rate; bytes already on their way at the wire's.
+   */
+  pageRate = 0;
+
+  /** A window in which the sender, busy all along, cleared `pageBytes` of pages in `ms`. */
+  samplePages(pageBytes: number, ms: number): void {
+    if (ms <= 0 || pageBytes <= 0) return;
+    const r = pageBytes / ms;
+    this.pageRate = this.pageRate === 0 ? r : 0.7 * this.pageRate + 0.3 * r;
   }
 
-  /** Bytes (queued + pages left) that fit in `limitMs` with the safety share kept. */
-  threshold(limitMs: number): number {
+  private get pagesRate(): number {
+    return this.pageRate > 0 ? this.pageRate : this.bandwidth;
+  }
+
+  /** Expected downtime (ms) if the guest stopped now with `remaining` page bytes left and `inFlight` bytes on their way. */
+  expected(remaining: number, inFlight: number): number {
+    if (this.bandwidth <= 0) return Infinity;
+    return this.fixedMs + (inFlight + this.deviceBytes) / this.bandwidth + remaining / this.pagesRate;
+  }
+
+  /** Page bytes that may be left for the stop-and-copy within `limitMs` (the safety share kept). */
+  threshold(limitMs: number, inFlight: number): number {
     if (this.bandwidth <= 0) return 0;
-    return Math.max(0, (limitMs * SAFETY - this.fixedMs) * this.bandwidth - this.deviceBytes);
+    const left = limitMs * SAFETY - this.fixedMs - (inFlight + this.deviceBytes) / this.bandwidth;
+    return Math.max(0, left * this.pagesRate);
   }
 }
