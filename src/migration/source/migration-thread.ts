@@ -211,7 +211,10 @@ export class MigrationThread {
    * look again with nothing queued. True if the switchover should happen now.
    */
   private async drainedStillFits(): Promise<boolean> {
-    if (!this.handshake) return true;
+    // No guest runs (a paused machine, a saved stream): there is no downtime to keep.
+    if (!this.handshake || this.ctl.runstate !== 'running') return true;
+    // A peer that never answered a probe: nothing measured, QEMU's rule (already met) decides.
+    if (!this.cost.probed) return true;
     await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
     const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
     while (this.localQueued() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
@@ -219,7 +222,8 @@ export class MigrationThread {
     }
     // The handshake's round trip as it is now, with nothing queued ahead of it.
     const rtt = await this.probeRtt(Math.max(100, this.downtimeLimit * 4));
-    if (rtt === null || this.block.status !== 'active') return false;
+    if (this.block.status !== 'active') return false;
+    // No echo (a peer that does not answer probes): plan with the probes seen so far.
     this.cost.freshRtt = rtt;
     this.updateCounters(performance.now(), true);
     const p = this.loop.pending(this.thresholdBytes);
@@ -325,7 +329,7 @@ export class MigrationThread {
     if (this.block.get(MigCounter.REMAINING) > 0 && pagesSent > 0) this.cost.samplePages(pagesSent * PAGE_SIZE, ms);
     this.windowPages = pagesNow;
     const bandwidth = transferred / ms;
-    if (this.handshake) {
+    if (this.handshake && this.cost.probed) {
       // A live migration: the threshold is what fits in the limit once everything the
       // switchover costs is counted, less what is still queued (switchover-cost.ts).
       // Until the destination's count measured the wire, the put rate stands in.
@@ -339,7 +343,7 @@ export class MigrationThread {
     this.block.set(MigCounter.MBPS, (transferred * 8) / (ms / 1000) / 1e6);
     if (transferred > 10000 || this.cost.bandwidth > 0) {
       const remaining = this.block.get(MigCounter.REMAINING);
-      this.block.set(MigCounter.EXPECTED_DOWNTIME, this.handshake ? this.expectedDowntime(remaining) : Math.round(remaining / bandwidth));
+      this.block.set(MigCounter.EXPECTED_DOWNTIME, this.handshake && this.cost.probed ? this.expectedDowntime(remaining) : Math.round(remaining / bandwidth));
     }
     // (The writer starts a fresh rate-limit window by itself every 100 ms; resetting it here too
     // would hand out two budgets in one window.)

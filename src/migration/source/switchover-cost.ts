@@ -78,6 +78,15 @@ export class SwitchoverCost {
    * (probes sent behind a full queue measure the queue, which the switchover drains first).
    */
   get rtt(): number {
+    return this.rttNow();
+  }
+
+  /** True once a probe came back: without one there is nothing measured to plan with. */
+  get probed(): boolean {
+    return this.rtts.length > 0;
+  }
+
+  private rttNow(): number {
     if (this.freshRtt !== null) return this.freshRtt;
     if (this.rtts.length === 0) return DEFAULT_RTT_MS;
     return Math.min(...this.rtts);
