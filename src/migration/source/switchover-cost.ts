@@ -41,8 +41,8 @@ const DEFAULT_STOP_MS = 4;
 const DEST_START_MS = 3;
 /** The handshake in probe round trips (see fixedMs). */
 const HANDSHAKE_RTTS = 1.5;
-/** Keep this share of the limit in hand for what the estimate misses (scheduling on a busy host). */
-export const SAFETY = 0.75;
+/** Plan to this share of the limit: the rest is for what the estimate misses (scheduling on a busy host). */
+export const SAFETY = 0.9;
 
 export class SwitchoverCost {
   /** Bytes per ms the queue drains at (the wire), smoothed. 0 until measured. */
