@@ -44,7 +44,9 @@ export type ToSource =
   /** migrate-pause on the source: break the link on purpose (postcopy pauses). */
   | { type: 'pause' }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
-  | { type: 'cancel' };
+  | { type: 'cancel' }
+  /** A round-trip probe on the control conversation came back after `ms` (switchover-cost.ts). */
+  | { type: 'rtt'; ms: number; offset?: number; id?: number; received?: number };
 
 export type FromSource =
   /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
@@ -58,6 +60,10 @@ export type FromSource =
    * transport's control conversation as it is. The worker decided it; the main thread carries it.
    */
   | { type: 'switchover'; message: SwitchoverMessage }
+  /** Send a round-trip probe now (the answer comes back as ToSource 'rtt'). */
+  | { type: 'probe'; id: number }
+  /** Something worth the event log while the migration runs (convergence, throttle). */
+  | { type: 'log'; text: string }
   /** Everything is cleaned up; the worker may be terminated. */
   | { type: 'finished' };
 
