@@ -60,6 +60,7 @@ const DEFAULT_PARAMETERS = {
   'xbzrle-cache-size': 67108864,
   'max-postcopy-bandwidth': 0,
   'x-incoming-idle-timeout': 10000,
+  'x-outgoing-idle-timeout': 10000,
 };
 
 const QUERY_ORDER = [
@@ -486,7 +487,8 @@ describe('HMP', () => {
         'x-multifd-page-count: 16\n' +
         'xbzrle-cache-size: 67108864\n' +
         'max-postcopy-bandwidth: 0\n' +
-        'x-incoming-idle-timeout: 10000 milliseconds\n',
+        'x-incoming-idle-timeout: 10000 milliseconds\n' +
+        'x-outgoing-idle-timeout: 10000 milliseconds\n',
     );
     opts.setParameters({ 'tls-creds': 'tls0', 'block-incremental': true, 'max-bandwidth': 134217728 });
     const text = formatInfoMigrateParameters(opts);

@@ -19,7 +19,7 @@ import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
 import { isProbe } from './source/switchover-cost.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
-import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, type SwitchoverMessage } from './switchover.js';
+import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
@@ -151,8 +151,11 @@ export class IncomingMigration {
     }
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
-      else if (isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
-      else if (isProbe(data) && !data.echo) link.sendControl({ ...data, echo: true, peerWall: Date.now(), received: this.block.get(IncomingCounter.BYTES) });
+      else if (isKeepalive(data)) {
+        this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
+        // Echoed, so the source hears this tab lives (its x-outgoing-idle-timeout).
+        sendControl((d) => link.sendControl(d), data);
+      } else if (isProbe(data) && !data.echo) link.sendControl({ ...data, echo: true, peerWall: Date.now(), received: this.block.get(IncomingCounter.BYTES) });
     };
     link.closed.then((info) => {
       if (this.done || this.link !== link) return;
@@ -192,6 +195,13 @@ export class IncomingMigration {
     return true;
   }
 
+  /** Fault tests (x-tabmig-close-return-path): the destination hangs up the return path. */
+  closeReturnPath(): boolean {
+    if (this.done) return false;
+    this.worker.postMessage({ type: 'close-return-path' } satisfies ToIncoming);
+    return true;
+  }
+
   /** Frees the worker of an incoming migration that never started (its URI was refused). */
   dispose(): void {
     this.done = true;
@@ -228,7 +238,7 @@ export class IncomingMigration {
         this.machine.noteRunstate(msg.from as Parameters<Machine['noteRunstate']>[0]);
         return;
       case 'switchover':
-        this.link?.sendControl(msg.message);
+        sendControl((d) => this.link?.sendControl(d), msg.message);
         return;
       case 'done':
         this.finish();

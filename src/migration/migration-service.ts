@@ -344,9 +344,23 @@ export class MigrationService extends EventTarget {
     return new HoldPoints(this.block.words, MigWord.HOLD).reached ?? this.incoming?.holds?.reached ?? null;
   }
 
+  /**
+   * Fault tests (x-tabmig-held's `committed`): whether this tab's last outgoing migration passed
+   * the point of no return. Its error text may not say so (QEMU keeps the first error, and a
+   * lost link is often reported before the worker's own account).
+   */
+  switchoverCommitted(): boolean {
+    return Atomics.load(this.block.words, MigWord.COMMIT) === Commit.COMMITTED;
+  }
+
   /** Fault tests (x-tabmig-drop-link): breaks the outgoing migration's link as a network would. */
   dropLink(): boolean {
     return this.outgoing?.dropLink() ?? this.incoming?.dropLink?.() ?? false;
+  }
+
+  /** Fault tests (x-tabmig-close-return-path): the destination hangs up its return path. */
+  closeReturnPath(): boolean {
+    return this.incoming?.closeReturnPath() ?? false;
   }
 
   /** qmp_migrate_continue: leaves the pre-switchover pause. */

@@ -53,6 +53,7 @@ export function formatInfoMigrateParameters(opts: MigrationOptions): string {
     line('xbzrle-cache-size', `${p['xbzrle-cache-size']}`),
     line('max-postcopy-bandwidth', `${p['max-postcopy-bandwidth']}`),
     line('x-incoming-idle-timeout', `${p['x-incoming-idle-timeout']} milliseconds`),
+    line('x-outgoing-idle-timeout', `${p['x-outgoing-idle-timeout']} milliseconds`),
   ].join('');
 }
 

@@ -99,6 +99,8 @@ export interface MigrationParameterValues {
   'max-postcopy-bandwidth': number;
   /** tabmig's own: how long a destination waits for the next byte (or the switchover verdict). */
   'x-incoming-idle-timeout': number;
+  /** tabmig's own: how long a source waits for any word from its destination (keepalive echoes included). */
+  'x-outgoing-idle-timeout': number;
 }
 
 export type MigrationParameter = keyof MigrationParameterValues;
@@ -135,6 +137,14 @@ export const DEFAULT_MIGRATE_MAX_POSTCOPY_BANDWIDTH = 0;
 export const DEFAULT_INCOMING_IDLE_TIMEOUT = 10_000;
 export const MIN_INCOMING_IDLE_TIMEOUT = 100;
 export const MAX_INCOMING_IDLE_TIMEOUT = 3_600_000;
+/**
+ * tabmig's x-outgoing-idle-timeout, the other direction: a source whose destination went silent
+ * (a frozen tab, a network that black-holes) fails the migration and resumes its guest (after
+ * the commit: stays stopped). The destination echoes the source's keepalives; 0 turns it off.
+ */
+export const DEFAULT_OUTGOING_IDLE_TIMEOUT = 10_000;
+export const MIN_OUTGOING_IDLE_TIMEOUT = 100;
+export const MAX_OUTGOING_IDLE_TIMEOUT = 3_600_000;
 /** qemu_target_page_size(): the xbzrle cache must be at least one page. */
 export const TARGET_PAGE_SIZE = PAGE_SIZE;
 /** SIZE_MAX on a 64-bit host, as QEMU prints it in the max_bandwidth error. */
@@ -158,6 +168,7 @@ export const MIGRATION_PARAMETERS: Readonly<Record<MigrationParameter, Parameter
   'xbzrle-cache-size': { input: 'size', storage: 'size', use: 'honoured' },
   'max-postcopy-bandwidth': { input: 'size', storage: 'size', use: 'stored' },
   'x-incoming-idle-timeout': { input: 'int', storage: 'uint32', use: 'honoured' },
+  'x-outgoing-idle-timeout': { input: 'int', storage: 'uint32', use: 'honoured' },
 };
 
 export const MIGRATION_PARAMETER_NAMES = Object.keys(MIGRATION_PARAMETERS) as MigrationParameter[];
@@ -184,6 +195,7 @@ export function defaultParameters(): MigrationParameterValues {
     'xbzrle-cache-size': DEFAULT_MIGRATE_XBZRLE_CACHE_SIZE,
     'max-postcopy-bandwidth': DEFAULT_MIGRATE_MAX_POSTCOPY_BANDWIDTH,
     'x-incoming-idle-timeout': DEFAULT_INCOMING_IDLE_TIMEOUT,
+    'x-outgoing-idle-timeout': DEFAULT_OUTGOING_IDLE_TIMEOUT,
   };
 }
 
@@ -292,6 +304,7 @@ export const ERR = {
     "Parameter 'xbzrle_cache_size' expects is invalid, it should be bigger than target page size and a power of two",
 
   incomingIdleTimeout: `Parameter 'x-incoming-idle-timeout' expects 0 (no timeout) or an integer in the range of ${MIN_INCOMING_IDLE_TIMEOUT} to ${MAX_INCOMING_IDLE_TIMEOUT} milliseconds`,
+  outgoingIdleTimeout: `Parameter 'x-outgoing-idle-timeout' expects 0 (no timeout) or an integer in the range of ${MIN_OUTGOING_IDLE_TIMEOUT} to ${MAX_OUTGOING_IDLE_TIMEOUT} milliseconds`,
 
   // qmp_migrate_set_downtime
   setDowntimeSeconds: `Parameter 'downtime_limit' expects an integer in the range of 0 to ${MAX_MIGRATE_DOWNTIME_SECONDS} seconds`,

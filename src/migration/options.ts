@@ -11,6 +11,8 @@ import {
   MAX_INCOMING_IDLE_TIMEOUT,
   MAX_MIGRATE_DOWNTIME,
   MIN_INCOMING_IDLE_TIMEOUT,
+  MIN_OUTGOING_IDLE_TIMEOUT,
+  MAX_OUTGOING_IDLE_TIMEOUT,
   MAX_MIGRATE_DOWNTIME_SECONDS,
   MIGRATION_CAPABILITIES,
   MIGRATION_PARAMETERS,
@@ -207,6 +209,8 @@ export function checkParameters(p: MigrationParameterValues): void {
   if (p['max-postcopy-bandwidth'] < 0) fail(ERR.invalidParameterValue('max-postcopy-bandwidth', 'uint64'));
   const idle = p['x-incoming-idle-timeout'];
   if (idle !== 0 && outside(idle, MIN_INCOMING_IDLE_TIMEOUT, MAX_INCOMING_IDLE_TIMEOUT)) fail(ERR.incomingIdleTimeout);
+  const outIdle = p['x-outgoing-idle-timeout'];
+  if (outIdle !== 0 && outside(outIdle, MIN_OUTGOING_IDLE_TIMEOUT, MAX_OUTGOING_IDLE_TIMEOUT)) fail(ERR.outgoingIdleTimeout);
 }
 
 /**
@@ -299,6 +303,11 @@ export class MigrationOptions {
    */
   get tlsCreds(): string {
     return this.params['tls-creds'];
+  }
+
+  /** Milliseconds a source waits for any word from its destination before it fails; 0: for ever. */
+  get outgoingIdleTimeout(): number {
+    return this.params['x-outgoing-idle-timeout'];
   }
 
   /** Milliseconds the source may stay stopped for the final pass. */

@@ -18,7 +18,7 @@ import type { PageState } from './page-state.js';
 import type { PostcopyBlock } from './postcopy/postcopy-block.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import type { RoundRecords } from './round-records.js';
-import { DestReady, KEEPALIVE_INTERVAL_MS, isSwitchoverMessage, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
+import { DestReady, isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
 import { PROBE_INTERVAL_MS, isProbe, type ProbeMessage } from './source/switchover-cost.js';
@@ -151,13 +151,15 @@ export class OutgoingMigration {
     this.link = link;
     let beat = 0;
     this.keepalive = setInterval(() => {
-      if (!this.ended) link.sendControl({ keepalive: ++beat } satisfies KeepaliveMessage);
-    }, KEEPALIVE_INTERVAL_MS);
+      if (!this.ended) sendControl((d) => link.sendControl(d), { keepalive: ++beat } satisfies KeepaliveMessage);
+    }, keepaliveInterval(this.options.outgoingIdleTimeout));
     // Round-trip probes for the switchover cost (the destination's main thread echoes them).
     this.probe = setInterval(() => {
       if (!this.ended) link.sendControl({ probe: performance.now(), wall: Date.now() } satisfies ProbeMessage);
     }, PROBE_INTERVAL_MS);
     link.oncontrol = (data) => {
+      // Anything the destination says proves it lives (x-outgoing-idle-timeout, in the worker).
+      if (isSwitchoverMessage(data) || isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToSource);
       if (isSwitchoverMessage(data)) this.fromDestination(data);
       else if (isProbe(data) && data.echo) {
         const ms = performance.now() - data.probe;
@@ -269,7 +271,7 @@ export class OutgoingMigration {
   private onWorker(msg: FromSource): void {
     switch (msg.type) {
       case 'switchover':
-        this.link?.sendControl(msg.message);
+        if (this.link) sendControl((d) => this.link?.sendControl(d), msg.message);
         return;
       case 'status':
         if (msg.error) this.hooks.error(msg.error);

@@ -46,6 +46,20 @@ export interface KeepaliveMessage {
 }
 export const KEEPALIVE_INTERVAL_MS = 2000;
 
+/**
+ * The other direction (x-outgoing-idle-timeout): the destination echoes every keepalive back,
+ * so a source hears of a frozen destination tab or a black-holed network. The source sends them
+ * often enough that two in a row can go missing inside its timeout.
+ */
+export function keepaliveInterval(outgoingIdleTimeout: number): number {
+  if (outgoingIdleTimeout <= 0) return KEEPALIVE_INTERVAL_MS;
+  return Math.max(30, Math.min(KEEPALIVE_INTERVAL_MS, Math.floor(outgoingIdleTimeout / 3)));
+}
+
+export function outgoingIdleText(ms: number): string {
+  return `No word from the migration destination for ${ms} ms (x-outgoing-idle-timeout): giving up`;
+}
+
 export function isKeepalive(data: unknown): data is KeepaliveMessage {
   return typeof data === 'object' && data !== null && typeof (data as { keepalive?: unknown }).keepalive === 'number';
 }
@@ -79,6 +93,31 @@ export const Verdict = {
 
 /** How long the source waits for 'ready' after its last byte, and for 'started' after commit. */
 export const SWITCHOVER_TIMEOUT_MS = 30_000;
+
+// ---- delayed and reordered control messages, for fault tests ------------------------------------
+// x-tabmig-delay-control: every control message this tab sends (the handshake, keepalives and
+// their echoes) waits a random time in [min, max] ms before it leaves, so messages arrive late
+// and out of order, as over a congested or reordering network. Main thread only; per tab.
+
+let controlDelay: { min: number; max: number } | null = null;
+
+export function setControlDelay(minMs: number, maxMs: number): void {
+  controlDelay = maxMs > 0 ? { min: Math.max(0, minMs), max: Math.max(minMs, maxMs) } : null;
+}
+
+/** Sends one control message through `send`, now or (under x-tabmig-delay-control) later. */
+export function sendControl(send: (data: unknown) => void, data: unknown): void {
+  const d = controlDelay;
+  const go = () => {
+    try {
+      send(data);
+    } catch {
+      // the link ended meanwhile: a late message is a lost message
+    }
+  };
+  if (!d) go();
+  else setTimeout(go, d.min + Math.random() * (d.max - d.min));
+}
 
 // ---- hold points, for fault tests ---------------------------------------------------------------
 // A test (through x-tabmig-hold) can stop a worker at a named instant of the switchover, act

@@ -3,7 +3,7 @@
 // the link), then let it go on. The two-tab fault tests use them to hit each instant exactly.
 
 import type { MigrationService } from '../migration/migration-service.js';
-import { HOLD_POINTS, type HoldPoint } from '../migration/switchover.js';
+import { HOLD_POINTS, setControlDelay, type HoldPoint } from '../migration/switchover.js';
 import { qapiEnum, type QmpDispatcher } from './dispatcher.js';
 
 export function registerFaultCommands(dispatcher: QmpDispatcher, mig: MigrationService): void {
@@ -13,6 +13,15 @@ export function registerFaultCommands(dispatcher: QmpDispatcher, mig: MigrationS
     handler: (a) => mig.hold(a.point as HoldPoint),
   });
   dispatcher.register({ name: 'x-tabmig-release', handler: () => mig.releaseHolds() });
-  dispatcher.register({ name: 'x-tabmig-held', handler: () => ({ point: mig.heldAt() }) });
+  // `committed`: this tab's last outgoing migration passed the point of no return (DESIGN §8).
+  dispatcher.register({ name: 'x-tabmig-held', handler: () => ({ point: mig.heldAt(), committed: mig.switchoverCommitted() }) });
   dispatcher.register({ name: 'x-tabmig-drop-link', handler: () => ({ dropped: mig.dropLink() }) });
+  // The destination hangs up the return path (its migration worker aborts the channel).
+  dispatcher.register({ name: 'x-tabmig-close-return-path', handler: () => ({ closed: mig.closeReturnPath() }) });
+  // Every control message this tab sends waits min..max ms (random each): late and reordered. 0 0 clears.
+  dispatcher.register<{ 'min-ms': number; 'max-ms': number }>({
+    name: 'x-tabmig-delay-control',
+    args: { 'min-ms': 'int', 'max-ms': 'int' },
+    handler: (a) => setControlDelay(a['min-ms'], a['max-ms']),
+  });
 }

@@ -73,6 +73,7 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
       '*max-bandwidth': 'int',
       '*downtime-limit': 'int',
       '*x-incoming-idle-timeout': 'int',
+      '*x-outgoing-idle-timeout': 'int',
       '*x-checkpoint-delay': 'int',
       '*block-incremental': 'bool',
       '*x-multifd-channels': 'int',

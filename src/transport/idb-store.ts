@@ -143,18 +143,31 @@ class IdbSink implements SnapshotSink {
       await this.inflight;
       if (this.error) throw this.error;
       const tx = this.db.transaction(['snapshots', 'chunks', 'pending'], 'readwrite');
-      const snapshots = tx.objectStore('snapshots');
-      const old = await snapshots.get(this.name);
-      // Checked inside the commit transaction, so a save of the same name that finished while
-      // this one was being written is never replaced behind the user's back.
-      if (old && !this.replace) {
-        await tx.done; // nothing written yet: let it finish before discard() opens another
-        throw new SnapshotExistsError(this.name);
+      tx.done.catch(() => {}); // an abort below rejects it; the failure is reported from here
+      try {
+        const snapshots = tx.objectStore('snapshots');
+        const old = await snapshots.get(this.name);
+        // Checked inside the commit transaction, so a save of the same name that finished while
+        // this one was being written is never replaced behind the user's back.
+        if (old && !this.replace) {
+          await tx.done; // nothing written yet: let it finish before discard() opens another
+          throw new SnapshotExistsError(this.name);
+        }
+        if (old) await tx.objectStore('chunks').delete(chunkRange(old.save));
+        await snapshots.put({ name: this.name, save: this.save, size: this.bytesWritten, chunks: this.seq, created: Date.now() });
+        await tx.objectStore('pending').delete(this.save);
+        await tx.done;
+      } catch (e) {
+        // All or nothing: a step that failed (a full disk, say) must not leave the older
+        // snapshot's records deleted by the steps before it, which would commit with the
+        // transaction otherwise.
+        try {
+          tx.abort();
+        } catch {
+          // already finished or aborted
+        }
+        throw e;
       }
-      if (old) await tx.objectStore('chunks').delete(chunkRange(old.save));
-      await snapshots.put({ name: this.name, save: this.save, size: this.bytesWritten, chunks: this.seq, created: Date.now() });
-      await tx.objectStore('pending').delete(this.save);
-      await tx.done;
     } catch (e) {
       this.error ??= e instanceof TransportError ? e : new TransportError(`Failed to save 'idb:${this.name}': ${(e as Error).message}`);
       await this.discard();

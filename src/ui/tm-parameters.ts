@@ -66,6 +66,11 @@ const META: Record<MigrationParameter, ParameterMeta> = {
     range: '0 (never) or 100 to 3,600,000',
     unit: 'ms',
   },
+  'x-outgoing-idle-timeout': {
+    help: "how long a source waits for any word from its destination before it fails and resumes its guest (tabmig's own)",
+    range: '0 (never) or 100 to 3,600,000',
+    unit: 'ms',
+  },
   'block-incremental': { help: "copy only the disks' changes in block migration", range: 'on or off' },
   'x-multifd-channels': { help: 'parallel channels for x-multifd', range: '1 to 255' },
   'x-multifd-page-count': { help: 'pages per multifd packet', range: '1 to 10,000' },

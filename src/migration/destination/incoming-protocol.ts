@@ -33,6 +33,11 @@ export interface IncomingStart {
    * off, so nothing but PONGs goes back unless the test says so.
    */
   handshake?: boolean;
+  /**
+   * How long the channels stay up after a failed load so the 'failed' message reaches the source
+   * first (default 500 ms). The stream fuzzer sets 0: nothing listens there.
+   */
+  failedLingerMs?: number;
 }
 
 export type ToIncoming =
@@ -42,7 +47,9 @@ export type ToIncoming =
   /** The source's keepalive arrived on the control conversation: it lives, though its stream may be quiet. */
   | { type: 'alive' }
   /** Postcopy: the link broke (or migrate-pause): pause and wait for migrate-recover. */
-  | { type: 'link-lost'; reason: string };
+  | { type: 'link-lost'; reason: string }
+  /** Fault tests (x-tabmig-close-return-path): hang up the return path as a failing destination would. */
+  | { type: 'close-return-path' };
 
 export type FromIncoming =
   /** The block's status moved (the block holds the truth; this says when, and why on failure). */

@@ -143,6 +143,11 @@ export class IncomingThread {
     this.idle?.touch();
   }
 
+  /** Fault tests: the return path is hung up (aborted) as a failing destination's would be. */
+  closeReturnPath(): void {
+    this.rp?.abort('fault injection: the destination closed the return path');
+  }
+
   // ---- the run -------------------------------------------------------------------------------
 
   private async main(): Promise<void> {
@@ -280,7 +285,7 @@ export class IncomingThread {
       multifd?.close();
       loadCleanupAll(handlers);
       this.progress(ramLoad.totals.pages);
-      if (failed) await sleep(FAILED_LINGER_MS);
+      if (failed) await sleep(s.failedLingerMs ?? FAILED_LINGER_MS);
       opened?.close(failed);
       if (!opened) void this.channels?.closeAll('incoming migration ended');
       this.post({ type: 'done' });

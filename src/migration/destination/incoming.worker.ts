@@ -43,5 +43,7 @@ scope.onmessage = (e: MessageEvent<unknown>) => {
     thread?.linkLost(m.reason);
   } else if (m.type === 'alive') {
     thread?.sourceAlive();
+  } else if (m.type === 'close-return-path') {
+    thread?.closeReturnPath();
   }
 };

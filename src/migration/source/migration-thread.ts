@@ -25,7 +25,7 @@ import { RoundRecords } from '../round-records.js';
 import { SaveVmLoop } from '../savevm.js';
 import { isFinished, type MigrationStatus } from '../state.js';
 import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
-import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, type SwitchoverMessage } from '../switchover.js';
+import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, outgoingIdleText, type SwitchoverMessage } from '../switchover.js';
 import { sourceCodecs, type SourceCodecs } from '../ram/codecs/source-codecs.js';
 import { AutoConverge } from './auto-converge.js';
 import { ConvergenceWatch } from './convergence.js';
@@ -102,6 +102,8 @@ export class MigrationThread {
   private mfSender: MultifdPageSender | null = null;
   /** PAGES_THIS_ROUND at the start of the current counter window. */
   private windowPages = 0;
+  /** When the destination last said anything on the control conversation (x-outgoing-idle-timeout). */
+  private lastAlive = performance.now();
 
   constructor(
     private readonly start: SourceStart,
@@ -321,6 +323,11 @@ export class MigrationThread {
     if (this.block.status === 'active' || this.block.status === 'setup') this.w.setRateLimit(bytesPerSecond);
   }
 
+  /** The destination lives (its keepalive echo or a handshake message arrived): silence starts over. */
+  destinationAlive(): void {
+    this.lastAlive = performance.now();
+  }
+
   /** migrate_cancel: the status is already 'cancelling'; make every pending write fail now. */
   cancel(): void {
     this.w.shutdown();
@@ -333,6 +340,7 @@ export class MigrationThread {
     this.iterationStart = setupStart;
     this.watchWord(MigWord.LINK_LOST, () => this.fail(this.linkLostText()));
     this.watchWord(MigWord.RP_ERROR, () => this.fail('RP: the return path failed: the destination sent a malformed or unexpected message, or closed it early', false));
+    if (this.handshake) this.watchDestination(this.options.outgoingIdleTimeout);
     try {
       this.recorder.reset();
       const commands: MigCommand[] = this.start.returnPath ? [{ type: 'OPEN_RETURN_PATH' }, { type: 'PING', value: 1 }] : [];
@@ -545,6 +553,28 @@ export class MigrationThread {
           return;
         }
         await this.block.waitWhile(i, 0, 500);
+      }
+    })();
+  }
+
+  /**
+   * x-outgoing-idle-timeout: a destination that says nothing (no keepalive echo, no handshake
+   * message) for `ms` is gone even if no close ever arrives (a frozen tab, a black-holed
+   * network). Before the commit that fails the migration and resumes the guest; after it the
+   * guest is the destination's and this side stays stopped (fail() knows which).
+   */
+  private watchDestination(ms: number): void {
+    if (ms <= 0) return;
+    this.lastAlive = performance.now();
+    const step = Math.max(20, Math.min(250, ms / 4));
+    void (async () => {
+      while (!this.done) {
+        await new Promise((r) => setTimeout(r, step));
+        if (this.done || isFinished(this.block.status)) return;
+        if (performance.now() - this.lastAlive > ms) {
+          this.fail(outgoingIdleText(ms));
+          return;
+        }
       }
     })();
   }

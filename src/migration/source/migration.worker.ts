@@ -90,5 +90,8 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       cancelled = true;
       thread?.cancel();
       return;
+    case 'alive':
+      thread?.destinationAlive();
+      return;
   }
 };

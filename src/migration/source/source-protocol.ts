@@ -46,7 +46,9 @@ export type ToSource =
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
   | { type: 'cancel' }
   /** A round-trip probe on the control conversation came back after `ms` (switchover-cost.ts). */
-  | { type: 'rtt'; ms: number; offset?: number; id?: number; received?: number };
+  | { type: 'rtt'; ms: number; offset?: number; id?: number; received?: number }
+  /** The destination said something on the control conversation (a keepalive echo, the handshake): it lives. */
+  | { type: 'alive' };
 
 export type FromSource =
   /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
