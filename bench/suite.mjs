@@ -2,6 +2,8 @@
 import { downtime, idle, incompressible } from './migration.mjs';
 import { rawTabToTab } from './raw-channel.mjs';
 import { postcopyDowntime, postcopyFaults } from './postcopy.mjs';
+import { downtimeRuns, reducers, zlibCompare } from './reducers.mjs';
+export { reducerReport } from './reducers.mjs';
 
 /** Interpreter speed in the vCPU worker with dirty tracking on, for a CPU-bound and a store-heavy guest. */
 async function mips({ browser, sleep }) {
@@ -108,6 +110,10 @@ export const benches = [
   { name: 'memory-map', run: memoryMap },
   { name: 'postcopy-faults', run: postcopyFaults },
   { name: 'postcopy-downtime', run: postcopyDowntime },
+  // issue 8: the byte reducers per guest, convergence, downtime over five runs, the zlib codec choice
+  { name: 'reducers', run: reducers },
+  { name: 'downtime-runs', run: downtimeRuns },
+  { name: 'zlib', run: zlibCompare },
   // the raw channel again, after the migrations: the ratio uses the mean of both measurements
   {
     name: 'raw-after',

@@ -159,7 +159,13 @@ describe('incoming thread', () => {
     equal(r.block.runstate, 'running');
     equal(r.block.status, 'completed');
     deepEqual(r.statuses(), ['setup', 'active', 'completed']);
-    deepEqual(r.said(), [{ switchover: 'ready' }, { switchover: 'started', runstate: 'running' }]);
+    const said = r.said();
+    // 'started' also says when, on this side's clock (the source's downtime ends there).
+    ok(said[1] && typeof (said[1] as { at?: unknown }).at === 'number', "'started' carries its time");
+    deepEqual(
+      said.map((m) => ({ ...m, at: undefined })),
+      [{ switchover: 'ready', at: undefined }, { switchover: 'started', runstate: 'running', at: undefined }],
+    );
     ok(r.block.get(IncomingCounter.BYTES) > 0 && r.block.get(IncomingCounter.PAGES) === PAGES, 'counters');
     equal(r.posts.at(-1)!.type, 'done');
   });
@@ -181,7 +187,7 @@ describe('incoming thread', () => {
     await r.run;
     equal(r.control.runstate, 'paused');
     equal(r.control.runRequested, false);
-    deepEqual(r.said().at(-1), { switchover: 'started', runstate: 'paused' });
+    deepEqual({ ...r.said().at(-1), at: 0 }, { switchover: 'started', runstate: 'paused', at: 0 });
   });
 
   it('a malformed stream fails: SHUT 1, the reason to the source, the guest never given', async () => {

@@ -154,8 +154,8 @@ describe('migrate-set-capabilities', () => {
     equal(opts.useEvents, true, 'untouched capability keeps its state');
   });
 
-  it('the implemented list is events, return-path, pause-before-switchover and postcopy\'s three', () => {
-    deepEqual([...TABMIG_IMPLEMENTED_CAPABILITIES], ['events', 'return-path', 'pause-before-switchover', 'postcopy-ram', 'postcopy-blocktime', 'release-ram']);
+  it('the implemented list: the reducers of issue 8, events, return-path, pause-before-switchover, postcopy\'s three and x-multifd', () => {
+    deepEqual([...TABMIG_IMPLEMENTED_CAPABILITIES], ['xbzrle', 'auto-converge', 'compress', 'events', 'return-path', 'pause-before-switchover', 'postcopy-ram', 'postcopy-blocktime', 'release-ram', 'x-multifd']);
   });
 
   it('refuses every capability tabmig does not implement yet, naming it', () => {
@@ -173,8 +173,8 @@ describe('migrate-set-capabilities', () => {
 
   it('accepts turning an unimplemented capability off', () => {
     const opts = new MigrationOptions();
-    opts.setCapabilities([{ capability: 'xbzrle', state: false }], IDLE_CONTEXT);
-    equal(opts.capability('xbzrle'), false);
+    opts.setCapabilities([{ capability: 'x-colo', state: false }], IDLE_CONTEXT);
+    equal(opts.capability('x-colo'), false);
   });
 
   it('is all-or-nothing: one refused capability leaves every other one unchanged', () => {
@@ -183,7 +183,7 @@ describe('migrate-set-capabilities', () => {
       opts.setCapabilities(
         [
           { capability: 'events', state: true },
-          { capability: 'xbzrle', state: true },
+          { capability: 'x-colo', state: true },
           { capability: 'return-path', state: true },
         ],
         IDLE_CONTEXT,
@@ -196,13 +196,13 @@ describe('migrate-set-capabilities', () => {
     const opts = new MigrationOptions();
     opts.setCapabilities(
       [
-        { capability: 'xbzrle', state: true },
-        { capability: 'xbzrle', state: false },
+        { capability: 'x-colo', state: true },
+        { capability: 'x-colo', state: false },
         { capability: 'events', state: true },
       ],
       IDLE_CONTEXT,
     );
-    equal(opts.capability('xbzrle'), false);
+    equal(opts.capability('x-colo'), false);
     equal(opts.useEvents, true);
   });
 
@@ -234,6 +234,24 @@ describe('migrate-set-capabilities', () => {
       ),
       'Postcopy is not currently compatible with compression',
     );
+  });
+
+  it('postcopy-ram with x-multifd is refused (tabmig\'s multifd sender has no postcopy half)', () => {
+    const opts = new MigrationOptions();
+    equal(
+      qmpError(() =>
+        opts.setCapabilities(
+          [
+            { capability: 'postcopy-ram', state: true },
+            { capability: 'x-multifd', state: true },
+          ],
+          IDLE_CONTEXT,
+        ),
+      ),
+      'Postcopy is not yet compatible with multifd',
+    );
+    equal(opts.capability('postcopy-ram'), false);
+    equal(opts.capability('x-multifd'), false);
   });
 
   it('postcopy-ram on a destination without host support: "Postcopy is not supported"', () => {
@@ -504,7 +522,7 @@ describe('HMP', () => {
       hmpMigrateSetCapability(opts, 'events on now', IDLE_CONTEXT),
       'migrate_set_capability: extraneous characters at the end of line\n' + help,
     );
-    equal(hmpMigrateSetCapability(opts, 'xbzrle on', IDLE_CONTEXT), "Error: Capability 'xbzrle' is not supported by tabmig yet\n");
+    equal(hmpMigrateSetCapability(opts, 'x-colo on', IDLE_CONTEXT), "Error: Capability 'x-colo' is not supported by tabmig yet\n");
     equal(hmpMigrateSetCapability(opts, 'events on', { status: 'active' }), `Error: ${IN_PROGRESS}\n`);
     equal(opts.useEvents, false);
   });
@@ -693,7 +711,7 @@ describe('-global migration properties', () => {
     equal(startErr(['migration.x-downtime-limit=-1']), DOWNTIME, 'strtoull wraps -1');
     equal(startErr(['migration.x-block=on']), 'QEMU compiled without old-style (blk/-b, inc/-i) block migration');
     equal(startErr(['migration.x-postcopy-ram=on', 'migration.x-compress=on']), 'Postcopy is not currently compatible with compression');
-    equal(startErr(['migration.x-xbzrle=on']), "Capability 'xbzrle' is not supported by tabmig yet");
+    equal(startErr(['migration.x-colo=on']), "Capability 'x-colo' is not supported by tabmig yet");
     equal(startErr(['migration.foo=1']), cant('migration.foo=1', "Property 'migration.foo' not found"));
   });
 

@@ -42,7 +42,7 @@ function recorder(events: Event[]): RamVisitor {
     zeroPage: (b, off, fill) => events.push(['zero', b.name, off, fill]),
     xbzrlePage: (b, off, enc) => events.push(['xbzrle', b.name, off, Array.from(enc)]),
     compressedPage: (b, off, data) => events.push(['zlib', b.name, off, Array.from(data)]),
-    multifdFlush: () => events.push(['flush']),
+    multifdFlush: () => void events.push(['flush']),
   };
 }
 

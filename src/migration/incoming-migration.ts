@@ -17,6 +17,8 @@ import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from '
 import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
+import { isProbe } from './source/switchover-cost.js';
+import { multifdIds } from './ram/codecs/multifd-channels.js';
 import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
@@ -106,6 +108,7 @@ export class IncomingMigration {
       { id: CHANNEL.main, to: this.worker },
       { id: CHANNEL.returnPath, to: this.worker },
       { id: CHANNEL.postcopy, to: this.worker },
+      ...multifdIds(this.options).map((id) => ({ id, to: this.worker })),
     ];
     if (uri.kind === 'loopback') {
       const l = listenLoopback(uri.name, { routes });
@@ -152,7 +155,7 @@ export class IncomingMigration {
         this.worker.postMessage({ type: 'alive' } satisfies ToIncoming);
         // Echoed, so the source hears this tab lives (its x-outgoing-idle-timeout).
         sendControl((d) => link.sendControl(d), data);
-      }
+      } else if (isProbe(data) && !data.echo) link.sendControl({ ...data, echo: true, peerWall: Date.now(), received: this.block.get(IncomingCounter.BYTES) });
     };
     link.closed.then((info) => {
       if (this.done || this.link !== link) return;

@@ -55,10 +55,33 @@ export const MigCounter = {
   ITERATIONS: 16,
   /** Pages sent in the current dirty-sync round. */
   PAGES_THIS_ROUND: 17,
+  // Issue 8's reducers (kept high in the block so other features can grow from 18 up).
+  /** Bytes of XBZRLE records sent (query-migrate xbzrle-cache.bytes). */
+  XBZRLE_BYTES: 20,
+  XBZRLE_PAGES: 21,
+  XBZRLE_CACHE_MISS: 22,
+  /** Misses per page looked up over the last sync period, 0..1. */
+  XBZRLE_CACHE_MISS_RATE: 23,
+  XBZRLE_OVERFLOW: 24,
+  /** Pages sent compressed (query-migrate compression.pages). */
+  COMPRESS_PAGES: 25,
+  /** Times a page waited because every compress worker was busy. */
+  COMPRESS_BUSY: 26,
+  COMPRESS_BUSY_RATE: 27,
+  /** Bytes of zlib data sent. */
+  COMPRESSED_SIZE: 28,
+  /** Page bytes in / zlib bytes out. */
+  COMPRESSION_RATE: 29,
+  /** Bytes sent on the multifd channels. */
+  MULTIFD_BYTES: 30,
+  /** cpu-throttle-percentage auto-converge set (0: none). */
+  THROTTLE: 31,
+  /** The destination's wall clock when its guest started (its 'started' message), ms. */
+  DEST_STARTED_AT: 32,
 } as const;
 
 const WORDS = 16;
-const COUNTERS = 32;
+const COUNTERS = 40;
 export const MIGRATION_BLOCK_BYTES = sharedBlockBytes(WORDS, COUNTERS);
 
 export class MigrationBlock extends SharedBlock {

@@ -21,6 +21,32 @@ export interface MigrationRamInfo {
   'multifd-bytes': number;
 }
 
+/** query-migrate's xbzrle-cache (QAPI XBZRLECacheStats). */
+export interface XbzrleCacheStats {
+  'cache-size': number;
+  bytes: number;
+  pages: number;
+  'cache-miss': number;
+  'cache-miss-rate': number;
+  overflow: number;
+}
+
+/** query-migrate's compression (QAPI CompressionStats, QEMU 3.1). */
+export interface CompressionStats {
+  pages: number;
+  busy: number;
+  'busy-rate': number;
+  'compressed-size': number;
+  'compression-rate': number;
+}
+
+/** Which optional members the source reports (the capabilities of its migration). */
+export interface InfoFeatures {
+  xbzrle: boolean;
+  xbzrleCacheSize: number;
+  compress: boolean;
+}
+
 export interface MigrationInfo {
   status?: MigrationStatus;
   ram?: MigrationRamInfo;
@@ -34,6 +60,30 @@ export interface MigrationInfo {
   'postcopy-blocktime'?: number;
   /** Destination, postcopy-blocktime: ms each vCPU stood still on missing pages. */
   'postcopy-vcpu-blocktime'?: number[];
+  'xbzrle-cache'?: XbzrleCacheStats;
+  compression?: CompressionStats;
+}
+
+function addFeatureStats(info: MigrationInfo, b: MigrationBlock, f: InfoFeatures | undefined): void {
+  if (f?.xbzrle) {
+    info['xbzrle-cache'] = {
+      'cache-size': f.xbzrleCacheSize,
+      bytes: b.get(MigCounter.XBZRLE_BYTES),
+      pages: b.get(MigCounter.XBZRLE_PAGES),
+      'cache-miss': b.get(MigCounter.XBZRLE_CACHE_MISS),
+      'cache-miss-rate': b.get(MigCounter.XBZRLE_CACHE_MISS_RATE),
+      overflow: b.get(MigCounter.XBZRLE_OVERFLOW),
+    };
+  }
+  if (f?.compress) {
+    info.compression = {
+      pages: b.get(MigCounter.COMPRESS_PAGES),
+      busy: b.get(MigCounter.COMPRESS_BUSY),
+      'busy-rate': b.get(MigCounter.COMPRESS_BUSY_RATE),
+      'compressed-size': b.get(MigCounter.COMPRESSED_SIZE),
+      'compression-rate': b.get(MigCounter.COMPRESSION_RATE),
+    };
+  }
 }
 
 function ramInfo(b: MigrationBlock, status: MigrationStatus): MigrationRamInfo {
@@ -49,7 +99,7 @@ function ramInfo(b: MigrationBlock, status: MigrationStatus): MigrationRamInfo {
     'dirty-sync-count': b.get(MigCounter.DIRTY_SYNC_COUNT),
     'postcopy-requests': b.get(MigCounter.POSTCOPY_REQUESTS),
     'page-size': PAGE_SIZE,
-    'multifd-bytes': 0,
+    'multifd-bytes': b.get(MigCounter.MULTIFD_BYTES),
   };
   if (status !== 'completed') {
     ram.remaining = b.get(MigCounter.REMAINING);
@@ -59,7 +109,7 @@ function ramInfo(b: MigrationBlock, status: MigrationStatus): MigrationRamInfo {
 }
 
 /** The source's view. `now` is Date.now() for the running total time. */
-export function sourceMigrationInfo(b: MigrationBlock, status: MigrationStatus, error: string | null, throttle: number, now: number): MigrationInfo {
+export function sourceMigrationInfo(b: MigrationBlock, status: MigrationStatus, error: string | null, throttle: number, now: number, features?: InfoFeatures): MigrationInfo {
   switch (status) {
     case 'none':
       return {};
@@ -79,17 +129,21 @@ export function sourceMigrationInfo(b: MigrationBlock, status: MigrationStatus, 
         'setup-time': b.get(MigCounter.SETUP_TIME),
         ram: ramInfo(b, status),
       };
+      addFeatureStats(info, b, features);
       if (throttle > 0) info['cpu-throttle-percentage'] = throttle;
       return info;
     }
-    case 'completed':
-      return {
+    case 'completed': {
+      const info: MigrationInfo = {
         status,
         'total-time': b.get(MigCounter.TOTAL_TIME),
         downtime: b.get(MigCounter.DOWNTIME),
         'setup-time': b.get(MigCounter.SETUP_TIME),
         ram: ramInfo(b, status),
       };
+      addFeatureStats(info, b, features);
+      return info;
+    }
     case 'failed':
       return error ? { status, 'error-desc': error } : { status };
     case 'cancelled':

@@ -148,7 +148,12 @@ export class MigrationService extends EventTarget {
       }
       return info;
     }
-    return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now());
+    const o = this.options;
+    return sourceMigrationInfo(this.block, this.outStatus, this.outError, this.machine.control.throttlePercent, Date.now(), {
+      xbzrle: o.capability('xbzrle'),
+      xbzrleCacheSize: o.xbzrleCacheSize,
+      compress: o.capability('compress'),
+    });
   }
 
   /** Mirrors a status change already made in the shared block (by a worker or by us). */

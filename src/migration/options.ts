@@ -221,6 +221,7 @@ export function checkCapabilities(next: MigrationCapabilityStates, oldPostcopy: 
   if (!LIVE_BLOCK_MIGRATION && next['block']) fail(ERR.blockCompiledOut);
   if (next['postcopy-ram']) {
     if (next['compress']) fail(ERR.postcopyCompress);
+    if (next['x-multifd']) fail(ERR.postcopyMultifd);
     // Only the destination needs host support, and only the first time it is switched on.
     if (!oldPostcopy && ctx.inmigrate && !(ctx.postcopyRamSupportedByHost?.() ?? false)) fail(ERR.postcopyUnsupported);
   }

@@ -13,13 +13,15 @@ import { CHANNEL, type ChannelRoute, type ChannelTarget } from '../transport/rou
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
-import { MigWord, type MigrationBlock } from './migration-block.js';
+import { MigCounter, MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { PostcopyBlock } from './postcopy/postcopy-block.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import type { RoundRecords } from './round-records.js';
 import { DestReady, isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
+import { multifdIds } from './ram/codecs/multifd-channels.js';
+import { PROBE_INTERVAL_MS, isProbe, type ProbeMessage } from './source/switchover-cost.js';
 import type { FromReturnPath, FromSource, ReturnPathStart, StreamTarget, ToSource } from './source/source-protocol.js';
 
 type FromMainToReturnPath = ReturnPathStart;
@@ -44,6 +46,7 @@ export class OutgoingMigration {
   /** Whether the migration worker got its main channel (and so runs, and finishes, the migration). */
   private mainDelivered = false;
   private keepalive: ReturnType<typeof setInterval> | null = null;
+  private probe: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly machine: Machine,
@@ -121,6 +124,8 @@ export class OutgoingMigration {
       { id: CHANNEL.main, to: toWorker },
       this.rpWorker ? { id: CHANNEL.returnPath, to: this.rpWorker } : { id: CHANNEL.returnPath },
       { id: CHANNEL.postcopy, to: toWorker },
+      // x-multifd: the extra data channels, all to the migration worker (it packs them).
+      ...multifdIds(this.options).map((id) => ({ id, to: toWorker })),
     ];
     try {
       if (uri.kind === 'loopback') {
@@ -148,10 +153,26 @@ export class OutgoingMigration {
     this.keepalive = setInterval(() => {
       if (!this.ended) sendControl((d) => link.sendControl(d), { keepalive: ++beat } satisfies KeepaliveMessage);
     }, keepaliveInterval(this.options.outgoingIdleTimeout));
+    // Round-trip probes for the switchover cost (the destination's main thread echoes them).
+    this.probe = setInterval(() => {
+      if (!this.ended) link.sendControl({ probe: performance.now(), wall: Date.now() } satisfies ProbeMessage);
+    }, PROBE_INTERVAL_MS);
     link.oncontrol = (data) => {
       // Anything the destination says proves it lives (x-outgoing-idle-timeout, in the worker).
       if (isSwitchoverMessage(data) || isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToSource);
       if (isSwitchoverMessage(data)) this.fromDestination(data);
+      else if (isProbe(data) && data.echo) {
+        const ms = performance.now() - data.probe;
+        // The peer's clock against ours, assuming the echo was half-way (it needs no common clock).
+        const offset = data.wall !== undefined && data.peerWall !== undefined ? data.peerWall - (data.wall + ms / 2) : undefined;
+        this.worker.postMessage({
+          type: 'rtt',
+          ms,
+          ...(offset !== undefined ? { offset } : {}),
+          ...(data.id !== undefined ? { id: data.id } : {}),
+          ...(data.received !== undefined ? { received: data.received } : {}),
+        } satisfies ToSource);
+      }
     };
     link.closed.then((info) => {
       if (!this.ended && this.link === link) this.linkLost(lostText(info.reason));
@@ -170,6 +191,8 @@ export class OutgoingMigration {
         this.block.setWord(MigWord.DEST_READY, DestReady.FAILED);
         return;
       case 'started':
+        // When the guest really started, on the destination's clock (the downtime's end).
+        if (m.at !== undefined) this.block.set(MigCounter.DEST_STARTED_AT, m.at);
         this.hooks.log(`destination confirmed: the guest is there (${m.runstate})`);
         this.block.setWord(MigWord.DEST_STARTED, 1);
         return;
@@ -257,6 +280,12 @@ export class OutgoingMigration {
       case 'runstate':
         this.machine.noteRunstate(msg.from as RunState);
         return;
+      case 'probe':
+        this.link?.sendControl({ probe: performance.now(), wall: Date.now(), id: msg.id } satisfies ProbeMessage);
+        return;
+      case 'log':
+        this.hooks.log(msg.text);
+        return;
       case 'file':
         this.hooks.file(msg.name, msg.blob);
         this.hooks.log(`saved ${msg.blob.size} bytes as file ${msg.name}`);
@@ -279,6 +308,7 @@ export class OutgoingMigration {
     if (this.ended) return;
     this.ended = true;
     if (this.keepalive !== null) clearInterval(this.keepalive);
+    if (this.probe !== null) clearInterval(this.probe);
     const completed = this.block.status === 'completed';
     // Give the last bytes time to leave on success; drop the link at once on failure.
     setTimeout(() => this.link?.close(completed ? 'migration completed' : 'migration ended'), completed ? 2000 : 0);

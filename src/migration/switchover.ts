@@ -29,7 +29,7 @@ export type SwitchoverMessage =
   /** source → destination: the migration ends without a switchover: discard what loaded. */
   | { switchover: 'abort'; reason: string }
   /** destination → source: the guest is the destination's now (running, or paused under -S). */
-  | { switchover: 'started'; runstate: string };
+  | { switchover: 'started'; runstate: string; at?: number };
 
 export function isSwitchoverMessage(data: unknown): data is SwitchoverMessage {
   return typeof data === 'object' && data !== null && typeof (data as { switchover?: unknown }).switchover === 'string';

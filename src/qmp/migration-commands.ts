@@ -266,6 +266,25 @@ export function formatInfoMigrate(mig: MigrationService): string {
   }
   if (info['postcopy-blocktime'] !== undefined) s += `postcopy blocktime: ${info['postcopy-blocktime']}\n`;
   if (info['postcopy-vcpu-blocktime'] !== undefined) s += `postcopy vcpu blocktime: [${info['postcopy-vcpu-blocktime'].join(', ')}]\n`;
+  const x = info['xbzrle-cache'];
+  if (x) {
+    // hmp_info_migrate's XBZRLE block (QEMU 3.0 wording).
+    s += `cache size: ${x['cache-size']} bytes\n`;
+    s += `xbzrle transferred: ${Math.floor(x.bytes / 1024)} kbytes\n`;
+    s += `xbzrle pages: ${x.pages} pages\n`;
+    s += `xbzrle cache miss: ${x['cache-miss']}\n`;
+    s += `xbzrle cache miss rate: ${x['cache-miss-rate'].toFixed(2)}\n`;
+    s += `xbzrle overflow : ${x.overflow}\n`;
+  }
+  const c = info.compression;
+  if (c) {
+    // QEMU 3.1's compression block.
+    s += `compression pages: ${c.pages} pages\n`;
+    s += `compression busy: ${c.busy}\n`;
+    s += `compression busy rate: ${c['busy-rate'].toFixed(2)}\n`;
+    s += `compressed size: ${c['compressed-size']}\n`;
+    s += `compression rate: ${c['compression-rate'].toFixed(2)}\n`;
+  }
   if (info['cpu-throttle-percentage'] !== undefined) s += `cpu throttle percentage: ${info['cpu-throttle-percentage']}\n`;
   return s;
 }

@@ -11,7 +11,7 @@ import './tm-migration-badge.js';
 /** query-migrate is asked this often while a migration is in setup or active states. */
 export const POLL_MS = 250;
 
-type Kind = 'ms' | 'bytes' | 'pages' | 'pages/s' | 'count' | 'mbps' | 'percent';
+type Kind = 'ms' | 'bytes' | 'pages' | 'pages/s' | 'count' | 'mbps' | 'percent' | 'ratio';
 
 interface Field {
   key: string;
@@ -25,7 +25,12 @@ interface Field {
 const TIMES: Field[] = [
   { key: 'total-time', kind: 'ms', about: 'time since the migration started' },
   { key: 'setup-time', kind: 'ms', about: 'time spent in setup before the first page was sent' },
-  { key: 'expected-downtime', kind: 'ms', about: 'how long the final stop would take now, at the current bandwidth', when: 'while active' },
+  {
+    key: 'expected-downtime',
+    kind: 'ms',
+    about: 'how long the switchover would stop the guest now: the pages left and bytes in flight at the measured wire rate, the handshake round trip, the stop and the start — the estimate the switchover decision uses',
+    when: 'while active',
+  },
   { key: 'downtime', kind: 'ms', about: 'how long the guest was actually stopped for the switchover', when: 'once completed' },
   { key: 'cpu-throttle-percentage', kind: 'percent', about: 'CPU time auto-converge takes from the guest', when: 'while throttling' },
 ];
@@ -64,8 +69,29 @@ function formatValue(v: number, kind: Kind): { value: string; unit: string } {
       return { value: String(v), unit: '%' };
     case 'count':
       return { value: formatCount(v), unit: '' };
+    case 'ratio':
+      return { value: v.toFixed(2), unit: '' };
   }
 }
+
+/** query-migrate's xbzrle-cache (present while the xbzrle capability is on). */
+const XBZRLE: Field[] = [
+  { key: 'cache-size', kind: 'bytes', about: 'xbzrle-cache-size: the page cache XBZRLE encodes against' },
+  { key: 'bytes', kind: 'bytes', about: 'bytes of XBZRLE records sent' },
+  { key: 'pages', kind: 'pages', about: 'pages sent as XBZRLE deltas instead of whole pages' },
+  { key: 'cache-miss', kind: 'count', about: 'pages not in the cache: sent whole, and cached' },
+  { key: 'cache-miss-rate', kind: 'ratio', about: 'misses per page looked up over the last round' },
+  { key: 'overflow', kind: 'count', about: 'pages whose delta would not fit a page: sent whole' },
+];
+
+/** query-migrate's compression (present while the compress capability is on; QEMU 3.1). */
+const COMPRESSION: Field[] = [
+  { key: 'pages', kind: 'pages', about: 'pages sent zlib-compressed by the compress-threads workers' },
+  { key: 'busy', kind: 'count', about: 'pages that waited because every compress worker was busy' },
+  { key: 'busy-rate', kind: 'ratio', about: 'busy per page over the last round' },
+  { key: 'compressed-size', kind: 'bytes', about: 'bytes of zlib data sent' },
+  { key: 'compression-rate', kind: 'ratio', about: 'page bytes in per zlib byte out over the last round' },
+];
 
 /**
  * Every field of query-migrate, live: asked through QMP four times a second while a migration is
@@ -347,7 +373,15 @@ export class TmMigrationStatus extends LitElement {
         ${incoming
           ? nothing
           : html`<h3><code>ram</code></h3>
-              <dl class="ram">${RAM.map((f) => this.renderField(f, info.ram?.[f.key as keyof MigrationRamInfo]))}</dl>`}
+              <dl class="ram">${RAM.map((f) => this.renderField(f, info.ram?.[f.key as keyof MigrationRamInfo]))}</dl>
+              ${info['xbzrle-cache']
+                ? html`<h3><code>xbzrle-cache</code></h3>
+                    <dl class="ram">${XBZRLE.map((f) => this.renderField(f, (info['xbzrle-cache'] as unknown as Record<string, unknown>)[f.key]))}</dl>`
+                : nothing}
+              ${info.compression
+                ? html`<h3><code>compression</code></h3>
+                    <dl class="ram">${COMPRESSION.map((f) => this.renderField(f, (info.compression as unknown as Record<string, unknown>)[f.key]))}</dl>`
+                : nothing}`}
       </div>
     </section>`;
   }

@@ -25,6 +25,10 @@ import { PostcopyIncoming } from '../postcopy/postcopy-incoming.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { ramLoadHandler } from '../ram/ram-load.js';
+import { MultifdReceiver } from '../ram/multifd-receiver.js';
+import { multifdIds } from '../ram/codecs/multifd-channels.js';
+import { CodecPool } from '../ram/codecs/codec-pool.js';
+import { LoadCodecs } from '../ram/codecs/load-codecs.js';
 import type { MigrationStatus } from '../state.js';
 import { RAM_BLOCK_MAIN, StreamReader, encodeRpMessage, type ByteSource, type MigCommand } from '../stream/index.js';
 import { Verdict, type SwitchoverMessage } from '../switchover.js';
@@ -51,6 +55,8 @@ class IncomingCancelled extends Error {
 interface OpenedSource {
   source: ByteSource;
   rp: MigrationChannel | null;
+  /** x-multifd's extra data channels (empty otherwise). */
+  multifd?: MigrationChannel[];
   close(failed: boolean): void;
 }
 
@@ -169,15 +175,34 @@ export class IncomingThread {
         log: (text) => this.post({ type: 'command', name: text }),
       });
     }
+    const compress = this.options.capability('compress');
+    let multifd: MultifdReceiver | null = null;
+    // Bytes read so far on every channel, kept current for the source's probes (it measures
+    // the wire by what arrived here).
+    const publishReceived = () => block.set(IncomingCounter.BYTES, (this.reader?.received ?? 0) + (multifd?.bytes ?? 0));
     const ramLoad = ramLoadHandler({
       ram,
       block: { name: RAM_BLOCK_MAIN, length: ram.length },
       pageSize: PAGE_SIZE,
       pageState,
       placer: this.postcopy,
+      // XBZRLE records are always understood (QEMU's loader needs no capability for them);
+      // compressed ones only with `compress` on, inflated by decompress-threads workers.
+      codecs: new LoadCodecs({
+        ram,
+        pageSize: PAGE_SIZE,
+        pool: compress ? new CodecPool(this.options.parameter('decompress-threads'), { ram: s.ram, pageSize: PAGE_SIZE, level: 0 }) : null,
+        errorCheck: this.options.decompressErrorCheck,
+      }),
+      allowCompressed: compress,
+      // Channels open later (openSource); the loader asks through this once they have.
+      multifd: {
+        flush: () => multifd?.flush() ?? Promise.resolve(),
+      },
       onPart: (t) => {
         block.set(IncomingCounter.PAGES, t.pages);
         block.set(IncomingCounter.ZERO_PAGES, t.zeroPages);
+        publishReceived();
       },
     });
     const machine = machineLoadHandlers({
@@ -205,6 +230,19 @@ export class IncomingThread {
     try {
       opened = await this.openSource();
       this.rp = opened.rp;
+      if (opened.multifd?.length) {
+        multifd = new MultifdReceiver(opened.multifd, {
+          ram,
+          pageSize: PAGE_SIZE,
+          blockName: RAM_BLOCK_MAIN,
+          maxPageCount: this.options.parameter('x-multifd-page-count'),
+          pageState,
+          onPages: (n) => {
+            ramLoad.totals.pages += n;
+            publishReceived();
+          },
+        });
+      }
       this.setStatus('setup', 'active');
       const idle = new IdleWatch(opened.source, s.source.kind === 'channel' ? this.options.incomingIdleTimeout : 0);
       this.idle = idle;
@@ -244,6 +282,7 @@ export class IncomingThread {
       this.loadFailed(errorText(e));
     } finally {
       clearInterval(progress);
+      multifd?.close();
       loadCleanupAll(handlers);
       this.progress(ramLoad.totals.pages);
       if (failed) await sleep(s.failedLingerMs ?? FAILED_LINGER_MS);
@@ -260,13 +299,16 @@ export class IncomingThread {
       case 'channel': {
         const set = this.channels;
         if (!set) throw new Error('incoming migration: no channels for a channel source');
-        await set.whenAll([CHANNEL.main, CHANNEL.returnPath], this.abort.signal);
+        const mfIds = multifdIds(this.options);
+        await set.whenAll([CHANNEL.main, CHANNEL.returnPath, ...mfIds], this.abort.signal);
         const main = set.open(CHANNEL.main);
         const rp = set.open(CHANNEL.returnPath);
-        await Promise.race([main.opened, abortPromise(this.abort.signal)]);
+        const multifd = mfIds.map((id) => set.open(id));
+        await Promise.race([Promise.all([main.opened, ...multifd.map((c) => c.opened)]), abortPromise(this.abort.signal)]);
         return {
           source: main,
           rp,
+          multifd,
           close: (failed) => void set.closeAll(failed ? 'the destination failed to load the migration stream' : undefined),
         };
       }
@@ -405,7 +447,7 @@ export class IncomingThread {
         // Decided now, not at EOF: `cont` or `stop` while waiting changes autostart.
         const next = decideRunstate(globalRunstate, block.autostart);
         this.complete(next);
-        this.say({ switchover: 'started', runstate: next });
+        this.say({ switchover: 'started', runstate: next, at: Date.now() });
         return;
       }
       case Verdict.ABORT:
@@ -489,7 +531,7 @@ export class IncomingThread {
 
   private progress(pages: number): void {
     const bytes = this.reader?.received ?? 0;
-    this.block.set(IncomingCounter.BYTES, bytes);
+    this.block.set(IncomingCounter.BYTES, Math.max(bytes, this.block.get(IncomingCounter.BYTES)));
     this.post({ type: 'progress', bytes, pages });
   }
 }

@@ -15,7 +15,9 @@ export type EncodedPage =
   /** RAM_SAVE_FLAG_XBZRLE: encoded against the page's last sent copy. */
   | { readonly kind: 'xbzrle'; readonly bytes: Uint8Array }
   /** RAM_SAVE_FLAG_COMPRESS_PAGE: zlib. */
-  | { readonly kind: 'compressed'; readonly bytes: Uint8Array };
+  | { readonly kind: 'compressed'; readonly bytes: Uint8Array }
+  /** XBZRLE found the page identical to what the destination holds: nothing is sent. */
+  | { readonly kind: 'unchanged' };
 
 /**
  * The codec seam. `encode` gets a private copy of the page (the guest may write the original
@@ -25,6 +27,10 @@ export type EncodedPage =
 export interface PageCodec {
   readonly name: string;
   encode(page: Uint8Array, block: string, offset: number): EncodedPage | null | Promise<EncodedPage | null>;
+  /** A page went as a ZERO record (XBZRLE's cache must learn the destination now holds zeroes). */
+  zeroPage?(block: string, offset: number): void;
+  /** Pages queued to the codec and not yet answered at which needsDrain() says "wait". */
+  readonly maxInFlight?: number;
 }
 
 /** One channel the sender writes RAM records to. */
@@ -47,12 +53,15 @@ export class PageSender {
   private next = 0;
   /** Encoded pages still in flight, chained so their records keep the order they were queued in. */
   private chain: Promise<void> | null = null;
+  private inFlight = 0;
+  private readonly maxInFlight: number;
 
   /** `writers[0]` is the main channel: rate limit and the section's own records go there. */
   constructor(writers: readonly StreamWriter[], options: PageSenderOptions) {
     if (writers.length === 0) throw new RangeError('a page sender needs at least one channel');
     this.pageSize = options.pageSize;
     this.codec = options.codec;
+    this.maxInFlight = options.codec?.maxInFlight ?? Infinity;
     this.channels = writers.map((writer) => ({ writer, ram: new RamWriter(writer, options.pageSize) }));
   }
 
@@ -69,6 +78,7 @@ export class PageSender {
 
   /** True when no channel has room: the producer should await ready(). */
   get needsDrain(): boolean {
+    if (this.inFlight >= this.maxInFlight) return true;
     for (const c of this.channels) if (!c.writer.needsDrain) return false;
     return true;
   }
@@ -80,6 +90,7 @@ export class PageSender {
 
   /** Resolves once some channel has room again (or one failed). */
   ready(): Promise<void> {
+    if (this.inFlight >= this.maxInFlight && this.chain) return this.chain;
     if (this.channels.length === 1) return this.main.writer.ready();
     return Promise.race(this.channels.map((c) => c.writer.ready()));
   }
@@ -93,15 +104,19 @@ export class PageSender {
     const copy = data.slice(dataOffset, dataOffset + this.pageSize);
     const encoded = this.codec.encode(copy, block, offset);
     const ch = this.pick();
+    const async = encoded instanceof Promise;
+    if (async) this.inFlight++;
     this.inOrder(ch, encoded, (e) => {
+      if (async) this.inFlight--;
       if (e === null) ch.ram.writePage(block, offset, copy, 0);
       else if (e.kind === 'xbzrle') ch.ram.writeXbzrlePage(block, offset, e.bytes);
-      else ch.ram.writeCompressedPage(block, offset, e.bytes);
+      else if (e.kind === 'compressed') ch.ram.writeCompressedPage(block, offset, e.bytes);
     });
   }
 
   /** A page of zeroes: a ZERO record (never worth a codec). */
   sendZeroPage(block: string, offset: number): void {
+    this.codec?.zeroPage?.(block, offset);
     const ch = this.pick();
     if (this.chain === null) ch.ram.writeZeroPage(block, offset);
     else this.inOrder(ch, null, () => ch.ram.writeZeroPage(block, offset));

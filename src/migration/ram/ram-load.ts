@@ -4,6 +4,7 @@
 
 import type { LoadContext, LoadHandler, SectionIdentity } from '../handlers.js';
 import { PageState, PageStatus } from '../page-state.js';
+import type { LoadCodecs } from './codecs/load-codecs.js';
 import {
   RAM_SECTION_INSTANCE,
   RAM_SECTION_NAME,
@@ -48,6 +49,12 @@ export interface RamLoadOptions {
    * that it landed. Absent: every page is written as it comes (precopy, snapshots).
    */
   readonly placer?: PagePlacer | null;
+  /** XBZRLE and compressed pages (load-codecs.ts); without it both are refused. */
+  readonly codecs?: LoadCodecs | null;
+  /** Accept COMPRESS_PAGE records (the `compress` capability on this side). */
+  readonly allowCompressed?: boolean;
+  /** x-multifd: pages also arrive on the multifd channels; a MULTIFD_FLUSH waits for them. */
+  readonly multifd?: { flush(): Promise<void> } | null;
   /** Called after each part with the running totals (for the incoming block's counters). */
   readonly onPart?: (totals: RamLoadTotals) => void;
 }
@@ -112,6 +119,27 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
       totals.zeroPages++;
     },
   };
+  const codecs = opts.codecs ?? null;
+  if (codecs) {
+    visitor.xbzrlePage = (_b, offset, encoded) => {
+      // (Postcopy: the source sends XBZRLE only before the switch, where every page may land.)
+      if (placer && !placer.mayPlace(offset / pageSize)) {
+        totals.pages++;
+        return;
+      }
+      codecs.xbzrle(offset, encoded);
+      received(offset);
+      placer?.landed(offset / pageSize);
+      totals.pages++;
+    };
+    visitor.compressedPage = (_b, offset, data) => {
+      codecs.compressed(offset, data);
+      received(offset);
+      totals.pages++;
+    };
+  }
+  const multifd = opts.multifd ?? null;
+  if (multifd) visitor.multifdFlush = () => multifd.flush();
 
   return {
     ...RAM_SECTION,
@@ -120,13 +148,19 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
     loadSetup() {
       pageState?.fill(PageStatus.CLEAN);
     },
+    loadCleanup() {
+      codecs?.cleanup();
+    },
     async loadState(r: StreamReader, ctx: LoadContext) {
       checkRamSectionVersion(r, ctx);
       if (r !== reader || !ramReader) {
         reader = r;
-        ramReader = new RamReader(r, [block], { pageSize });
+        ramReader = new RamReader(r, [block], { pageSize, allowCompressed: opts.allowCompressed ?? false });
       }
       await ramReader.readPart(visitor);
+      // Pages of this part still in a codec land before the next part (multifd ones are waited
+      // for at each MULTIFD_FLUSH, before any record after it).
+      if (codecs) await codecs.drain();
       started = true;
       totals.parts++;
       opts.onPart?.(totals);

@@ -17,20 +17,26 @@ import { MigCounter, MigWord, MigrationBlock } from '../migration-block.js';
 import { MigrationOptions } from '../options.js';
 import { PageState } from '../page-state.js';
 import { PageSender } from '../ram/page-sender.js';
+import { MultifdPageSender } from '../ram/multifd-sender.js';
+import { commitSinkAsByteSink } from '../../transport/bytes.js';
+import { channelSink } from '../../transport/channel.js';
+import type { RamRound } from '../ram/ram-save.js';
 import { RoundRecords } from '../round-records.js';
 import { SaveVmLoop } from '../savevm.js';
 import { isFinished, type MigrationStatus } from '../state.js';
 import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
 import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, outgoingIdleText, type SwitchoverMessage } from '../switchover.js';
+import { sourceCodecs, type SourceCodecs } from '../ram/codecs/source-codecs.js';
+import { AutoConverge } from './auto-converge.js';
+import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
 import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
 import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
 import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeCommand, writeSectionFooter, writeSectionPart } from '../stream/index.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
-import { channelSink } from '../../transport/channel.js';
-import { commitSinkAsByteSink } from '../../transport/bytes.js';
 import { openTarget } from './stream-target.js';
+import { SAFETY, SwitchoverCost } from './switchover-cost.js';
 import { sourceSections } from './source-sections.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
@@ -84,6 +90,18 @@ export class MigrationThread {
   /** Set while postcopy is paused: resolves with a recovery's new connection. */
   private reconnected: ((set: ChannelSet) => void) | null = null;
   private pendingConnection: ChannelSet | null = null;
+  /** XBZRLE / compression (issue 8): the page sender's codec and its statistics. */
+  private readonly codecs: SourceCodecs;
+  private readonly autoConverge: AutoConverge | null;
+  private readonly convergence: ConvergenceWatch;
+  /** What a switchover costs, measured as the migration goes (the downtime decision). */
+  readonly cost: SwitchoverCost;
+  private commitSentAt = 0;
+  /** x-multifd: one writer per extra data channel (empty without multifd). */
+  private readonly mfWriters: StreamWriter[] = [];
+  private mfSender: MultifdPageSender | null = null;
+  /** PAGES_THIS_ROUND at the start of the current counter window. */
+  private windowPages = 0;
   /** When the destination last said anything on the control conversation (x-outgoing-idle-timeout). */
   private lastAlive = performance.now();
 
@@ -101,13 +119,20 @@ export class MigrationThread {
     this.holds = new HoldPoints(this.block.words, MigWord.HOLD);
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
+    this.cost = new SwitchoverCost(start.deviceState.byteLength + 1024);
     this.recorder = new RoundRecorder(
       new RoundRecords(start.rounds),
       this.block,
       this.ctl,
-      () => this.w.transferred,
+      () => this.sent(),
       () => this.thresholdBytes,
+      (remaining) => this.expectedDowntime(remaining),
     );
+    this.codecs = sourceCodecs(this.options, this.block, PAGE_SIZE, start.ram.byteLength);
+    this.autoConverge = this.options.capability('auto-converge')
+      ? new AutoConverge(this.ctl, { initial: this.options.parameter('cpu-throttle-initial'), increment: this.options.parameter('cpu-throttle-increment') }, PAGE_SIZE, performance.now(), 0)
+      : null;
+    this.convergence = new ConvergenceWatch(this.options);
     const registry = sourceSections({
       ram: new Uint8Array(start.ram),
       dirtyLog: start.dirtyLog,
@@ -115,12 +140,13 @@ export class MigrationThread {
       ctl: this.ctl,
       block: this.block,
       pageState: new PageState(start.pageState),
-      // Precopy: one channel, no codec.
-      sender: new PageSender([this.w], { pageSize: PAGE_SIZE }),
+      // Precopy: the main channel, with a codec when xbzrle or compress is on; with x-multifd,
+      // pages in packets on the extra channels (QEMU 3.0 uses no codec with multifd either).
+      sender: this.pageSender(),
       options: this.options,
       machineType: start.machineType,
       runstateAtStop: () => this.runstateAtStop,
-      onSync: (round) => this.recorder.record(round),
+      onSync: (round) => this.onRound(round),
     });
     this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE });
     this.pc = start.postcopy && this.options.postcopyRam ? new PostcopyBlock(start.postcopy) : null;
@@ -160,6 +186,133 @@ export class MigrationThread {
     return s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover';
   }
 
+  private pageSender(): PageSender {
+    const mf = this.target.multifd ?? [];
+    if (mf.length === 0) return new PageSender([this.w], { pageSize: PAGE_SIZE, codec: this.codecs.codec });
+    for (const ch of mf) {
+      this.mfWriters.push(new StreamWriter(commitSinkAsByteSink(channelSink(ch)), { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK }));
+    }
+    const uuid = new Uint8Array(16);
+    crypto.getRandomValues(uuid);
+    this.mfSender = new MultifdPageSender(this.w, this.mfWriters, {
+      pageSize: PAGE_SIZE,
+      pageCount: this.options.parameter('x-multifd-page-count'),
+      uuid,
+      block: this.block,
+    });
+    return this.mfSender;
+  }
+
+  /** A dirty sync ended a round: codecs' periods, auto-converge, the convergence watch, the record. */
+  private onRound(round: RamRound): void {
+    const now = performance.now();
+    this.codecs.sync();
+    this.mfSender?.newRound();
+    if (this.autoConverge?.onSync(round.dirtyPages, this.sent(), now)) {
+      this.block.set(MigCounter.THROTTLE, this.ctl.throttlePercent);
+      this.post({ type: 'log', text: `auto-converge: cpu throttle raised to ${this.ctl.throttlePercent}%` });
+    }
+    const rec = this.recorder.record(round);
+    if (rec && this.block.status === 'active') {
+      const v = this.convergence.add({
+        dirtyBytes: rec.dirtyPages * PAGE_SIZE,
+        durationMs: rec.duration,
+        bandwidth: this.cost.bandwidth || this.block.get(MigCounter.BANDWIDTH),
+        remaining: rec.remaining,
+        threshold: rec.threshold,
+        throttle: rec.throttle,
+      });
+      if (v) this.post({ type: 'log', text: v.text });
+    }
+  }
+
+  /** A round-trip probe came back (the handshake's share of the downtime). */
+  addRtt(ms: number, offset?: number, id?: number, received?: number): void {
+    this.cost.addRtt(ms, offset);
+    // The destination counted `received` about half a round trip ago.
+    if (received !== undefined) this.cost.delivered(received, performance.now() - ms / 2, this.sent());
+    if (id !== undefined && id === this.probeId) this.rttWaiter?.(ms);
+  }
+
+  /**
+   * Bytes on their way: what the destination has not read yet, by its own count (probes), and
+   * at least what is still in this side's buffers.
+   */
+  private queuedBytes(): number {
+    return Math.max(this.localQueued(), this.cost.inFlight(this.sent(), performance.now()));
+  }
+
+  /** Bytes still in this side's buffers: the writers' and the data channels'. */
+  private localQueued(): number {
+    let q = this.w.pending + (this.target.channel?.bufferedAmount ?? 0);
+    for (const w of this.mfWriters) q += w.pending;
+    for (const c of this.target.multifd ?? []) q += c.bufferedAmount;
+    return q;
+  }
+
+  /** Bytes put on every channel (query-migrate's transferred counts the multifd channels too). */
+  private sent(): number {
+    let n = this.w.transferred + (this.preempt?.transferred ?? 0);
+    for (const w of this.mfWriters) n += w.transferred;
+    return n;
+  }
+
+  /** The estimate the switchover decision uses, for `remaining` bytes of pages left now. */
+  private expectedDowntime(remaining: number): number {
+    const e = this.cost.expected(remaining, this.queuedBytes());
+    return Number.isFinite(e) ? Math.round(e) : 0;
+  }
+
+  /**
+   * The decision said "stop now": first let what is queued leave (the guest still runs), then
+   * look again with nothing queued. True if the switchover should happen now.
+   */
+  private async drainedStillFits(): Promise<boolean> {
+    // No guest runs (a paused machine, a saved stream): there is no downtime to keep.
+    if (!this.handshake || this.ctl.runstate !== 'running') return true;
+    // A peer that never answered a probe: nothing measured, QEMU's rule (already met) decides.
+    if (!this.cost.probed) return true;
+    await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
+    const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
+    while (this.localQueued() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
+      await sleepMs(1);
+    }
+    // The handshake's round trip as it is now, with nothing queued ahead of it.
+    const rtt = await this.probeRtt(Math.max(100, this.downtimeLimit * 4));
+    if (this.block.status !== 'active') return false;
+    // No echo (a peer that does not answer probes): plan with the probes seen so far.
+    this.cost.freshRtt = rtt;
+    this.updateCounters(performance.now(), true);
+    const p = this.loop.pending(this.thresholdBytes);
+    const pending = p.precopyOnly + p.postcopyable;
+    const expected = this.cost.expected(pending, this.queuedBytes());
+    this.cost.freshRtt = null;
+    this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
+    return expected <= this.downtimeLimit * SAFETY;
+  }
+
+  private rttWaiter: ((ms: number) => void) | null = null;
+  private probeId = 0;
+
+  /** Asks the main thread for a probe and waits for its echo; null if none came in `timeoutMs`. */
+  private probeRtt(timeoutMs: number): Promise<number | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.rttWaiter = null;
+        resolve(null);
+      }, timeoutMs);
+      // Timed here, worker to worker: the handshake's messages take the same hops through both
+      // main threads, and a busy main thread is most of what a switchover waits for.
+      const sentAt = performance.now();
+      this.rttWaiter = () => {
+        clearTimeout(timer);
+        this.rttWaiter = null;
+        resolve(performance.now() - sentAt);
+      };
+      this.post({ type: 'probe', id: ++this.probeId });
+    });
+  }
+
   /** migrate-set-parameters downtime-limit mid-migration: the next convergence test uses it. */
   setDowntimeLimit(ms: number): void {
     this.downtimeLimit = ms;
@@ -178,6 +331,7 @@ export class MigrationThread {
   /** migrate_cancel: the status is already 'cancelling'; make every pending write fail now. */
   cancel(): void {
     this.w.shutdown();
+    for (const w of this.mfWriters) w.shutdown();
     this.block.bumpWord(MigWord.CONTINUE);
   }
 
@@ -196,7 +350,7 @@ export class MigrationThread {
       await this.loop.setup(commands);
       this.block.set(MigCounter.SETUP_TIME, Math.round(performance.now() - setupStart));
       // The header and block list count as transferred from the moment the migration is active.
-      this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+      this.block.set(MigCounter.TRANSFERRED, this.sent());
       this.transition('setup', 'active');
       while (this.block.status === 'active') {
         if (!this.w.rateLimitExceeded()) {
@@ -211,14 +365,15 @@ export class MigrationThread {
             }
             await this.loop.iterate();
             this.block.add(MigCounter.ITERATIONS, 1);
-            this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
-          } else {
+            this.block.set(MigCounter.TRANSFERRED, this.sent());
+          } else if (await this.drainedStillFits()) {
             await this.completion();
             break;
           }
         }
-        if (this.w.error) {
-          this.fail(this.w.error.message);
+        const err = this.w.error ?? this.mfWriters.find((w) => w.error)?.error;
+        if (err) {
+          this.fail(err.message);
           break;
         }
         this.updateCounters(performance.now());
@@ -242,24 +397,39 @@ export class MigrationThread {
   }
 
   /** QEMU's migration_update_counters: every 100 ms, bandwidth → threshold, mbps, expected downtime. */
-  private updateCounters(now: number): void {
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+  private updateCounters(now: number, force = false): void {
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
     this.block.set(MigCounter.TOTAL_TIME, Math.round(Date.now() - this.block.get(MigCounter.START_TIME)));
-    if (now < this.iterationStart + BUFFER_DELAY_MS) return;
-    const transferred = this.w.transferred - this.iterationInitialBytes;
-    const ms = now - this.iterationStart;
+    const queued = this.queuedBytes();
+    if (now < this.iterationStart + BUFFER_DELAY_MS && !force) return;
+    const transferred = this.sent() - this.iterationInitialBytes;
+    const ms = Math.max(1, now - this.iterationStart);
+    const pagesNow = this.block.get(MigCounter.PAGES_THIS_ROUND);
+    const pagesSent = pagesNow >= this.windowPages ? pagesNow - this.windowPages : pagesNow;
+    // A window with pages still to send measures how fast the sender clears them.
+    if (this.block.get(MigCounter.REMAINING) > 0 && pagesSent > 0) this.cost.samplePages(pagesSent * PAGE_SIZE, ms);
+    this.windowPages = pagesNow;
     const bandwidth = transferred / ms;
-    this.thresholdBytes = bandwidth * this.downtimeLimit;
+    if (this.handshake && this.cost.probed) {
+      // A live migration: the threshold is what fits in the limit once everything the
+      // switchover costs is counted, less what is still queued (switchover-cost.ts).
+      // Until the destination's count measured the wire, the put rate stands in.
+      if (!this.cost.measured && bandwidth > 0) this.cost.bandwidth = bandwidth;
+      this.thresholdBytes = this.cost.threshold(this.downtimeLimit, queued);
+    } else {
+      this.thresholdBytes = bandwidth * this.downtimeLimit;
+    }
     this.block.set(MigCounter.BANDWIDTH, bandwidth);
     this.block.set(MigCounter.THRESHOLD, this.thresholdBytes);
     this.block.set(MigCounter.MBPS, (transferred * 8) / (ms / 1000) / 1e6);
-    if (this.block.get(MigCounter.DIRTY_PAGES_RATE) > 0 && transferred > 10000) {
-      this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(this.block.get(MigCounter.REMAINING) / bandwidth));
+    if (transferred > 10000 || this.cost.bandwidth > 0) {
+      const remaining = this.block.get(MigCounter.REMAINING);
+      this.block.set(MigCounter.EXPECTED_DOWNTIME, this.handshake && this.cost.probed ? this.expectedDowntime(remaining) : Math.round(remaining / bandwidth));
     }
     // (The writer starts a fresh rate-limit window by itself every 100 ms; resetting it here too
     // would hand out two budgets in one window.)
     this.iterationStart = now;
-    this.iterationInitialBytes = this.w.transferred;
+    this.iterationInitialBytes = this.sent();
   }
 
   /** QEMU's migration_completion: stop the guest, complete every handler, EOF, then the handshake. */
@@ -267,7 +437,11 @@ export class MigrationThread {
     this.downtimeStart = Date.now();
     this.vmWasRunning = this.ctl.runstate === 'running';
     this.runstateAtStop = this.ctl.runstate;
+    const stopAt = performance.now();
     if (!this.ctl.stopAndWait(2000)) throw new Error('the vCPU did not stop');
+    this.cost.stopMs = performance.now() - stopAt;
+    this.codecs.lastStage();
+    this.mfSender?.lastStage();
     this.setRunstate('finish-migrate');
 
     let current: MigrationStatus = 'active';
@@ -283,8 +457,8 @@ export class MigrationThread {
 
     this.w.setRateLimit(0);
     await this.loop.completePrecopy();
-    await this.w.flush();
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+    await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
     if (this.w.error) throw this.w.error;
     this.allSent = true;
 
@@ -334,6 +508,7 @@ export class MigrationThread {
       return false;
     }
     this.sendSwitchover({ switchover: 'commit' });
+    this.commitSentAt = Date.now();
     await this.holds.pass('commit-sent', () => this.linkLost());
     const started = await this.waitWord(MigWord.DEST_STARTED, 0, current);
     if (started === 1) return true;
@@ -441,9 +616,19 @@ export class MigrationThread {
     const end = Date.now();
     const total = end - this.block.get(MigCounter.START_TIME);
     this.block.set(MigCounter.TOTAL_TIME, total);
-    this.block.set(MigCounter.DOWNTIME, this.postcopyDowntime >= 0 ? this.postcopyDowntime : end - this.downtimeStart);
+    if (this.postcopyDowntime >= 0) {
+      // A postcopy switch: the guest ran at the destination from RUN on.
+      this.block.set(MigCounter.DOWNTIME, this.postcopyDowntime);
+    } else {
+      // The guest starts on the destination when 'commit' arrives there, about half-way between
+      // sending it and hearing 'started' back: that is where its clock sees the downtime end.
+      // Better: the destination said when (on its clock, which the probes related to ours).
+      const at = this.block.get(MigCounter.DEST_STARTED_AT);
+      const started = at > 0 ? Math.min(end, at - this.cost.clockOffset) : this.commitSentAt > 0 ? this.commitSentAt + (end - this.commitSentAt) / 2 : end;
+      this.block.set(MigCounter.DOWNTIME, Math.round(started - this.downtimeStart));
+    }
     const transferTime = total - this.block.get(MigCounter.SETUP_TIME);
-    if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.w.transferred * 8) / transferTime / 1000);
+    if (transferTime > 0) this.block.set(MigCounter.MBPS, (this.sent() * 8) / transferTime / 1000);
     this.block.set(MigCounter.REMAINING, 0);
   }
 
@@ -452,8 +637,10 @@ export class MigrationThread {
     const status = this.block.status;
     if (status === 'completed') {
       await this.w.close();
+      await Promise.all(this.mfWriters.map((w) => w.close()));
     } else {
       this.w.shutdown();
+      for (const w of this.mfWriters) w.shutdown();
       await this.target.abort(this.error ?? 'cancelled').catch(() => {});
       if (this.committed()) {
         // The guest is the destination's: this side stays stopped whatever happened.
@@ -471,6 +658,12 @@ export class MigrationThread {
     }
     this.done = true;
     this.preempt?.shutdown();
+    // cpu_throttle_stop: the guest runs at full speed again, wherever it runs.
+    if (this.autoConverge) {
+      this.autoConverge.stop();
+      this.block.set(MigCounter.THROTTLE, 0);
+    }
+    this.codecs.cleanup();
     this.loop.cleanup();
     this.post({ type: 'finished' });
   }
@@ -515,6 +708,9 @@ export class MigrationThread {
     if (!this.transition('active', 'postcopy-active')) return;
     this.w.setRateLimit(0);
     ram.sync();
+    // XBZRLE is precopy's (QEMU's ram_save_page skips it in postcopy): the destination drops the
+    // stale copies a delta would apply to, so pages after the switch go whole.
+    if (this.codecs.codec) ram.setSender(new PageSender([this.w], { pageSize: PAGE_SIZE }));
     const ranges = ram.discardRanges();
     for (let i = 0; i < ranges.length; i += MAX_DISCARDS_PER_COMMAND) {
       this.loop.command({ type: 'POSTCOPY_RAM_DISCARD', blockName: RAM_BLOCK_MAIN, ranges: ranges.slice(i, i + MAX_DISCARDS_PER_COMMAND) });
@@ -534,7 +730,7 @@ export class MigrationThread {
     await this.w.flush();
     this.postcopyDowntime = Date.now() - this.downtimeStart;
     this.block.set(MigCounter.DOWNTIME, this.postcopyDowntime);
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred);
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
     await this.postcopyRun();
   }
 
@@ -568,13 +764,13 @@ export class MigrationThread {
       }
       await this.loop.iterate();
       this.block.add(MigCounter.ITERATIONS, 1);
-      this.block.set(MigCounter.TRANSFERRED, this.w.transferred + (this.preempt?.transferred ?? 0));
+      this.block.set(MigCounter.TRANSFERRED, this.sent());
       await yieldToEventLoop();
     }
     // Everything went: END, EOF, then the destination's SHUT says it has all of it.
     await this.loop.completePostcopy();
     await this.w.flush();
-    this.block.set(MigCounter.TRANSFERRED, this.w.transferred + (this.preempt?.transferred ?? 0));
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
     if (this.w.error) throw this.w.error;
     this.allSent = true;
     await this.awaitReturnPathShut();
@@ -733,6 +929,10 @@ export class MigrationThread {
       }
     }
   }
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 const tick = new MessageChannel();

@@ -23,7 +23,8 @@ async function launch(s: SourceStart): Promise<void> {
   launched = true;
   let target: OpenedTarget | undefined;
   try {
-    target = await openTarget(s.target, channels);
+    const multifd = s.target.kind === 'channel' && s.options.capabilities['x-multifd'] ? s.options.parameters['x-multifd-channels'] : 0;
+    target = await openTarget(s.target, channels, multifd);
     if (cancelled) throw new Error('migration cancelled');
   } catch (e) {
     // Could not even open the stream: end from setup (or the cancel), the guest never stopped.
@@ -81,6 +82,9 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       return;
     case 'pause':
       thread?.pause();
+      return;
+    case 'rtt':
+      thread?.addRtt(m.ms, m.offset, m.id, m.received);
       return;
     case 'cancel':
       cancelled = true;

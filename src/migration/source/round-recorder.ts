@@ -5,7 +5,7 @@
 import type { ControlBlock } from '../../guest/control-block.js';
 import { MigCounter, type MigrationBlock } from '../migration-block.js';
 import type { RamRound } from '../ram/ram-save.js';
-import type { RoundRecords } from '../round-records.js';
+import type { RoundRecord, RoundRecords } from '../round-records.js';
 
 export class RoundRecorder {
   private round = 1;
@@ -20,6 +20,8 @@ export class RoundRecorder {
     private readonly transferred: () => number,
     /** Bytes the downtime limit allows for the stop-and-copy at the current bandwidth. */
     private readonly threshold: () => number,
+    /** The switchover decision's own estimate for `remaining` bytes left (ms). */
+    private readonly expected?: (remaining: number) => number,
   ) {}
 
   /** A new migration starts over: readers drop what they cached (the generation changes). */
@@ -31,13 +33,13 @@ export class RoundRecorder {
   }
 
   /** Called by RAM save at the sync that ended a round. */
-  record(r: RamRound): void {
+  record(r: RamRound): RoundRecord {
     const now = performance.now();
     const bytes = this.transferred();
     const duration = now - this.roundStart;
     const bytesSent = bytes - this.roundStartBytes;
     const bandwidthPerMs = this.block.get(MigCounter.BANDWIDTH);
-    this.rounds.append({
+    const rec: RoundRecord = {
       round: this.round++,
       time: Date.now() - this.block.get(MigCounter.START_TIME),
       duration,
@@ -47,11 +49,13 @@ export class RoundRecorder {
       bytesSent,
       bandwidth: duration > 0 ? (bytesSent * 1000) / duration : 0,
       remaining: r.remainingBytes,
-      expectedDowntime: bandwidthPerMs > 0 ? r.remainingBytes / bandwidthPerMs : 0,
+      expectedDowntime: this.expected ? this.expected(r.remainingBytes) : bandwidthPerMs > 0 ? r.remainingBytes / bandwidthPerMs : 0,
       threshold: this.threshold(),
       throttle: this.ctl.throttlePercent,
-    });
+    };
+    this.rounds.append(rec);
     this.roundStart = now;
     this.roundStartBytes = bytes;
+    return rec;
   }
 }

@@ -45,6 +45,8 @@ export type ToSource =
   | { type: 'pause' }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
   | { type: 'cancel' }
+  /** A round-trip probe on the control conversation came back after `ms` (switchover-cost.ts). */
+  | { type: 'rtt'; ms: number; offset?: number; id?: number; received?: number }
   /** The destination said something on the control conversation (a keepalive echo, the handshake): it lives. */
   | { type: 'alive' };
 
@@ -60,6 +62,10 @@ export type FromSource =
    * transport's control conversation as it is. The worker decided it; the main thread carries it.
    */
   | { type: 'switchover'; message: SwitchoverMessage }
+  /** Send a round-trip probe now (the answer comes back as ToSource 'rtt'). */
+  | { type: 'probe'; id: number }
+  /** Something worth the event log while the migration runs (convergence, throttle). */
+  | { type: 'log'; text: string }
   /** Everything is cleaned up; the worker may be terminated. */
   | { type: 'finished' };
 

@@ -16,9 +16,11 @@ export interface OpenedTarget {
   /** Throws away whatever was written (a failed or cancelled save never shows up). */
   abort(reason: string): Promise<void>;
   channel: MigrationChannel | null;
+  /** x-multifd's extra data channels, opened (empty otherwise). */
+  multifd?: MigrationChannel[];
 }
 
-export async function openTarget(target: StreamTarget, channels: ChannelSet): Promise<OpenedTarget> {
+export async function openTarget(target: StreamTarget, channels: ChannelSet, multifdChannels = 0): Promise<OpenedTarget> {
   switch (target.kind) {
     case 'channel': {
       if (!channels.has(CHANNEL.main)) throw new Error('no migration channel was handed to the migration thread');
@@ -27,9 +29,14 @@ export async function openTarget(target: StreamTarget, channels: ChannelSet): Pr
       const channel = channels.open(CHANNEL.main, { highWaterMark: 512 << 10, lowWaterMark: 128 << 10 });
       await channel.opened;
       const t = channelSink(channel);
+      const ids = Array.from({ length: multifdChannels }, (_, i) => CHANNEL.multifdBase + i);
+      await channels.whenAll(ids);
+      const multifd = ids.map((id) => channels.open(id, { highWaterMark: 512 << 10, lowWaterMark: 128 << 10 }));
+      await Promise.all(multifd.map((c) => c.opened));
       return {
         sink: commitSinkAsByteSink(t),
         channel,
+        multifd,
         commit: async () => {
           await t.commit();
           return null;

@@ -160,7 +160,8 @@ export interface RamVisitor {
   xbzrlePage?(block: RamBlock, offset: number, encoded: Uint8Array): void;
   /** Required only if compressed pages are allowed. */
   compressedPage?(block: RamBlock, offset: number, compressed: Uint8Array): void;
-  multifdFlush?(): void;
+  /** The multifd channels are synced to here; a promise holds the reader until they are. */
+  multifdFlush?(): void | Promise<void>;
 }
 
 export interface RamReaderOptions {
@@ -264,9 +265,11 @@ export class RamReader {
         case RamFlag.MEM_SIZE:
           await this.readBlockList(offset, visitor);
           break;
-        case RamFlag.MULTIFD_FLUSH:
-          visitor.multifdFlush?.();
+        case RamFlag.MULTIFD_FLUSH: {
+          const waiting = visitor.multifdFlush?.();
+          if (waiting) await waiting;
           break;
+        }
         case RamFlag.EOS:
           return stats;
         default:

@@ -1,0 +1,169 @@
+// What a switchover really costs, measured as the migration goes, so the decision to stop the
+// guest keeps downtime-limit as the guest's own clock sees it (QEMU compares only the bytes left
+// with bandwidth × downtime-limit, and overshoots). The stop-and-copy takes:
+//
+//   stop the vCPU                     measured: how long the vCPU took to stop for a probe-free
+//                                     estimate we use its slice; the real stop is measured once
+//   bytes still queued (writer + data channel), the pages left, the device state
+//                                     ÷ the wire's drain rate (bytes that really left, per ms)
+//   the destination's load of them    counted in the drain rate (it parses faster than the wire)
+//   the handshake                     'ready' back and 'commit' forth: one round trip on the
+//                                     control conversation, probed every PROBE_INTERVAL_MS
+//   the destination's start           a vCPU wake-up
+//
+// expected-downtime in query-migrate is this estimate for the bytes left now, and the threshold
+// the thread compares the pending bytes with is its inverse: the bytes that fit in the limit.
+
+/** destination ⇄ source on the control conversation: a round-trip probe (the main threads echo it). */
+export interface ProbeMessage {
+  /** The sender's performance.now() when it sent the probe. */
+  probe: number;
+  /** Set on a probe the migration worker asked for (it waits for this one's echo). */
+  id?: number;
+  /** The sender's wall clock then (Date.now()). */
+  wall?: number;
+  echo?: boolean;
+  /** The echoing side's wall clock when it echoed. */
+  peerWall?: number;
+  /** Bytes the destination had read from its channels when it echoed (the wire, measured). */
+  received?: number;
+}
+
+export function isProbe(data: unknown): data is ProbeMessage {
+  return typeof data === 'object' && data !== null && typeof (data as { probe?: unknown }).probe === 'number';
+}
+
+export const PROBE_INTERVAL_MS = 250;
+/** Before any probe came back: a same-machine round trip through both main threads. */
+const DEFAULT_RTT_MS = 8;
+/** The vCPU stops at its next slice boundary; a wake-up on the destination. */
+const DEFAULT_STOP_MS = 4;
+const DEST_START_MS = 3;
+/** The handshake in probe round trips (see fixedMs). */
+const HANDSHAKE_RTTS = 1.5;
+/** Plan to this share of the limit: the rest is for what the estimate misses (scheduling on a busy host). */
+export const SAFETY = 0.9;
+
+export class SwitchoverCost {
+  /** Bytes per ms the queue drains at (the wire), smoothed. 0 until measured. */
+  bandwidth = 0;
+  private rtts: number[] = [];
+  stopMs = DEFAULT_STOP_MS;
+  /** Bytes of the sections sent after RAM in the stop-and-copy (devices, globalstate, EOF). */
+  deviceBytes: number;
+
+  constructor(deviceBytes: number) {
+    this.deviceBytes = deviceBytes;
+  }
+
+  /** peer wall clock − ours, from the fastest probe so far (NTP's estimate). */
+  clockOffset = 0;
+  private offsetRtt = Infinity;
+
+  /** A probe came back after `ms`; `offset` is the peer's clock offset it measured, if it did. */
+  addRtt(ms: number, offset?: number): void {
+    this.rtts.push(ms);
+    if (this.rtts.length > 16) this.rtts.shift();
+    if (offset !== undefined && ms < this.offsetRtt) {
+      this.offsetRtt = ms;
+      this.clockOffset = offset;
+    }
+  }
+
+  /** A probe sent with nothing queued, just before the decision: the round trip the handshake will see. */
+  freshRtt: number | null = null;
+
+  /**
+   * Round trip to plan with: a fresh probe when there is one; otherwise the fastest recent probe
+   * (probes sent behind a full queue measure the queue, which the switchover drains first).
+   */
+  get rtt(): number {
+    return this.rttNow();
+  }
+
+  /** True once a probe came back: without one there is nothing measured to plan with. */
+  get probed(): boolean {
+    return this.rtts.length > 0;
+  }
+
+  private rttNow(): number {
+    if (this.freshRtt !== null) return this.freshRtt;
+    if (this.rtts.length === 0) return DEFAULT_RTT_MS;
+    return Math.min(...this.rtts);
+  }
+
+  /** Bytes the destination had read at the last echo, and when (our performance.now()). */
+  private received = 0;
+  private receivedAt = 0;
+  /** Whether the wire was measured by the destination's count (else: the put rate stands in). */
+  measured = false;
+
+  /**
+   * An echo said the destination had read `received` bytes at about `at`, when `sent` bytes had
+   * been put. The wire's rate is what arrived between two echoes, counted only over windows
+   * where bytes were in flight (an idle window measures the guest, not the link). Bytes that
+   * left this side's buffers are not on the destination yet: SCTP and the browser hold more than
+   * bufferedAmount shows, which is why the destination's count is the measure.
+   */
+  delivered(received: number, at: number, sent: number): void {
+    if (this.receivedAt > 0 && at > this.receivedAt + 20 && received >= this.received) {
+      const inFlight = this.lastSent - this.received;
+      const bw = (received - this.received) / (at - this.receivedAt);
+      if (inFlight > 64 * 1024 && bw > 0) {
+        this.bandwidth = this.measured ? 0.6 * this.bandwidth + 0.4 * bw : bw;
+        this.measured = true;
+      }
+    }
+    this.received = received;
+    this.receivedAt = at;
+    this.lastSent = sent;
+  }
+
+  /** Bytes put and not yet read by the destination, as best known at `now`. */
+  inFlight(sent: number, now: number): number {
+    if (this.receivedAt === 0) return 0;
+    const arrivedSince = this.bandwidth * Math.max(0, now - this.receivedAt);
+    return Math.max(0, sent - this.received - arrivedSince);
+  }
+
+  private lastSent = 0;
+
+  /**
+   * Milliseconds that do not depend on bytes. The handshake is 'ready' back and 'commit' forth
+   * plus a hop into each side's worker: a worker-to-worker probe's round trip and half again.
+   */
+  get fixedMs(): number {
+    return this.stopMs + HANDSHAKE_RTTS * this.rtt + DEST_START_MS;
+  }
+
+  /**
+   * Page bytes (pages × page size) the sender clears per ms while it has pages to send: the wire
+   * rate for plain pages, more for zero pages and XBZRLE deltas, the codec's pace for zlib. The
+   * pages left are timed at this rate; bytes already on their way at the wire's.
+   */
+  pageRate = 0;
+
+  /** A window in which the sender, busy all along, cleared `pageBytes` of pages in `ms`. */
+  samplePages(pageBytes: number, ms: number): void {
+    if (ms <= 0 || pageBytes <= 0) return;
+    const r = pageBytes / ms;
+    this.pageRate = this.pageRate === 0 ? r : 0.7 * this.pageRate + 0.3 * r;
+  }
+
+  private get pagesRate(): number {
+    return this.pageRate > 0 ? this.pageRate : this.bandwidth;
+  }
+
+  /** Expected downtime (ms) if the guest stopped now with `remaining` page bytes left and `inFlight` bytes on their way. */
+  expected(remaining: number, inFlight: number): number {
+    if (this.bandwidth <= 0) return Infinity;
+    return this.fixedMs + (inFlight + this.deviceBytes) / this.bandwidth + remaining / this.pagesRate;
+  }
+
+  /** Page bytes that may be left for the stop-and-copy within `limitMs` (the safety share kept). */
+  threshold(limitMs: number, inFlight: number): number {
+    if (this.bandwidth <= 0) return 0;
+    const left = limitMs * SAFETY - this.fixedMs - (inFlight + this.deviceBytes) / this.bandwidth;
+    return Math.max(0, left * this.pagesRate);
+  }
+}
