@@ -271,7 +271,8 @@ export class MigrationThread {
     // No guest runs (a paused machine, a saved stream): there is no downtime to keep.
     if (!this.handshake || this.ctl.runstate !== 'running') return true;
     // A peer that never answered a probe: nothing measured, QEMU's rule (already met) decides.
-    if (!this.cost.probed) return true;
+    // So does a limit the switchover alone overshoots (waiting would never converge).
+    if (!this.cost.probed || this.limitUnkeepable()) return true;
     await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
     const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
     while (this.localQueued() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
@@ -289,6 +290,27 @@ export class MigrationThread {
     this.cost.freshRtt = null;
     this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
     return expected <= this.downtimeLimit * SAFETY;
+  }
+
+  private unkeepableSaid = false;
+
+  /**
+   * The switchover alone costs more than downtime-limit allows (a busy host, a slow link): QEMU's
+   * rule decides instead, so the migration still converges, and the log says why the downtime
+   * will be above the limit (once per migration).
+   */
+  private limitUnkeepable(): boolean {
+    if (!this.cost.unkeepable(this.downtimeLimit)) return false;
+    if (!this.unkeepableSaid) {
+      this.unkeepableSaid = true;
+      this.post({
+        type: 'log',
+        text:
+          `downtime-limit ${this.downtimeLimit} ms cannot be kept: the switchover alone (stop, device state, ` +
+          `handshake round trips, start) costs about ${Math.round(this.cost.fixedMs)} ms here; switching over by QEMU's rule (pages left ÷ bandwidth)`,
+      });
+    }
+    return true;
   }
 
   private rttWaiter: ((ms: number) => void) | null = null;
@@ -410,7 +432,7 @@ export class MigrationThread {
     if (this.block.get(MigCounter.REMAINING) > 0 && pagesSent > 0) this.cost.samplePages(pagesSent * PAGE_SIZE, ms);
     this.windowPages = pagesNow;
     const bandwidth = transferred / ms;
-    if (this.handshake && this.cost.probed) {
+    if (this.handshake && this.cost.probed && !this.limitUnkeepable()) {
       // A live migration: the threshold is what fits in the limit once everything the
       // switchover costs is counted, less what is still queued (switchover-cost.ts).
       // Until the destination's count measured the wire, the put rate stands in.

@@ -160,6 +160,17 @@ export class SwitchoverCost {
     return this.fixedMs + (inFlight + this.deviceBytes) / this.bandwidth + remaining / this.pagesRate;
   }
 
+  /**
+   * True when the switchover alone (stop, device state, the handshake, the start) already takes
+   * the whole planned share of `limitMs`: no number of pages left would keep the promise, and
+   * waiting for one would never converge. The thread then falls back to QEMU's rule (pages left
+   * ÷ bandwidth within the limit) and says the limit cannot be kept.
+   */
+  unkeepable(limitMs: number): boolean {
+    if (this.bandwidth <= 0) return false;
+    return this.fixedMs + this.deviceBytes / this.bandwidth >= limitMs * SAFETY;
+  }
+
   /** Page bytes that may be left for the stop-and-copy within `limitMs` (the safety share kept). */
   threshold(limitMs: number, inFlight: number): number {
     if (this.bandwidth <= 0) return 0;
