@@ -75,6 +75,7 @@ async function start(app: TmApp): Promise<void> {
   const identity = await loadIdentity();
   signaling.setIdentity(identity.certificate, identity.fingerprint);
   const migration = new MigrationService(machine, options, qmp.events, signaling, cl.incoming === 'defer', () => qmp.vm.autostart, consentAtStart(cl));
+  qmp.vm.onAutostartChange = () => migration.autostartChanged();
   migration.ice = cl.ice ?? savedIce();
   registerMigrationCommands(qmp.dispatcher, qmp.hmp, migration, signaling);
   // Postcopy splits the guest's memory between two tabs: closing or reloading either loses it.

@@ -47,7 +47,7 @@ describe('keepalive: the source hears a silent destination (x-outgoing-idle-time
     onCleanup(() => dest.close());
     await dest.loaded;
     void dest.ready();
-    dest.link.oncontrol = null; // from now on it hears nothing and says nothing (no 'started', no echo)
+    dest.deafen(); // from now on it hears nothing and says nothing (no 'started', no echo)
     const info = await a.waitStatus(['failed', 'completed', 'cancelled'], 15000);
     equal(info.status, 'failed');
     match(info['error-desc'] ?? '', /committed.*x-outgoing-idle-timeout|x-outgoing-idle-timeout.*committed|The switchover was committed/);

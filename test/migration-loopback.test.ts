@@ -101,6 +101,25 @@ describe('precopy over loopback', () => {
     equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant');
   });
 
+  it('the switchover needs no main thread: ready, commit and started go worker to worker', async () => {
+    // Both tabs live in this page, so while this test keeps the page's one main thread busy,
+    // nothing can be relayed through a main thread. The destination's guest must start anyway.
+    const { a, b, uri } = await pair();
+    await a.setCaps({ 'pause-before-switchover': true });
+    await a.ok('migrate', { uri });
+    await a.waitStatus('pre-switchover');
+    await a.ok('migrate-continue', { state: 'pre-switchover' });
+    const until = performance.now() + 5000;
+    while (!b.machine.vcpuRunning && performance.now() < until) {
+      // busy: no task of this page runs meanwhile, the workers only
+    }
+    ok(b.machine.vcpuRunning, 'the destination started the guest while both main threads were busy');
+    equal(a.machine.vcpuRunning, false, 'and the source did not resume it');
+    const info = await a.waitStatus(['completed', 'failed']);
+    equal(info.status, 'completed', `source status (${info['error-desc'] ?? ''})`);
+    equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant on the destination');
+  });
+
   it('a guest paused at the source stays paused at the destination (globalstate), autostart or not', async () => {
     const { a, b, uri } = await pair();
     await a.ok('stop');

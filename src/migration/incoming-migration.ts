@@ -19,7 +19,7 @@ import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
 import { isProbe } from './source/switchover-cost.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
-import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, type SwitchoverMessage } from './switchover.js';
+import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, watchControlDelay, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
@@ -41,6 +41,8 @@ export class IncomingMigration {
   private done = false;
   private abortReason: string | null = null;
 
+  private readonly unwatchDelay: () => void;
+
   constructor(
     private readonly machine: Machine,
     private readonly options: MigrationOptions,
@@ -60,6 +62,8 @@ export class IncomingMigration {
     },
   ) {
     this.worker = new Worker(new URL('./destination/incoming.worker.ts', import.meta.url), { type: 'module', name: 'incoming' });
+    // x-tabmig-delay-control reaches the worker, which sends the handshake itself.
+    this.unwatchDelay = watchControlDelay((minMs, maxMs) => this.worker.postMessage({ type: 'control-delay', minMs, maxMs } satisfies ToIncoming));
     this.worker.onmessage = (e: MessageEvent<FromIncoming>) => this.onWorker(e.data);
   }
 
@@ -108,6 +112,8 @@ export class IncomingMigration {
       { id: CHANNEL.main, to: this.worker },
       { id: CHANNEL.returnPath, to: this.worker },
       { id: CHANNEL.postcopy, to: this.worker },
+      // The switchover handshake, worker to worker (switchover-link.ts).
+      { id: CHANNEL.switchover, to: this.worker },
       ...multifdIds(this.options).map((id) => ({ id, to: this.worker })),
     ];
     if (uri.kind === 'loopback') {
@@ -171,21 +177,29 @@ export class IncomingMigration {
     });
   }
 
-  /** The source's word on the switchover, into the VERDICT word the worker waits on. */
-  private fromSource(m: SwitchoverMessage): void {
+  /**
+   * The source's word on the switchover, into the VERDICT word the worker waits on; or, `heard`,
+   * one the worker already took from the switchover channel, for the log and the abort's reason.
+   */
+  private fromSource(m: SwitchoverMessage, heard = false): void {
     switch (m.switchover) {
       case 'commit':
         // `cont`/`stop` while inmigrate change autostart: the worker decides with today's value.
         this.block.autostart = this.hooks.autostart();
-        if (this.block.setVerdict(Verdict.COMMIT)) this.hooks.log('source committed: this side starts the guest');
+        if (this.block.setVerdict(Verdict.COMMIT) || heard) this.hooks.log('source committed: this side starts the guest');
         return;
       case 'abort':
         this.abortReason = m.reason;
-        if (this.block.setVerdict(Verdict.ABORT)) this.hooks.log(`source aborted the migration: ${m.reason}`);
+        if (this.block.setVerdict(Verdict.ABORT) || heard) this.hooks.log(`source aborted the migration: ${m.reason}`);
         return;
       default:
         return; // ready, failed and started travel the other way
     }
+  }
+
+  /** `cont` or `stop` while inmigrate changed autostart: the worker may hear 'commit' itself, so tell it now. */
+  autostartChanged(): void {
+    this.block.autostart = this.hooks.autostart();
   }
 
   /** Fault tests (x-tabmig-drop-link): breaks the link as a network failure would. */
@@ -205,6 +219,7 @@ export class IncomingMigration {
   /** Frees the worker of an incoming migration that never started (its URI was refused). */
   dispose(): void {
     this.done = true;
+    this.unwatchDelay();
     this.worker.terminate();
   }
 
@@ -240,6 +255,9 @@ export class IncomingMigration {
       case 'switchover':
         sendControl((d) => this.link?.sendControl(d), msg.message);
         return;
+      case 'heard':
+        this.fromSource(msg.message, true);
+        return;
       case 'done':
         this.finish();
         return;
@@ -257,6 +275,7 @@ export class IncomingMigration {
 
   private finish(): void {
     this.done = true;
+    this.unwatchDelay();
     setTimeout(() => this.link?.close('migration ended'), 1500);
     setTimeout(() => this.worker.terminate(), 2000);
   }

@@ -5,6 +5,7 @@
 
 import { SharedBlock, sharedBlockBytes } from './shared-block.js';
 import type { MigrationStatus } from './state.js';
+import { DestReady, type SwitchoverMessage } from './switchover.js';
 
 /** Int32 words. */
 export const MigWord = {
@@ -95,5 +96,29 @@ export class MigrationBlock extends SharedBlock {
     // Hold points a fault test armed before `migrate` stay armed; the point reached is cleared.
     for (let i = 1; i < WORDS; i++) if (i !== MigWord.HOLD) Atomics.store(this.words, i, 0);
     this.storeStatus(status);
+  }
+
+  /**
+   * Writes a destination's switchover message where the migration worker waits for it. The
+   * worker does this itself for a message on the switchover channel; the main thread for one
+   * relayed on the control conversation (and again, harmlessly, when it logs one the worker
+   * heard). False for a message that travels the other way.
+   */
+  noteFromDestination(m: SwitchoverMessage): boolean {
+    switch (m.switchover) {
+      case 'ready':
+        this.setWord(MigWord.DEST_READY, DestReady.READY);
+        return true;
+      case 'failed':
+        this.setWord(MigWord.DEST_READY, DestReady.FAILED);
+        return true;
+      case 'started':
+        // When the guest really started, on the destination's clock (the downtime's end).
+        if (m.at !== undefined) this.set(MigCounter.DEST_STARTED_AT, m.at);
+        this.setWord(MigWord.DEST_STARTED, 1);
+        return true;
+      default:
+        return false;
+    }
   }
 }

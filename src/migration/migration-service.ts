@@ -212,6 +212,11 @@ export class MigrationService extends EventTarget {
   // ---- blockers ------------------------------------------------------------------------------
 
   /** QEMU's migrate_add_blocker: refused under only-migratable or while a migration runs. */
+  /** `cont`/`stop` while inmigrate changed autostart (MachineControl.onAutostartChange). */
+  autostartChanged(): void {
+    this.incoming?.autostartChanged();
+  }
+
   addBlocker(id: string, reason: string): void {
     if (this.options.onlyMigratable) throw QmpError.generic(blockerRefusalText('only-migratable', reason));
     if (isSetupOrActive(this.outStatus) || this.outStatus === 'cancelling') {

@@ -13,15 +13,15 @@ import { CHANNEL, type ChannelRoute, type ChannelTarget } from '../transport/rou
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
-import { MigCounter, MigWord, type MigrationBlock } from './migration-block.js';
+import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { PostcopyBlock } from './postcopy/postcopy-block.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import type { RoundRecords } from './round-records.js';
-import { DestReady, isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
+import { isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, watchControlDelay, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
-import { PROBE_INTERVAL_MS, isProbe, type ProbeMessage } from './source/switchover-cost.js';
+import { echoFigures, isProbe, type ProbeMessage } from './source/switchover-cost.js';
 import type { FromReturnPath, FromSource, ReturnPathStart, StreamTarget, ToSource } from './source/source-protocol.js';
 
 type FromMainToReturnPath = ReturnPathStart;
@@ -46,7 +46,8 @@ export class OutgoingMigration {
   /** Whether the migration worker got its main channel (and so runs, and finishes, the migration). */
   private mainDelivered = false;
   private keepalive: ReturnType<typeof setInterval> | null = null;
-  private probe: ReturnType<typeof setInterval> | null = null;
+
+  private readonly unwatchDelay: () => void;
 
   constructor(
     private readonly machine: Machine,
@@ -64,6 +65,8 @@ export class OutgoingMigration {
     private readonly ice: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } = {},
   ) {
     this.worker = new Worker(new URL('./source/migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
+    // x-tabmig-delay-control reaches the worker, which sends the handshake itself.
+    this.unwatchDelay = watchControlDelay((minMs, maxMs) => this.worker.postMessage({ type: 'control-delay', minMs, maxMs } satisfies ToSource));
     this.worker.onmessage = (e: MessageEvent<FromSource>) => this.onWorker(e.data);
     const rp = this.usesReturnPath;
     this.rpWorker = rp ? new Worker(new URL('./source/return-path.worker.ts', import.meta.url), { type: 'module', name: 'return-path' }) : null;
@@ -124,6 +127,8 @@ export class OutgoingMigration {
       { id: CHANNEL.main, to: toWorker },
       this.rpWorker ? { id: CHANNEL.returnPath, to: this.rpWorker } : { id: CHANNEL.returnPath },
       { id: CHANNEL.postcopy, to: toWorker },
+      // The switchover handshake, worker to worker (switchover-link.ts).
+      { id: CHANNEL.switchover, to: toWorker },
       // x-multifd: the extra data channels, all to the migration worker (it packs them).
       ...multifdIds(this.options).map((id) => ({ id, to: toWorker })),
     ];
@@ -153,25 +158,13 @@ export class OutgoingMigration {
     this.keepalive = setInterval(() => {
       if (!this.ended) sendControl((d) => link.sendControl(d), { keepalive: ++beat } satisfies KeepaliveMessage);
     }, keepaliveInterval(this.options.outgoingIdleTimeout));
-    // Round-trip probes for the switchover cost (the destination's main thread echoes them).
-    this.probe = setInterval(() => {
-      if (!this.ended) link.sendControl({ probe: performance.now(), wall: Date.now() } satisfies ProbeMessage);
-    }, PROBE_INTERVAL_MS);
     link.oncontrol = (data) => {
       // Anything the destination says proves it lives (x-outgoing-idle-timeout, in the worker).
       if (isSwitchoverMessage(data) || isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToSource);
       if (isSwitchoverMessage(data)) this.fromDestination(data);
       else if (isProbe(data) && data.echo) {
-        const ms = performance.now() - data.probe;
-        // The peer's clock against ours, assuming the echo was half-way (it needs no common clock).
-        const offset = data.wall !== undefined && data.peerWall !== undefined ? data.peerWall - (data.wall + ms / 2) : undefined;
-        this.worker.postMessage({
-          type: 'rtt',
-          ms,
-          ...(offset !== undefined ? { offset } : {}),
-          ...(data.id !== undefined ? { id: data.id } : {}),
-          ...(data.received !== undefined ? { received: data.received } : {}),
-        } satisfies ToSource);
+        // An echo of a probe the worker asked for (a connection without the switchover channel).
+        this.worker.postMessage({ type: 'rtt', ...echoFigures(data, performance.now()), ...(data.id !== undefined ? { id: data.id } : {}), ...(data.received !== undefined ? { received: data.received } : {}) } satisfies ToSource);
       }
     };
     link.closed.then((info) => {
@@ -181,24 +174,10 @@ export class OutgoingMigration {
 
   /** A switchover message from the destination: the worker waits on these words. */
   private fromDestination(m: SwitchoverMessage): void {
-    switch (m.switchover) {
-      case 'ready':
-        this.hooks.log('destination ready: it holds the complete machine');
-        this.block.setWord(MigWord.DEST_READY, DestReady.READY);
-        return;
-      case 'failed':
-        this.hooks.error(`The destination refused the migration: ${m.error}`);
-        this.block.setWord(MigWord.DEST_READY, DestReady.FAILED);
-        return;
-      case 'started':
-        // When the guest really started, on the destination's clock (the downtime's end).
-        if (m.at !== undefined) this.block.set(MigCounter.DEST_STARTED_AT, m.at);
-        this.hooks.log(`destination confirmed: the guest is there (${m.runstate})`);
-        this.block.setWord(MigWord.DEST_STARTED, 1);
-        return;
-      default:
-        return; // commit and abort travel the other way
-    }
+    if (!this.block.noteFromDestination(m)) return; // commit and abort travel the other way
+    if (m.switchover === 'ready') this.hooks.log('destination ready: it holds the complete machine');
+    else if (m.switchover === 'failed') this.hooks.error(`The destination refused the migration: ${m.error}`);
+    else if (m.switchover === 'started') this.hooks.log(`destination confirmed: the guest is there (${m.runstate})`);
   }
 
   /** Fault tests: break the link as a network failure would. */
@@ -281,7 +260,11 @@ export class OutgoingMigration {
         this.machine.noteRunstate(msg.from as RunState);
         return;
       case 'probe':
-        this.link?.sendControl({ probe: performance.now(), wall: Date.now(), id: msg.id } satisfies ProbeMessage);
+        this.link?.sendControl({ probe: performance.now(), wall: Date.now(), ...(msg.id !== undefined ? { id: msg.id } : {}) } satisfies ProbeMessage);
+        return;
+      case 'heard':
+        // The worker already acted on it (switchover channel); this is for the log.
+        this.fromDestination(msg.message);
         return;
       case 'log':
         this.hooks.log(msg.text);
@@ -307,8 +290,8 @@ export class OutgoingMigration {
   private teardown(): void {
     if (this.ended) return;
     this.ended = true;
+    this.unwatchDelay();
     if (this.keepalive !== null) clearInterval(this.keepalive);
-    if (this.probe !== null) clearInterval(this.probe);
     const completed = this.block.status === 'completed';
     // Give the last bytes time to leave on success; drop the link at once on failure.
     setTimeout(() => this.link?.close(completed ? 'migration completed' : 'migration ended'), completed ? 2000 : 0);

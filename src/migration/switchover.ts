@@ -1,8 +1,8 @@
 // The switchover handshake (DESIGN §8): tabmig's answer to "the source cannot know whether the
 // destination started". It runs for every live migration, whatever the return-path capability,
-// on the transport's control conversation, so the QEMU stream stays byte-identical:
+// on a negotiated channel of its own beside the stream, so the QEMU stream stays byte-identical:
 //
-//   source worker                main threads relay              destination worker
+//   source worker             switchover channel               destination worker
 //   stop vCPU, last pages,  ─── stream ─────────────────────────► load, validate everything
 //   devices, EOF
 //                           ◄── control {switchover:'ready'} ──── holds the complete machine
@@ -15,8 +15,10 @@
 // sends 'abort' (the destination discards what it loaded). After it, the source never resumes.
 // A destination whose link breaks after 'ready' and before 'commit' keeps the machine paused.
 //
-// The workers make every decision; the main threads only carry the messages (simple-peer's
-// control channel lives there) and write what arrived into the shared blocks.
+// The workers make every decision, and carry the messages themselves on the connection's
+// switchover channel, worker to worker (switchover-link.ts): a main thread busy with its page
+// would otherwise stretch the guest's downtime by as long as it is busy. A connection without
+// that channel falls back to the main threads' relay on the control conversation.
 
 /** Control-conversation payloads of the handshake (inside the transport's app messages). */
 export type SwitchoverMessage =
@@ -97,12 +99,26 @@ export const SWITCHOVER_TIMEOUT_MS = 30_000;
 // ---- delayed and reordered control messages, for fault tests ------------------------------------
 // x-tabmig-delay-control: every control message this tab sends (the handshake, keepalives and
 // their echoes) waits a random time in [min, max] ms before it leaves, so messages arrive late
-// and out of order, as over a congested or reordering network. Main thread only; per tab.
+// and out of order, as over a congested or reordering network. Per tab: the main thread's
+// setting is forwarded to the tab's migration workers (watchControlDelay).
 
 let controlDelay: { min: number; max: number } | null = null;
 
+const delayWatchers = new Set<(minMs: number, maxMs: number) => void>();
+
 export function setControlDelay(minMs: number, maxMs: number): void {
   controlDelay = maxMs > 0 ? { min: Math.max(0, minMs), max: Math.max(minMs, maxMs) } : null;
+  for (const w of delayWatchers) w(controlDelay?.min ?? 0, controlDelay?.max ?? 0);
+}
+
+/**
+ * Calls `fn` with the tab's delay now and whenever it changes: a migration forwards it to its
+ * worker, which sends the handshake itself on the switchover channel. Returns the unsubscribe.
+ */
+export function watchControlDelay(fn: (minMs: number, maxMs: number) => void): () => void {
+  delayWatchers.add(fn);
+  fn(controlDelay?.min ?? 0, controlDelay?.max ?? 0);
+  return () => delayWatchers.delete(fn);
 }
 
 /** Sends one control message through `send`, now or (under x-tabmig-delay-control) later. */

@@ -49,6 +49,11 @@ export interface MachineControl {
    * 'inmigrate' sets it and `stop` clears it. The incoming side reads it when it finishes.
    */
   autostart: boolean;
+  /**
+   * Called when `cont` or `stop` in 'inmigrate' changed autostart: the incoming migration's
+   * worker decides the runstate the moment the source commits, so it must hear of it at once.
+   */
+  onAutostartChange: (() => void) | null;
   /** The QMP `stop` / `cont` / `system_reset` actions, for callers that are not QMP. */
   stop(): Promise<void>;
   cont(): Promise<void>;
@@ -68,10 +73,14 @@ export function registerMachineCommands(
 
   const control: MachineControl = {
     autostart: opts.autostart ?? true,
+    onAutostartChange: null,
 
     async stop() {
       const state = machine.runstate;
-      if (state === 'inmigrate') control.autostart = false;
+      if (state === 'inmigrate') {
+        control.autostart = false;
+        control.onAutostartChange?.();
+      }
       else if (state === 'running') await machine.stop('paused');
       // Anything else is already stopped: QEMU's vm_stop does nothing and sends no STOP.
     },
@@ -87,6 +96,7 @@ export function registerMachineCommands(
       if (state === 'finish-migrate') throw QmpError.generic('Migration is not finalized yet');
       if (state === 'inmigrate') {
         control.autostart = true;
+        control.onAutostartChange?.();
         return;
       }
       if (state === 'running') return;

@@ -1,5 +1,7 @@
 // Every negotiated channel of one migration connection, as a worker holds them: main, return
-// path, postcopy preempt and the multifd channels (ids in routes.ts CHANNEL). The transport posts
+// path, postcopy preempt, the switchover handshake's and the multifd channels (ids in routes.ts
+// CHANNEL). Byte channels are wrapped with open(); message channels (ChannelSetOptions.messages)
+// as a ControlChannel on arrival, read with control(). The transport posts
 // each channel to the worker in the task that created it; the worker feeds its incoming
 // messages to accept(), then waits for the ids it needs with whenAll() and wraps each channel
 // once with open(). closeAll() ends whatever is still held, opened or not, so a failed or
@@ -11,6 +13,7 @@
 // return path, once the destination answers quickly) should be opened on arrival.
 
 import { openChannel, TransportError, type ChannelOptions, type MigrationChannel, type TransferableChannel } from './channel.js';
+import { ControlChannel } from './control-channel.js';
 import { channelLabel, isChannelMessage, type ChannelId, type ChannelInfo } from './routes.js';
 
 export interface ChannelSetOptions {
@@ -21,12 +24,18 @@ export interface ChannelSetOptions {
   connection?: string;
   /** Options for channels to open as soon as they arrive (see the file comment); undefined: hold raw. */
   eager?: (id: ChannelId) => ChannelOptions | undefined;
+  /**
+   * Ids of channels that carry messages rather than bytes (the switchover handshake's): wrapped
+   * as a ControlChannel on arrival, so none of their messages is lost; see control().
+   */
+  messages?: readonly ChannelId[];
 }
 
 interface Held {
   channel: TransferableChannel;
   info: ChannelInfo | null;
   opened: MigrationChannel | null;
+  control: ControlChannel | null;
 }
 
 interface Waiter {
@@ -46,6 +55,7 @@ function closeRaw(ch: TransferableChannel): void {
 export class ChannelSet {
   private bound: string | null;
   private readonly eager: ChannelSetOptions['eager'];
+  private readonly messages: readonly ChannelId[];
   private readonly held = new Map<ChannelId, Held>();
   private waiters: Waiter[] = [];
   private closedWith: TransportError | null = null;
@@ -53,6 +63,7 @@ export class ChannelSet {
   constructor(options: ChannelSetOptions = {}) {
     this.bound = options.connection ?? null;
     this.eager = options.eager;
+    this.messages = options.messages ?? [];
   }
 
   /** The connection id this set holds channels of, once known. */
@@ -97,8 +108,9 @@ export class ChannelSet {
       throw new TransportError(`channel ${id} (${channelLabel(id)}) was delivered twice`);
     }
     if (info && this.bound === null) this.bound = info.connection;
-    const h: Held = { channel, info, opened: null };
+    const h: Held = { channel, info, opened: null, control: null };
     this.held.set(id, h);
+    if (this.messages.includes(id)) h.control = new ControlChannel(channel);
     const eagerOpts = this.eager?.(id);
     if (eagerOpts) h.opened = openChannel(channel, { label: info?.label ?? channelLabel(id), ...eagerOpts });
     this.wake();
@@ -129,6 +141,11 @@ export class ChannelSet {
     if (!h) throw new TransportError(`channel ${id} (${channelLabel(id)}) has not arrived`);
     h.opened ??= openChannel(h.channel, { label: h.info?.label ?? channelLabel(id), ...opts });
     return h.opened;
+  }
+
+  /** A message channel (ChannelSetOptions.messages) that has arrived, or null. */
+  control(id: ChannelId): ControlChannel | null {
+    return this.held.get(id)?.control ?? null;
   }
 
   /** The wrapped channel if open() (or eager) already wrapped it. */
@@ -171,7 +188,8 @@ export class ChannelSet {
     this.held.clear();
     const closing: Promise<void>[] = [];
     for (const h of held) {
-      if (!h.opened) closeRaw(h.channel);
+      if (h.control) h.control.close();
+      else if (!h.opened) closeRaw(h.channel);
       else if (reason !== undefined) h.opened.abort(reason);
       else closing.push(h.opened.close().catch(() => {}));
     }

@@ -14,8 +14,13 @@ export const CHANNEL = {
   returnPath: 1,
   /** source → destination: urgent pages in postcopy (QEMU's postcopy preempt channel). */
   postcopy: 2,
+  /**
+   * source ⇄ destination: the switchover handshake and its round-trip probes, worker to worker
+   * (control-channel.ts), so no main thread sits on the guest's downtime.
+   */
+  switchover: 3,
   /** first multifd channel; multifd channel n is multifdBase + n. */
-  multifdBase: 3,
+  multifdBase: 4,
 } as const;
 
 export type ChannelId = number;
@@ -29,6 +34,8 @@ export function channelLabel(id: ChannelId): string {
       return 'return-path';
     case CHANNEL.postcopy:
       return 'postcopy';
+    case CHANNEL.switchover:
+      return 'switchover';
     default:
       return id >= CHANNEL.multifdBase ? `multifd-${id - CHANNEL.multifdBase}` : `channel-${id}`;
   }

@@ -49,7 +49,9 @@ export type ToIncoming =
   /** Postcopy: the link broke (or migrate-pause): pause and wait for migrate-recover. */
   | { type: 'link-lost'; reason: string }
   /** Fault tests (x-tabmig-close-return-path): hang up the return path as a failing destination would. */
-  | { type: 'close-return-path' };
+  | { type: 'close-return-path' }
+  /** x-tabmig-delay-control changed (0, 0: off): the handshake messages this worker sends wait that long. */
+  | { type: 'control-delay'; minMs: number; maxMs: number };
 
 export type FromIncoming =
   /** The block's status moved (the block holds the truth; this says when, and why on failure). */
@@ -64,5 +66,7 @@ export type FromIncoming =
   | { type: 'runstate'; from: string; to: string }
   /** A handshake message for the main thread to send to the source on the link's control conversation. */
   | { type: 'switchover'; message: SwitchoverMessage }
+  /** The source said this on the switchover channel; the thread already acted on it (for the log). */
+  | { type: 'heard'; message: SwitchoverMessage }
   /** The thread is finished: nothing more will be posted. */
   | { type: 'done' };

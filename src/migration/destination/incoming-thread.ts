@@ -31,7 +31,9 @@ import { CodecPool } from '../ram/codecs/codec-pool.js';
 import { LoadCodecs } from '../ram/codecs/load-codecs.js';
 import type { MigrationStatus } from '../state.js';
 import { RAM_BLOCK_MAIN, StreamReader, encodeRpMessage, type ByteSource, type MigCommand } from '../stream/index.js';
-import { Verdict, type SwitchoverMessage } from '../switchover.js';
+import { Verdict, isSwitchoverMessage, type SwitchoverMessage } from '../switchover.js';
+import { SwitchoverLink } from '../switchover-link.js';
+import { echoOf, isProbe } from '../source/switchover-cost.js';
 import { IdleWatch } from './idle-watch.js';
 import type { FromIncoming, IncomingStart } from './incoming-protocol.js';
 import { decideRunstate, giveGuest } from './runstate-decision.js';
@@ -93,8 +95,37 @@ export class IncomingThread {
     this.options = MigrationOptions.fromPlain(start.options);
     this.handshake = start.handshake ?? start.source.kind === 'channel';
     this.currentChannels = channels;
+    this.switchoverLink = new SwitchoverLink({
+      // Without the handshake (a saved stream, a test's stand-in destination) the thread keeps
+      // off the switchover channel: whoever plays the destination owns it.
+      channels: () => (this.handshake ? this.currentChannels : null),
+      relay: (message) => this.post({ type: 'switchover', message }),
+      heard: (m) => this.heard(m),
+    });
+    this.switchoverLink.listen();
     this.block.set(IncomingCounter.START_TIME, Date.now());
     this.setStatus('none', 'setup');
+  }
+
+  /** Where the handshake travels (the switchover channel, worker to worker). */
+  private readonly switchoverLink: SwitchoverLink;
+
+  /**
+   * The source's worker said something on the switchover channel: a probe is echoed at once with
+   * the bytes read so far (it measures the wire); commit and abort become the verdict the thread
+   * waits on, as the main thread would write them for a relayed message.
+   */
+  private heard(m: unknown): void {
+    this.sourceAlive();
+    if (isProbe(m)) {
+      if (!m.echo) this.switchoverLink.sendDirect(echoOf(m, this.block.get(IncomingCounter.BYTES)));
+      return;
+    }
+    if (!isSwitchoverMessage(m)) return;
+    if (m.switchover === 'commit') this.block.setVerdict(Verdict.COMMIT);
+    else if (m.switchover === 'abort') this.block.setVerdict(Verdict.ABORT);
+    else return;
+    this.post({ type: 'heard', message: m });
   }
 
   /** Runs the whole incoming migration once; resolves when it is over, whatever the outcome. */
@@ -407,6 +438,7 @@ export class IncomingThread {
     this.awaitingReconnect = false;
     this.reconnected = null;
     this.currentChannels = set;
+    this.switchoverLink.listen();
     await set.whenAll([CHANNEL.main, CHANNEL.returnPath]);
     // The preempt channel is a message of its own: it must be held before urgent pages come.
     await Promise.race([set.whenAll([CHANNEL.postcopy]).catch(() => {}), sleep(2000)]);
@@ -479,7 +511,7 @@ export class IncomingThread {
   }
 
   private say(message: SwitchoverMessage): void {
-    this.post({ type: 'switchover', message });
+    this.switchoverLink.send(message);
   }
 
   // ---- endings ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL, isChannelMessage } from '../../transport/routes.js';
 import type { FromIncoming, ToIncoming } from './incoming-protocol.js';
 import { IncomingThread } from './incoming-thread.js';
+import { setControlDelay } from '../switchover.js';
 
 const scope = self as unknown as Worker;
 const post = (msg: FromIncoming) => scope.postMessage(msg);
@@ -13,7 +14,9 @@ const post = (msg: FromIncoming) => scope.postMessage(msg);
 // A data channel's early messages are lost without a listener: open main and return path on arrival.
 // The postcopy preempt channel too: urgent pages may come before the thread opens it.
 const eager = (id: number) => (id === CHANNEL.main || id === CHANNEL.returnPath || id === CHANNEL.postcopy ? {} : undefined);
-let channels = new ChannelSet({ eager });
+// The switchover channel carries messages; it is wrapped on arrival so none is lost.
+const messages = [CHANNEL.switchover];
+let channels = new ChannelSet({ eager, messages });
 let thread: IncomingThread | null = null;
 
 scope.onmessage = (e: MessageEvent<unknown>) => {
@@ -21,7 +24,7 @@ scope.onmessage = (e: MessageEvent<unknown>) => {
   if (isChannelMessage(e.data)) {
     // Another connection's channel: postcopy recovery's (migrate-recover), for a paused thread.
     if (thread?.awaitingReconnect) {
-      channels = new ChannelSet({ eager });
+      channels = new ChannelSet({ eager, messages });
       channels.accept(e.data);
       thread.reconnect(channels);
     } else {
@@ -45,5 +48,7 @@ scope.onmessage = (e: MessageEvent<unknown>) => {
     thread?.sourceAlive();
   } else if (m.type === 'close-return-path') {
     thread?.closeReturnPath();
+  } else if (m.type === 'control-delay') {
+    setControlDelay(m.minMs, m.maxMs);
   }
 };

@@ -25,7 +25,7 @@ import { RoundRecords } from '../round-records.js';
 import { SaveVmLoop } from '../savevm.js';
 import { isFinished, type MigrationStatus } from '../state.js';
 import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
-import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, outgoingIdleText, type SwitchoverMessage } from '../switchover.js';
+import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, isSwitchoverMessage, outgoingIdleText, type SwitchoverMessage } from '../switchover.js';
 import { sourceCodecs, type SourceCodecs } from '../ram/codecs/source-codecs.js';
 import { AutoConverge } from './auto-converge.js';
 import { ConvergenceWatch } from './convergence.js';
@@ -36,7 +36,8 @@ import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeCommand, writeSectio
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { openTarget } from './stream-target.js';
-import { SAFETY, SwitchoverCost } from './switchover-cost.js';
+import { PROBE_INTERVAL_MS, SAFETY, SwitchoverCost, echoFigures, isProbe, type ProbeMessage } from './switchover-cost.js';
+import { SwitchoverLink } from '../switchover-link.js';
 import { sourceSections } from './source-sections.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
@@ -154,6 +155,35 @@ export class MigrationThread {
     for (const e of registry.entries) if (e.handler instanceof PostcopyRamSaveHandler) this.pcRam = e.handler;
     this.ramSectionId = registry.sectionId(RAM_SECTION_NAME) ?? 0;
     this.watchChannel(target);
+    this.switchoverLink = new SwitchoverLink({
+      channels: () => (this.handshake ? this.channels : null),
+      relay: (message) => this.post({ type: 'switchover', message }),
+      heard: (m) => this.heard(m),
+    });
+    this.switchoverLink.listen();
+  }
+
+  /** Where the handshake and its probes travel (the switchover channel, worker to worker). */
+  private readonly switchoverLink: SwitchoverLink;
+  private probeTimer: ReturnType<typeof setInterval> | null = null;
+
+  /** The destination's worker said something on the switchover channel. */
+  private heard(m: unknown): void {
+    this.destinationAlive();
+    if (isProbe(m)) {
+      if (m.echo) {
+        const { ms, offset } = echoFigures(m, performance.now());
+        this.addRtt(ms, offset, m.id, m.received);
+      }
+      return;
+    }
+    if (isSwitchoverMessage(m) && this.block.noteFromDestination(m)) this.post({ type: 'heard', message: m });
+  }
+
+  /** A round-trip probe, worker to worker when the connection allows (else the main threads relay it). */
+  private sendProbe(id?: number): void {
+    const probe: ProbeMessage = { probe: performance.now(), wall: Date.now(), ...(id !== undefined ? { id } : {}) };
+    if (!this.switchoverLink.sendDirect(probe)) this.post({ type: 'probe', ...(id !== undefined ? { id } : {}) });
   }
 
   private watchChannel(target: OpenedTarget): void {
@@ -316,22 +346,22 @@ export class MigrationThread {
   private rttWaiter: ((ms: number) => void) | null = null;
   private probeId = 0;
 
-  /** Asks the main thread for a probe and waits for its echo; null if none came in `timeoutMs`. */
+  /** Sends a probe and waits for its echo; null if none came in `timeoutMs`. */
   private probeRtt(timeoutMs: number): Promise<number | null> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.rttWaiter = null;
         resolve(null);
       }, timeoutMs);
-      // Timed here, worker to worker: the handshake's messages take the same hops through both
-      // main threads, and a busy main thread is most of what a switchover waits for.
+      // Timed here: the probe takes the handshake's own path (the switchover channel, or the
+      // main threads' relay where there is none), so it measures what the handshake will wait.
       const sentAt = performance.now();
       this.rttWaiter = () => {
         clearTimeout(timer);
         this.rttWaiter = null;
         resolve(performance.now() - sentAt);
       };
-      this.post({ type: 'probe', id: ++this.probeId });
+      this.sendProbe(++this.probeId);
     });
   }
 
@@ -362,7 +392,11 @@ export class MigrationThread {
     this.iterationStart = setupStart;
     this.watchWord(MigWord.LINK_LOST, () => this.fail(this.linkLostText()));
     this.watchWord(MigWord.RP_ERROR, () => this.fail('RP: the return path failed: the destination sent a malformed or unexpected message, or closed it early', false));
-    if (this.handshake) this.watchDestination(this.options.outgoingIdleTimeout);
+    if (this.handshake) {
+      this.watchDestination(this.options.outgoingIdleTimeout);
+      // The round trip and the wire, measured all along for the downtime decision.
+      this.probeTimer = setInterval(() => this.sendProbe(), PROBE_INTERVAL_MS);
+    }
     try {
       this.recorder.reset();
       const commands: MigCommand[] = this.start.returnPath ? [{ type: 'OPEN_RETURN_PATH' }, { type: 'PING', value: 1 }] : [];
@@ -630,7 +664,7 @@ export class MigrationThread {
   }
 
   private sendSwitchover(message: SwitchoverMessage): void {
-    this.post({ type: 'switchover', message });
+    this.switchoverLink.send(message);
   }
 
   /** QEMU's migration_calculate_complete: total time, downtime and the average throughput. */
@@ -679,6 +713,7 @@ export class MigrationThread {
       if (status === 'cancelling') this.transition('cancelling', 'cancelled');
     }
     this.done = true;
+    if (this.probeTimer !== null) clearInterval(this.probeTimer);
     this.preempt?.shutdown();
     // cpu_throttle_stop: the guest runs at full speed again, wherever it runs.
     if (this.autoConverge) {
@@ -867,6 +902,7 @@ export class MigrationThread {
     this.watchWord(MigWord.LINK_LOST, () => this.fail(this.linkLostText()));
     try {
       this.channels = set;
+      this.switchoverLink.listen();
       // The connection's channels come one message each: wait for main and preempt to be here.
       await Promise.race([set.whenAll([CHANNEL.main, CHANNEL.postcopy]).catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
       const target = await openTarget({ kind: 'channel' }, set);

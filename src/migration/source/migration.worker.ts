@@ -6,6 +6,7 @@
 import { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL, isChannelMessage } from '../../transport/routes.js';
 import { MigrationBlock } from '../migration-block.js';
+import { setControlDelay } from '../switchover.js';
 import { MigrationThread } from './migration-thread.js';
 import type { FromSource, SourceStart, ToSource } from './source-protocol.js';
 import { openTarget, type OpenedTarget } from './stream-target.js';
@@ -13,7 +14,9 @@ import { openTarget, type OpenedTarget } from './stream-target.js';
 const post = (msg: FromSource) => (self as unknown as Worker).postMessage(msg);
 
 let start: SourceStart | null = null;
-let channels = new ChannelSet();
+// The switchover channel carries messages; it is wrapped on arrival so none is lost.
+const messages = [CHANNEL.switchover];
+let channels = new ChannelSet({ messages });
 let thread: MigrationThread | null = null;
 let launched = false;
 /** migrate_cancel arrived before the thread existed (the target was still opening). */
@@ -58,7 +61,7 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
   if (isChannelMessage(msg)) {
     // A postcopy recovery's new connection (migrate with resume: true).
     if (thread) {
-      const set = new ChannelSet();
+      const set = new ChannelSet({ messages });
       set.accept(msg);
       channels = set;
       thread.reconnect(set);
@@ -92,6 +95,9 @@ self.onmessage = (e: MessageEvent<ToSource | unknown>) => {
       return;
     case 'alive':
       thread?.destinationAlive();
+      return;
+    case 'control-delay':
+      setControlDelay(m.minMs, m.maxMs);
       return;
   }
 };

@@ -45,10 +45,12 @@ export type ToSource =
   | { type: 'pause' }
   /** migrate_cancel: the status is already 'cancelling'; shut the stream down. */
   | { type: 'cancel' }
-  /** A round-trip probe on the control conversation came back after `ms` (switchover-cost.ts). */
+  /** A round-trip probe relayed on the control conversation came back after `ms` (switchover-cost.ts). */
   | { type: 'rtt'; ms: number; offset?: number; id?: number; received?: number }
   /** The destination said something on the control conversation (a keepalive echo, the handshake): it lives. */
-  | { type: 'alive' };
+  | { type: 'alive' }
+  /** x-tabmig-delay-control changed (0, 0: off): the handshake messages this worker sends wait that long. */
+  | { type: 'control-delay'; minMs: number; maxMs: number };
 
 export type FromSource =
   /** The worker moved the status (compare-and-set in the block); error explains a 'failed'. */
@@ -62,8 +64,10 @@ export type FromSource =
    * transport's control conversation as it is. The worker decided it; the main thread carries it.
    */
   | { type: 'switchover'; message: SwitchoverMessage }
-  /** Send a round-trip probe now (the answer comes back as ToSource 'rtt'). */
-  | { type: 'probe'; id: number }
+  /** Send a round-trip probe now on the control conversation (the answer comes back as ToSource 'rtt'). */
+  | { type: 'probe'; id?: number }
+  /** The destination said this on the switchover channel; the worker already acted on it (for the log). */
+  | { type: 'heard'; message: SwitchoverMessage }
   /** Something worth the event log while the migration runs (convergence, throttle). */
   | { type: 'log'; text: string }
   /** Everything is cleaned up; the worker may be terminated. */

@@ -14,7 +14,10 @@
 // expected-downtime in query-migrate is this estimate for the bytes left now, and the threshold
 // the thread compares the pending bytes with is its inverse: the bytes that fit in the limit.
 
-/** destination ⇄ source on the control conversation: a round-trip probe (the main threads echo it). */
+/**
+ * source → destination and back: a round-trip probe. On the switchover channel the two workers
+ * send and echo it; without one, the main threads do, on the control conversation.
+ */
 export interface ProbeMessage {
   /** The sender's performance.now() when it sent the probe. */
   probe: number;
@@ -31,6 +34,19 @@ export interface ProbeMessage {
 
 export function isProbe(data: unknown): data is ProbeMessage {
   return typeof data === 'object' && data !== null && typeof (data as { probe?: unknown }).probe === 'number';
+}
+
+/** What an echo says: the round trip (ms, on the prober's clock) and the peer's wall clock − ours, if it said. */
+export function echoFigures(echo: ProbeMessage, now: number): { ms: number; offset?: number } {
+  const ms = now - echo.probe;
+  // The peer's clock against ours, assuming the echo was half-way (it needs no common clock).
+  if (echo.wall === undefined || echo.peerWall === undefined) return { ms };
+  return { ms, offset: echo.peerWall - (echo.wall + ms / 2) };
+}
+
+/** The echo of a probe, as the destination sends it back with the bytes it has read. */
+export function echoOf(probe: ProbeMessage, received: number): ProbeMessage {
+  return { ...probe, echo: true, peerWall: Date.now(), received };
 }
 
 export const PROBE_INTERVAL_MS = 250;
