@@ -93,6 +93,26 @@ describe('transport: channel set', () => {
     equal(set.open(CHANNEL.returnPath), rp);
   });
 
+  it('message channels (the switchover handshake) are wrapped on arrival: early messages wait for a handler, both ways', async () => {
+    const set = new ChannelSet({ messages: [CHANNEL.switchover] });
+    const { msg, far } = delivery(CHANNEL.switchover);
+    far.postMessage({ switchover: 'ready' }); // before anyone listens on this side
+    ok(set.accept(msg));
+    const control = set.control(CHANNEL.switchover);
+    ok(control, 'wrapped as a ControlChannel');
+    equal(set.control(CHANNEL.main), null, 'byte channels are not');
+    await new Promise((r) => setTimeout(r, 20));
+    const heard: unknown[] = [];
+    control.onmessage = (m) => heard.push(m);
+    deepEqual(heard, [{ switchover: 'ready' }], 'the early message is handed over');
+    const back = new Promise((r) => (far.onmessage = (e) => r(e.data)));
+    ok(control.send({ switchover: 'commit' }));
+    deepEqual(await back, { switchover: 'commit' });
+    await set.closeAll('over');
+    equal(control.usable, false, 'closed with the set');
+    equal(control.send({ switchover: 'commit' }), false, 'a closed channel says it did not send');
+  });
+
   it('whenAll waits for every id, in any arrival order, including multifd channels', async () => {
     const set = new ChannelSet();
     const ids = [CHANNEL.main, CHANNEL.returnPath, CHANNEL.multifdBase, CHANNEL.multifdBase + 1];
