@@ -34,6 +34,7 @@ import { RAM_BLOCK_MAIN, StreamReader, encodeRpMessage, type ByteSource, type Mi
 import { Verdict, type SwitchoverMessage } from '../switchover.js';
 import { IdleWatch } from './idle-watch.js';
 import type { FromIncoming, IncomingStart } from './incoming-protocol.js';
+import { incomingStreamTap } from './stream-log-tap.js';
 import { decideRunstate, giveGuest } from './runstate-decision.js';
 
 /** RV32IM without the C extension: instructions are 4-byte aligned. */
@@ -180,8 +181,10 @@ export class IncomingThread {
     // Bytes read so far on every channel, kept current for the source's probes (it measures
     // the wire by what arrived here).
     const publishReceived = () => block.set(IncomingCounter.BYTES, (this.reader?.received ?? 0) + (multifd?.bytes ?? 0));
+    const streamTap = incomingStreamTap(s.streamLog, ram.length / PAGE_SIZE, () => ramLoad.totals);
     const ramLoad = ramLoadHandler({
       ram,
+      onPage: streamTap ? (p) => streamTap.page(p) : null,
       block: { name: RAM_BLOCK_MAIN, length: ram.length },
       pageSize: PAGE_SIZE,
       pageState,
@@ -256,6 +259,7 @@ export class IncomingThread {
         requireConfiguration: this.options.sendConfiguration,
         onCommand: (cmd) => this.onCommand(cmd),
         onSection: () => block.add(IncomingCounter.SECTIONS, 1),
+        tap: streamTap?.tap ?? null,
       };
       let loaded;
       try {

@@ -38,6 +38,7 @@ import { CHANNEL } from '../../transport/routes.js';
 import { openTarget } from './stream-target.js';
 import { SAFETY, SwitchoverCost } from './switchover-cost.js';
 import { sourceSections } from './source-sections.js';
+import { sourceStreamTap } from './stream-log-tap.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
 
@@ -148,7 +149,7 @@ export class MigrationThread {
       runstateAtStop: () => this.runstateAtStop,
       onSync: (round) => this.onRound(round),
     });
-    this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE });
+    this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE, tap: sourceStreamTap(start.streamLog, this.block) });
     this.pc = start.postcopy && this.options.postcopyRam ? new PostcopyBlock(start.postcopy) : null;
     this.postcopyRateLimit = this.options.parameter('max-postcopy-bandwidth');
     for (const e of registry.entries) if (e.handler instanceof PostcopyRamSaveHandler) this.pcRam = e.handler;
