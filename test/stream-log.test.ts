@@ -6,7 +6,10 @@ import type { SaveHandler } from '../src/migration/handlers.js';
 import { SaveHandlerRegistry, SaveVmLoop } from '../src/migration/savevm.js';
 import { StreamLog, StreamLogSide, VM_DESCRIPTION_TYPE } from '../src/migration/stream-log.js';
 import { StreamLogWriter, type RamCounts } from '../src/migration/stream-log-writer.js';
+import { incomingStreamTap } from '../src/migration/destination/stream-log-tap.js';
+import type { RamLoadTotals } from '../src/migration/ram/ram-load.js';
 import { BufferSink, SectionType, StreamWriter } from '../src/migration/stream/index.js';
+import { rowsFromLog } from '../src/ui/stream-rows.js';
 import { deepEqual, equal } from './helpers/assert.js';
 
 function iterable(name: string, parts: number, onIterate: () => void): SaveHandler {
@@ -96,5 +99,39 @@ describe('stream log', () => {
     const list = log.list();
     deepEqual(list.map((e) => e.sectionId), [2, 3, 4, 5]);
     equal(list[0]!.name.length, 31);
+  });
+
+  it('on the destination, opens a new round when a page arrives a second time', () => {
+    const totals: RamLoadTotals = { pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0, parts: 0 };
+    const log = new StreamLog();
+    const t = incomingStreamTap(log.buffer, 16, () => totals)!;
+    let offset = 8;
+    const part = (pages: number[], zero = 0) => {
+      for (const p of pages) t.page(p);
+      totals.pages += pages.length;
+      totals.zeroPages += zero;
+      t.tap.section({ type: SectionType.PART, sectionId: 1, name: 'ram', instanceId: 0, version: 4, offset, bytes: 100, nested: false });
+      offset += 100;
+    };
+    part([0, 1, 2, 3], 2);
+    part([4, 5, 6, 7, 8]);
+    // The source synced: pages the guest dirtied come again.
+    part([2, 5]);
+    part([9]);
+    part([5]);
+    t.tap.section({ type: SectionType.FULL, sectionId: 2, name: 'cpu', instanceId: 0, version: 1, offset, bytes: 40, nested: false });
+    const rows = rowsFromLog(log.list());
+    deepEqual(
+      rows.map((r) => [r.kind, r.name, r.round ?? null, r.parts ?? null, r.ram?.pages ?? null]),
+      [
+        ['PART', 'ram', 1, 2, 9],
+        ['PART', 'ram', 2, 2, 3],
+        ['PART', 'ram', 3, 1, 1],
+        ['FULL', 'cpu', null, null, null],
+      ],
+    );
+    equal(rows[0]!.ram!.zeroPages, 2);
+    equal(rows[3]!.version, 1);
+    equal(new StreamLog(log.buffer).side, StreamLogSide.DESTINATION);
   });
 });

@@ -48,6 +48,7 @@ function blank(name: string, type: number): StreamLogEntry {
 export class StreamLogWriter implements StreamTap {
   /** The entry RAM PARTs fold into (its index and a copy of it), while the round lasts. */
   private open: { index: number; entry: StreamLogEntry } | null = null;
+  /** The counts at the last RAM section (both sides' counters start at zero with the migration). */
   private lastCounts: RamCounts = ZERO;
 
   constructor(
@@ -55,8 +56,8 @@ export class StreamLogWriter implements StreamTap {
     side: StreamLogSideValue,
     private readonly ram: RamView,
   ) {
+    // (Not asking `ram` anything yet: the destination builds its RAM loader after this.)
     log.reset(side);
-    this.lastCounts = { ...ram.counts() };
   }
 
   section(s: SectionPassed): void {

@@ -36,6 +36,14 @@ const mapPixels = (tab) =>
     return find(document)?.shadowRoot?.querySelector('canvas')?.toDataURL() ?? null;
   });
 
+/** The live stream table's rows in one tab's inspector: kind, section name, round (RAM). */
+const liveRows = (tab) =>
+  tab.page
+    .locator('tm-stream-inspector [data-live-table] tbody tr')
+    .evaluateAll((trs) => trs.map((t) => ({ kind: t.dataset.kind, name: t.querySelector('td:nth-child(3) .mono')?.textContent ?? '', round: Number(t.dataset.round ?? 0) })));
+
+const ramRounds = (rows) => rows.filter((r) => r.name === 'ram' && r.round > 0);
+
 describe('the teaching view', () => {
   const session = sharedBrowser();
 
@@ -54,6 +62,8 @@ describe('the teaching view', () => {
     const framesA = new Set();
     const framesB = new Set();
     let shotMid = false;
+    // The stream as it passes, on both tabs, while the migration is still running.
+    let liveMid = null;
     const tMigrate = Date.now();
     for (const t0 = Date.now(); Date.now() - t0 < 120000; await sleep(250)) {
       framesA.add(await mapPixels(a));
@@ -64,12 +74,37 @@ describe('the teaching view', () => {
         await shot(a, 'tm-memory-map', 'memory-map-source');
         await shot(b, 'tm-memory-map', 'memory-map-destination');
       }
+      if (!liveMid && info.status === 'active') {
+        const [ra, rb] = [await liveRows(a), await liveRows(b)];
+        if (ramRounds(ra).length && ramRounds(rb).length) {
+          liveMid = { a: ra, b: rb };
+          await shot(a, 'tm-stream-inspector', 'inspector-live-source');
+          await shot(b, 'tm-stream-inspector', 'inspector-live-destination');
+        }
+      }
       if (FINAL.includes(info.status)) break;
     }
     const info = await a.until('query-migrate', (v) => FINAL.includes(v.status), 120000);
-    assert.equal(info.status, 'completed');
+    assert.equal(info.status, 'completed', info['error-desc']);
     assert.ok(framesA.size >= 3 && framesB.size >= 3, `map frames ${framesA.size} / ${framesB.size}`);
+    assert.ok(liveMid, 'both inspectors showed RAM rounds while the migration was active');
+    for (const rows of [liveMid.a, liveMid.b]) assert.ok(rows.some((r) => r.kind === 'START' && r.name === 'ram'), JSON.stringify(rows));
     await sleep(600);
+    // Once completed, each side lists the whole stream it wrote or read, in order.
+    for (const tab of [a, b]) {
+      const rows = await liveRows(tab);
+      const seq = rows.map((r) => `${r.kind}:${r.name}`);
+      const at = (item) => seq.indexOf(item);
+      assert.equal(rows[0]?.kind, 'CONFIGURATION', seq.join(' '));
+      assert.ok(at('START:ram') >= 0 && at('START:ram') < at('END:ram'), seq.join(' '));
+      assert.ok(at('END:ram') < at('FULL:cpu') && at('FULL:cpu') >= 0, seq.join(' '));
+      assert.ok(at('FULL:globalstate') > at('END:ram'), seq.join(' '));
+      assert.ok(at('EOF:EOF') > at('FULL:cpu'), seq.join(' '));
+      assert.ok(ramRounds(rows).length >= 2, `RAM round summaries: ${JSON.stringify(ramRounds(rows))}`);
+      assert.match((await tab.page.locator('tm-stream-inspector [data-live-table]').textContent()) ?? '', /round 1: [\d,]+ pages: [\d,]+ zero/);
+    }
+    await shot(a, 'tm-stream-inspector', 'inspector-live-source-completed');
+    await shot(b, 'tm-stream-inspector', 'inspector-live-destination-completed');
     const charts = a.page.locator('tm-migration-charts');
     assert.equal(await charts.locator('.uplot').count(), 5, 'five uPlot charts');
     assert.equal(await charts.locator('[data-model]').count(), 1, 'the model paragraph');
