@@ -134,4 +134,29 @@ describe('stream log', () => {
     equal(rows[3]!.version, 1);
     equal(new StreamLog(log.buffer).side, StreamLogSide.DESTINATION);
   });
+
+  it('lists a package\'s contents after its PACKAGED command on both sides, though the source builds them first', () => {
+    const none = { isRam: () => false, round: () => 0, counts: () => ({ pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0 }) };
+    const full = (name: string, nested: boolean) => ({ type: SectionType.FULL, sectionId: 3, name, instanceId: 0, version: 1, offset: 0, bytes: 9, nested });
+    const order = (log: StreamLog) => log.list().map((e) => `${e.name}${e.nested ? '*' : ''}`);
+    const expected = ['PACKAGED', 'POSTCOPY_LISTEN*', 'cpu*', 'POSTCOPY_RUN*', 'ram'];
+
+    const src = new StreamLog();
+    const s = new StreamLogWriter(src, StreamLogSide.SOURCE, none);
+    s.command({ type: 'POSTCOPY_LISTEN' }, 0, 5, true);
+    s.section(full('cpu', true));
+    s.command({ type: 'POSTCOPY_RUN' }, 14, 5, true);
+    s.command({ type: 'PACKAGED', data: new Uint8Array(19) }, 100, 28, false);
+    s.section({ ...full('ram', false), type: SectionType.PART });
+    deepEqual(order(src), expected);
+
+    const dst = new StreamLog();
+    const d = new StreamLogWriter(dst, StreamLogSide.DESTINATION, none);
+    d.command({ type: 'PACKAGED', data: new Uint8Array(19) }, 100, 28, false);
+    d.command({ type: 'POSTCOPY_LISTEN' }, 0, 5, true);
+    d.section(full('cpu', true));
+    d.command({ type: 'POSTCOPY_RUN' }, 14, 5, true);
+    d.section({ ...full('ram', false), type: SectionType.PART });
+    deepEqual(order(dst), expected);
+  });
 });

@@ -154,11 +154,11 @@ export class SaveVmLoop {
     return true;
   }
 
-  /** Writes a command mid-stream (a PING, postcopy's commands later). */
-  command(cmd: MigCommand): void {
-    const at = this.w.transferred;
-    writeCommand(this.w, cmd);
-    this.options.tap?.command(cmd, at, this.w.transferred - at, false);
+  /** Writes a command mid-stream (a PING, postcopy's commands), or into a package being built (`w`). */
+  command(cmd: MigCommand, w: StreamWriter = this.w): void {
+    const at = w.transferred;
+    writeCommand(w, cmd);
+    this.options.tap?.command(cmd, at, w.transferred - at, w !== this.w);
   }
 
   /**

@@ -50,6 +50,13 @@ export class StreamLogWriter implements StreamTap {
   private open: { index: number; entry: StreamLogEntry } | null = null;
   /** The counts at the last RAM section (both sides' counters start at zero with the migration). */
   private lastCounts: RamCounts = ZERO;
+  /**
+   * A package's contents come after its PACKAGED command, as the destination reads them; the
+   * source builds the package first, so what it writes into one waits here for the command.
+   */
+  private held: StreamLogEntry[] = [];
+  /** A PACKAGED command was just logged: nested items that follow are its contents. */
+  private inPackage = false;
 
   constructor(
     private readonly log: StreamLog,
@@ -92,7 +99,7 @@ export class StreamLogWriter implements StreamTap {
       return;
     }
     this.open = null;
-    this.log.append(e);
+    this.add(e);
   }
 
   command(cmd: MigCommand, offset: number, bytes: number, nested: boolean): void {
@@ -101,13 +108,24 @@ export class StreamLogWriter implements StreamTap {
     Object.assign(e, { offset: nested ? -1 : offset, bytes, nested: nested ? 1 : 0 });
     // PING's value is what a reader matches with the PONG; keep it in the name.
     if (cmd.type === 'PING') e.name = `PING ${cmd.value}`;
-    this.log.append(e);
+    this.add(e);
+    if (cmd.type === 'PACKAGED' && !nested) {
+      this.inPackage = true;
+      for (const h of this.held) this.log.append(h);
+      this.held = [];
+    }
   }
 
   marker(type: number, offset: number, bytes: number): void {
     this.open = null;
     const e = blank(type === SectionType.EOF ? 'EOF' : 'VM description', type);
     Object.assign(e, { offset, bytes });
-    this.log.append(e);
+    this.add(e);
+  }
+
+  private add(e: StreamLogEntry): void {
+    if (!e.nested) this.inPackage = false;
+    if (e.nested && !this.inPackage) this.held.push(e);
+    else this.log.append(e);
   }
 }

@@ -32,7 +32,7 @@ import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
 import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
 import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
-import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeCommand, writeSectionFooter, writeSectionPart } from '../stream/index.js';
+import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeSectionFooter, writeSectionPart } from '../stream/index.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { openTarget } from './stream-target.js';
@@ -718,9 +718,9 @@ export class MigrationThread {
     }
     const sink = new BufferSink();
     const pw = new StreamWriter(sink, { chunkSize: STREAM_CHUNK });
-    writeCommand(pw, { type: 'POSTCOPY_LISTEN' });
+    this.loop.command({ type: 'POSTCOPY_LISTEN' }, pw);
     await this.loop.saveDevices(pw);
-    writeCommand(pw, { type: 'POSTCOPY_RUN' });
+    this.loop.command({ type: 'POSTCOPY_RUN' }, pw);
     await pw.flush();
     // The point of no return (DESIGN §8): a cancel that got here first wins.
     if (Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.COMMITTED) !== Commit.OPEN) {
