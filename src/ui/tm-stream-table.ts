@@ -110,7 +110,9 @@ export class TmStreamTable extends LitElement {
   private renderRow(r: StreamRow) {
     const detail = r.ram ? `${r.round ? `round ${r.round}: ` : ''}${ramText(r.ram)}` : r.detail;
     return html`<tr data-kind=${r.kind} data-round=${ifDefined(r.round)}>
-      <td class="num mono">${r.offset === null ? (r.nested ? 'pkg' : '') : r.offset.toString(16).padStart(6, '0')}</td>
+      <td class="num mono" title=${ifDefined(r.nested ? 'Inside the PACKAGED command above: its offset is in the package' : undefined)}>
+        ${r.offset === null ? (r.nested ? 'in pkg' : '') : r.offset.toString(16).padStart(6, '0')}
+      </td>
       <td>
         <span class="kind kind-${r.kind}" title=${TYPE_EXPLAIN[r.kind] ?? ''}>${r.kind}${r.parts && r.parts > 1 ? ` ×${r.parts}` : ''}</span>
       </td>
