@@ -240,6 +240,7 @@ export class IncomingThread {
           blockName: RAM_BLOCK_MAIN,
           maxPageCount: this.options.parameter('x-multifd-page-count'),
           pageState,
+          onPage: streamTap ? (p) => streamTap.page(p) : null,
           onPages: (n) => {
             ramLoad.totals.pages += n;
             publishReceived();
