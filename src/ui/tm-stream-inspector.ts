@@ -91,7 +91,8 @@ export class TmStreamInspector extends LitElement {
   private renderLive() {
     const { rows, side, dropped } = this.live;
     if (!side || rows.length === 0) return nothing;
-    const what = side === 'source' ? 'written to the destination' : 'read from the source';
+    // (The other end may be a tab, or a snapshot in IndexedDB or a file.)
+    const what = side === 'source' ? 'written' : 'read';
     const rounds = new Set(rows.filter((r) => r.round).map((r) => r.round)).size;
     const total = rows.reduce((n, r) => n + (r.nested ? 0 : r.bytes), 0);
     return html`<h3>This tab's migration stream, live (${side})</h3>
