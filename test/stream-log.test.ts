@@ -8,7 +8,7 @@ import { StreamLog, StreamLogSide, VM_DESCRIPTION_TYPE } from '../src/migration/
 import { StreamLogWriter, type RamCounts } from '../src/migration/stream-log-writer.js';
 import { incomingStreamTap } from '../src/migration/destination/stream-log-tap.js';
 import type { RamLoadTotals } from '../src/migration/ram/ram-load.js';
-import { BufferSink, SectionType, StreamWriter } from '../src/migration/stream/index.js';
+import { BufferSink, SectionType, StreamWriter, writeSectionFooter, writeSectionPart } from '../src/migration/stream/index.js';
 import { rowsFromLog } from '../src/ui/stream-rows.js';
 import { deepEqual, equal } from './helpers/assert.js';
 
@@ -58,6 +58,12 @@ describe('stream log', () => {
     const loop = new SaveVmLoop(reg, w, { footers: true, pageSize: 4096, tap });
     await loop.setup([{ type: 'PING', value: 7 }]);
     while (!(await loop.iterate()));
+    // A part framed by its owner (postcopy's urgent pages on the main stream) is listed too.
+    const urgentAt = w.transferred;
+    writeSectionPart(w, 0);
+    w.putBytes(new Uint8Array(30));
+    writeSectionFooter(w, 0);
+    loop.partWritten(0, urgentAt);
     await loop.completePrecopy();
     await w.flush();
     const bytes = sink.toBytes();
@@ -71,7 +77,7 @@ describe('stream log', () => {
         [SectionType.COMMAND, 'PING 7', 0, 0],
         [SectionType.START, 'ram', 1, 1],
         [SectionType.PART, 'ram', 1, 2],
-        [SectionType.PART, 'ram', 2, 2],
+        [SectionType.PART, 'ram', 2, 3],
         [SectionType.END, 'ram', 2, 1],
         [SectionType.FULL, 'cpu', 0, 0],
         [SectionType.EOF, 'EOF', 0, 0],

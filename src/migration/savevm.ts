@@ -224,6 +224,15 @@ export class SaveVmLoop {
     this.eof();
   }
 
+  /**
+   * A PART its owner framed itself, from `at` to here (postcopy's urgent pages on the main
+   * stream, between iterations): the tap hears of it as of any other.
+   */
+  partWritten(sectionId: number, at: number): void {
+    const e = this.entries.find((x) => x.sectionId === sectionId);
+    if (e) this.passed(e, SectionType.PART, at);
+  }
+
   /** Postcopy recovery: the stream goes on through a new connection's writer. */
   rebind(w: StreamWriter): void {
     this.w = w;

@@ -790,6 +790,7 @@ export class MigrationThread {
       // No preempt channel: the pages go on the main stream, framed as a part of the RAM
       // section (this runs between iterations, at a section boundary).
       const ch = this.pcRam!['sender'].main;
+      const at = this.w.transferred;
       writeSectionPart(this.w, this.ramSectionId);
       for (const p of pages) {
         this.block.add(MigCounter.POSTCOPY_REQUESTS, 1);
@@ -797,6 +798,7 @@ export class MigrationThread {
       }
       ch.ram.writeEos();
       if (this.options.sendSectionFooter) writeSectionFooter(this.w, this.ramSectionId);
+      this.loop.partWritten(this.ramSectionId, at);
       this.w.kick();
       return;
     }
