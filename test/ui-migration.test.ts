@@ -7,6 +7,9 @@ import type { RunState } from '../src/guest/runstate.js';
 import { defaultParameters, MIGRATION_CAPABILITIES, type MigrationCapability, type MigrationParameterValues } from '../src/migration/options-schema.js';
 import { PageState, PageStatus } from '../src/migration/page-state.js';
 import { RoundRecords, roundRecordsBytes, type RoundRecord } from '../src/migration/round-records.js';
+import { StreamLog, StreamLogSide, streamLogBytes } from '../src/migration/stream-log.js';
+import { StreamLogWriter } from '../src/migration/stream-log-writer.js';
+import { SectionType } from '../src/migration/stream/format.js';
 import { incomingPageUrl } from '../src/ui/page-url.js';
 import type { MachineLike } from '../src/ui/services/machine-service.js';
 import type {
@@ -86,6 +89,7 @@ class FakeMigration extends EventTarget implements MigrationView {
   activeBlockers: string[] = [];
   readonly rounds = new RoundRecords(new SharedArrayBuffer(roundRecordsBytes(64)));
   readonly pageState = new PageState(256);
+  readonly streamLog = new StreamLog(new SharedArrayBuffer(streamLogBytes(32)));
   log: MigrationLogEntry[] = [];
   caps = Object.fromEntries(MIGRATION_CAPABILITIES.map((c) => [c, false])) as Record<MigrationCapability, boolean>;
   params: MigrationParameterValues = defaultParameters();
@@ -492,6 +496,53 @@ describe('tm-memory-map', () => {
     match(probe.textContent ?? '', /dirty/);
     canvas.dispatchEvent(new MouseEvent('click', at));
     deepEqual(await sent('human-monitor-command'), { execute: 'human-monitor-command', arguments: { 'command-line': 'xp /16xw 0x80003000' } });
+  });
+});
+
+describe('tm-stream-inspector, live', () => {
+  it("lists this tab's stream as the worker writes it, RAM summarised per round, nobody telling the page", async () => {
+    const counts = { pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0 };
+    let round = 1;
+    const w = new StreamLogWriter(migration.streamLog, StreamLogSide.SOURCE, { isRam: (n) => n === 'ram', round: () => round, counts: () => counts });
+    const sec = (type: number, name: string, sectionId: number, bytes: number) =>
+      w.section({ type, name, sectionId, instanceId: 0, version: name === 'ram' ? 4 : 1, offset: 8, bytes, nested: false });
+    const rows = () =>
+      [...(root('tm-stream-inspector').querySelector('tm-stream-table')?.shadowRoot?.querySelectorAll('[data-live-table] tbody tr') ?? [])].map(
+        (tr) => `${(tr as HTMLElement).dataset.kind} ${tr.querySelector('td:nth-child(3) .mono')?.textContent} ${tr.querySelector('.detail')?.textContent ?? ''}`.trim(),
+      );
+    sec(SectionType.CONFIGURATION, 'configuration', -1, 21);
+    sec(SectionType.START, 'ram', 0, 67);
+    counts.pages = 100;
+    counts.zeroPages = 40;
+    sec(SectionType.PART, 'ram', 0, 4096);
+    counts.pages = 300;
+    counts.xbzrlePages = 5;
+    sec(SectionType.PART, 'ram', 0, 4096);
+    await eventually(() => rows().length === 3, 5000, 'three rows');
+    match(rows()[2]!, /^PART ram round 1: 300 pages: 40 zero, 5 XBZRLE$/);
+    round = 2;
+    counts.pages = 310;
+    sec(SectionType.PART, 'ram', 0, 100);
+    sec(SectionType.FULL, 'cpu', 1, 140);
+    w.marker(SectionType.EOF, 0, 1);
+    await eventually(() => rows().length === 6, 5000, 'the rest of the stream');
+    match(rows()[3]!, /^PART ram round 2: 10 pages: 0 zero$/);
+    deepEqual(rows().slice(4), ['FULL cpu', 'EOF EOF']);
+    match(root('tm-stream-inspector').querySelector('[data-live-summary]')?.textContent ?? '', /6 items written,.*RAM in 2 rounds/s);
+  });
+});
+
+describe('tm-compare variants', () => {
+  it('offers each byte reducer as a labelled checkbox that says what QEMU does with it, off until ticked', async () => {
+    for (const id of ['precopy+xbzrle', 'precopy+compress', 'precopy+x-multifd', 'precopy+auto-converge']) {
+      const label = await until<HTMLLabelElement>('tm-compare', `[data-variant="${id}"]`);
+      const box = label.querySelector('input')!;
+      equal(box.checked, false, `${id} off by default`);
+      match(label.textContent ?? '', /QEMU \w+/);
+      box.click();
+      await eventually(() => box.checked, 2000, `${id} ticked`);
+    }
+    equal((await until<HTMLInputElement>('tm-compare', '[data-variant="precopy"] input')).checked, true, 'plain precopy on by default');
   });
 });
 

@@ -17,6 +17,7 @@ import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from '
 import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
+import type { StreamLog } from './stream-log.js';
 import { isProbe } from './source/switchover-cost.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
 import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, watchControlDelay, type SwitchoverMessage } from './switchover.js';
@@ -60,6 +61,8 @@ export class IncomingMigration {
       /** ICE servers and policy (?ice= and the settings panel). */
       ice?: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy };
     },
+    /** The stream inspector's log: the worker notes each section and command it reads. */
+    private readonly streamLog: StreamLog | null = null,
   ) {
     this.worker = new Worker(new URL('./destination/incoming.worker.ts', import.meta.url), { type: 'module', name: 'incoming' });
     // x-tabmig-delay-control reaches the worker, which sends the handshake itself.
@@ -98,6 +101,7 @@ export class IncomingMigration {
       control: this.machine.control.buffer,
       block: this.block.buffer,
       pageState: this.pageState?.buffer ?? null,
+      streamLog: this.streamLog?.buffer ?? null,
       pageGate: this.machine.pageGate.buffer,
       options: this.options.toPlain(),
       source,

@@ -7,6 +7,7 @@
 // Runs in the destination's incoming worker (and in tests, on any thread).
 
 import type { LoadContext, LoadHandler } from './handlers.js';
+import { VM_DESCRIPTION_TYPE, type StreamTap } from './stream-tap.js';
 import {
   MigCmd,
   SectionType,
@@ -45,6 +46,8 @@ export interface LoadVmOptions {
   readonly commandOptions?: ReadCommandOptions;
   /** Called after every section (START/PART/END/FULL), for counters. */
   readonly onSection?: (name: string, type: number) => void;
+  /** Told of every section, command and end marker as it is read (the stream inspector). */
+  readonly tap?: StreamTap | null;
 }
 
 export interface LoadVmResult {
@@ -117,12 +120,18 @@ export async function loadVm(r: StreamReader, options: LoadVmOptions): Promise<L
     if (type !== SectionType.CONFIGURATION) throw r.fail(new StreamFormatError('no-configuration', 'Configuration section missing'));
     const conf = options.handlers.find((h) => h.kind === 'configuration');
     if (!conf) throw new Error('loadVm: no handler for the configuration section');
+    const at = r.position - 1;
     await conf.loadState(r, { type: SectionType.CONFIGURATION, sectionId: 0, versionId: conf.version });
+    options.tap?.section({ type, sectionId: -1, name: conf.name, instanceId: 0, version: conf.version, offset: at, bytes: r.position - at, nested: false });
   }
   const state: LoopState = { sections: 0, entries: new Map(), postcopyAdvised: false };
   const end = await loadMain(r, options, state, false);
   let description: ReadVmDescription | null = null;
-  if (end === 'eof' && (options.readDescription ?? true)) description = await readVmDescription(r);
+  if (end === 'eof' && (options.readDescription ?? true)) {
+    const at = r.position;
+    description = await readVmDescription(r);
+    options.tap?.marker(VM_DESCRIPTION_TYPE, at, r.position - at);
+  }
   if (end === 'eof' && (options.validate ?? true)) {
     const why = validateAll(options.handlers);
     if (why) throw r.fail(new LoadValidationError(why));
@@ -147,10 +156,15 @@ export async function continueLoadVm(r: StreamReader, options: LoadVmOptions, st
 /** qemu_loadvm_state_main: sections and commands until EOF (or a command says quit). */
 async function loadMain(r: StreamReader, options: LoadVmOptions, state: LoopState, nested: boolean): Promise<'eof' | 'quit'> {
   const footers = options.footers ?? true;
+  const tap = options.tap ?? null;
   for (;;) {
     const type = await r.readU8();
+    // Where this item began (its type byte), for the tap.
+    const at = r.position - 1;
     switch (type) {
       case SectionType.EOF:
+        // A package's own EOF ends the package, not the stream: not an item of its own.
+        if (!nested) tap?.marker(type, at, 1);
         return 'eof';
       case SectionType.START:
       case SectionType.FULL: {
@@ -166,6 +180,7 @@ async function loadMain(r: StreamReader, options: LoadVmOptions, state: LoopStat
         if (footers) await checkSectionFooter(r, h.sectionId, h.name);
         state.sections++;
         options.onSection?.(h.name, type);
+        tap?.section({ type, sectionId: h.sectionId, name: h.name, instanceId: h.instanceId, version: h.versionId, offset: at, bytes: r.position - at, nested });
         break;
       }
       case SectionType.PART:
@@ -177,6 +192,8 @@ async function loadMain(r: StreamReader, options: LoadVmOptions, state: LoopStat
         if (footers) await checkSectionFooter(r, sectionId, entry.handler.name);
         state.sections++;
         options.onSection?.(entry.handler.name, type);
+        const h = entry.handler;
+        tap?.section({ type, sectionId, name: h.name, instanceId: h.instanceId, version: entry.ctx.versionId, offset: at, bytes: r.position - at, nested });
         break;
       }
       case SectionType.COMMAND: {
@@ -188,6 +205,8 @@ async function loadMain(r: StreamReader, options: LoadVmOptions, state: LoopStat
           if (!state.postcopyAdvised) throw r.fail(new StreamFormatError('bad-command', 'CMD_PACKAGED in wrong postcopy state (0): no POSTCOPY_ADVISE before it'));
         }
         const cmd = await readCommand(r, options.commandOptions);
+        // Before a package's own sections, as they sit inside it.
+        tap?.command(cmd, at, r.position - at, nested);
         if (cmd.type === 'PACKAGED') {
           // The package is a stream of its own (sections, then EOF), loaded as a unit.
           const inner = StreamReader.fromBytes(cmd.data);

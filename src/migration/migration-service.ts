@@ -15,6 +15,7 @@ import { MigCounter, MigWord, MigrationBlock } from './migration-block.js';
 import { PageState } from './page-state.js';
 import { Commit, HoldPoints, SOURCE_HOLD_POINTS, type HoldPoint } from './switchover.js';
 import { RoundRecords } from './round-records.js';
+import { StreamLog } from './stream-log.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import { destinationMigrationInfo, sourceMigrationInfo, type MigrationInfo } from './migration-info.js';
 import { MigrationOptions, type OptionsContext } from './options.js';
@@ -51,6 +52,8 @@ export class MigrationService extends EventTarget {
   readonly pageState: PageState;
   /** Per-round records of the outgoing migration, written by the migration worker. */
   readonly rounds = new RoundRecords();
+  /** Each section and command of this tab's migration stream, as its worker writes or reads it. */
+  readonly streamLog = new StreamLog();
   /** Postcopy's source block (start request, page requests, recovery words). */
   readonly postcopy: PostcopyBlock;
   /** migrate-recover was asked for this pause (QEMU's postcopy_recover_triggered). */
@@ -298,7 +301,7 @@ export class MigrationService extends EventTarget {
       log: (text) => this.note(text),
       // The page (which has a document) turns this into a download; see src/main.ts.
       file: (name, blob) => this.dispatchEvent(new CustomEvent<MigrationFile>('file', { detail: { name, blob } })),
-    }, this.pageState, this.rounds, this.postcopy, this.ice);
+    }, this.pageState, this.rounds, this.postcopy, this.ice, this.streamLog);
     this.outgoing = out;
     void out.start();
   }
@@ -485,7 +488,7 @@ export class MigrationService extends EventTarget {
       secrets: (via) => this.consent.secrets(via, this.options.tlsCreds),
       refusal: (via, usedNone) => this.consent.refusal(via, usedNone, this.options.tlsCreds),
       ice: this.ice,
-    });
+    }, this.streamLog);
     try {
       inc.start();
     } catch (e) {

@@ -18,6 +18,7 @@ import type { PageState } from './page-state.js';
 import type { PostcopyBlock } from './postcopy/postcopy-block.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import type { RoundRecords } from './round-records.js';
+import type { StreamLog } from './stream-log.js';
 import { isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, watchControlDelay, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
 import type { MigrationOptions } from './options.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
@@ -63,6 +64,8 @@ export class OutgoingMigration {
     private readonly postcopy: PostcopyBlock | null = null,
     /** ICE servers and policy for webrtc: (the page's ?ice= and settings). */
     private readonly ice: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy } = {},
+    /** The stream inspector's log: the worker notes each section and command it writes. */
+    private readonly streamLog: StreamLog | null = null,
   ) {
     this.worker = new Worker(new URL('./source/migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
     // x-tabmig-delay-control reaches the worker, which sends the handshake itself.
@@ -103,6 +106,7 @@ export class OutgoingMigration {
       returnPath: this.usesReturnPath,
       pageState: this.pageState.buffer,
       rounds: this.rounds.buffer,
+      streamLog: this.streamLog?.buffer ?? null,
       ...(this.postcopy && this.options.postcopyRam ? { postcopy: this.postcopy.buffer } : {}),
     };
     this.worker.postMessage(msg);

@@ -11,6 +11,7 @@
 // Everything here runs in the source's migration worker (or the snapshot writer's thread).
 
 import type { PendingBytes, SaveHandler } from './handlers.js';
+import { VM_DESCRIPTION_TYPE, type StreamTap } from './stream-tap.js';
 import {
   SectionType,
   assembleVmDescription,
@@ -36,6 +37,8 @@ export interface SaveVmOptions {
   readonly pageSize: number;
   /** Write the VM description after EOF (default true). */
   readonly description?: boolean;
+  /** Told of every section, command and end marker as it is written (the stream inspector's log). */
+  readonly tap?: StreamTap | null;
 }
 
 interface Entry {
@@ -106,15 +109,19 @@ export class SaveVmLoop {
     writeStreamHeader(this.w);
     for (const e of this.participants) {
       if (e.handler.kind !== 'configuration') continue;
+      const at = this.w.transferred;
       this.w.putU8(SectionType.CONFIGURATION);
       await e.handler.completePrecopy(this.w);
+      this.passed(e, SectionType.CONFIGURATION, at);
     }
-    for (const cmd of commands) writeCommand(this.w, cmd);
+    for (const cmd of commands) this.command(cmd);
     for (const e of this.iterables()) {
       const h = e.handler;
+      const at = this.w.transferred;
       writeSectionStart(this.w, e.sectionId, h.name, h.instanceId, h.version);
       await h.setup?.(this.w);
       this.footer(e.sectionId);
+      this.passed(e, SectionType.START, at);
     }
   }
 
@@ -137,17 +144,21 @@ export class SaveVmLoop {
   async iterate(): Promise<boolean> {
     for (const e of this.iterables()) {
       if (this.w.rateLimitExceeded()) return false;
+      const at = this.w.transferred;
       writeSectionPart(this.w, e.sectionId);
       const done = e.handler.iterate ? await e.handler.iterate(this.w) : true;
       this.footer(e.sectionId);
+      this.passed(e, SectionType.PART, at);
       if (!done) return false;
     }
     return true;
   }
 
-  /** Writes a command mid-stream (a PING, postcopy's commands later). */
-  command(cmd: MigCommand): void {
-    writeCommand(this.w, cmd);
+  /** Writes a command mid-stream (a PING, postcopy's commands), or into a package being built (`w`). */
+  command(cmd: MigCommand, w: StreamWriter = this.w): void {
+    const at = w.transferred;
+    writeCommand(w, cmd);
+    this.options.tap?.command(cmd, at, w.transferred - at, w !== this.w);
   }
 
   /**
@@ -157,19 +168,27 @@ export class SaveVmLoop {
    */
   async completePrecopy(): Promise<void> {
     for (const e of this.iterables()) {
+      const at = this.w.transferred;
       writeSectionEnd(this.w, e.sectionId);
       await e.handler.completePrecopy(this.w);
       this.footer(e.sectionId);
+      this.passed(e, SectionType.END, at);
     }
     this.devices = this.entries.filter((e) => e.handler.kind === 'device' && active(e.handler));
     for (const e of this.devices) {
       const h = e.handler;
+      const at = this.w.transferred;
       writeSectionFull(this.w, e.sectionId, h.name, h.instanceId, h.version);
       await h.completePrecopy(this.w);
       this.footer(e.sectionId);
+      this.passed(e, SectionType.FULL, at);
     }
-    writeEof(this.w);
-    if (this.options.description ?? true) writeVmDescription(this.w, this.describe());
+    this.eof();
+    if (this.options.description ?? true) {
+      const at = this.w.transferred;
+      writeVmDescription(this.w, this.describe());
+      this.options.tap?.marker(VM_DESCRIPTION_TYPE, at, this.w.transferred - at);
+    }
   }
 
   /**
@@ -180,9 +199,11 @@ export class SaveVmLoop {
     this.devices = this.entries.filter((e) => e.handler.kind === 'device' && active(e.handler));
     for (const e of this.devices) {
       const h = e.handler;
+      const at = w.transferred;
       writeSectionFull(w, e.sectionId, h.name, h.instanceId, h.version);
       await h.completePrecopy(w);
       if (this.options.footers) writeSectionFooter(w, e.sectionId);
+      this.passed(e, SectionType.FULL, at, w);
     }
   }
 
@@ -192,13 +213,24 @@ export class SaveVmLoop {
    */
   async completePostcopy(): Promise<void> {
     for (const e of this.iterables()) {
+      const at = this.w.transferred;
       writeSectionEnd(this.w, e.sectionId);
       const h = e.handler;
       if (h.completePostcopy) await h.completePostcopy(this.w);
       else await h.completePrecopy(this.w);
       this.footer(e.sectionId);
+      this.passed(e, SectionType.END, at);
     }
-    writeEof(this.w);
+    this.eof();
+  }
+
+  /**
+   * A PART its owner framed itself, from `at` to here (postcopy's urgent pages on the main
+   * stream, between iterations): the tap hears of it as of any other.
+   */
+  partWritten(sectionId: number, at: number): void {
+    const e = this.entries.find((x) => x.sectionId === sectionId);
+    if (e) this.passed(e, SectionType.PART, at);
   }
 
   /** Postcopy recovery: the stream goes on through a new connection's writer. */
@@ -240,5 +272,19 @@ export class SaveVmLoop {
 
   private footer(sectionId: number): void {
     if (this.options.footers) writeSectionFooter(this.w, sectionId);
+  }
+
+  private eof(): void {
+    const at = this.w.transferred;
+    writeEof(this.w);
+    this.options.tap?.marker(SectionType.EOF, at, this.w.transferred - at);
+  }
+
+  /** Tells the tap of a section that began at `at` on `w` and ends where `w` stands now. */
+  private passed(e: Entry, type: number, at: number, w: StreamWriter = this.w): void {
+    const tap = this.options.tap;
+    if (!tap) return;
+    const h = e.handler;
+    tap.section({ type, sectionId: e.sectionId, name: h.name, instanceId: h.instanceId, version: h.version, offset: at, bytes: w.transferred - at, nested: w !== this.w });
   }
 }

@@ -4,20 +4,15 @@ import { customElement, state } from 'lit/decorators.js';
 import { compareContext } from './contexts/compare-context.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import type { CompareProgress } from './services/compare-service.js';
-import type { RunMethod } from './services/history-db.js';
+import { COMPARE_VARIANTS, type CompareVariant } from './compare-variants.js';
 import { isSetupOrActive } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
 import './tm-run-comparison.js';
 
-const METHODS: { method: RunMethod; label: string; explain: string }[] = [
-  { method: 'stop-and-copy', label: 'Stop-and-copy', explain: 'stop, migrate, cont: what you would do without live migration.' },
-  { method: 'precopy', label: 'Precopy', explain: 'copy RAM while the guest runs, then stop briefly for what is left.' },
-  { method: 'postcopy', label: 'Postcopy', explain: 'move the guest early; fetch missing pages when it touches them.' },
-];
-
 /**
  * Compare: one click migrates the same guest (same program, arguments and RAM size) to the same
- * other tab by stop-and-copy, precopy and postcopy in turn, then shows the table and overlaid
+ * other tab by stop-and-copy, precopy and postcopy, and precopy with each byte reducer the class
+ * ticks (xbzrle, compress, x-multifd, auto-converge), in turn, then shows the table and overlaid
  * charts. Every step is a QMP command (CompareService); the results go to the run history.
  */
 @customElement('tm-compare')
@@ -49,6 +44,10 @@ export class TmCompare extends LitElement {
         align-items: baseline;
         padding: 0.15rem 0;
       }
+      fieldset input {
+        /* A long explanation beside it must not squeeze the box. */
+        flex: none;
+      }
       fieldset small {
         color: var(--tm-muted);
       }
@@ -72,14 +71,17 @@ export class TmCompare extends LitElement {
   @state() private destination = '';
   @state() private program = 'stress';
   @state() private args = 'wss=16M rate=2M mode=random';
-  @state() private methods = new Set<RunMethod>(['stop-and-copy', 'precopy', 'postcopy']);
+  /** Ids of the variants ticked (compare-variants.ts). */
+  @state() private selected = new Set<string>(COMPARE_VARIANTS.filter((v) => v.byDefault).map((v) => v.id));
   @state() private progress: CompareProgress | null = null;
 
   private readonly migration = new MigrationController(this, { intervalMs: 500 });
   private readonly compare = new ContextConsumer(this, { context: compareContext, subscribe: true });
 
-  private get postcopyKnown(): boolean {
-    return this.migration.service?.options.queryCapabilities().some((c) => c.capability === ('postcopy-ram' as never)) ?? false;
+  /** The capabilities a variant needs that this build does not have (none: it can run). */
+  private missing(v: CompareVariant): string[] {
+    const known = new Set<string>(this.migration.service?.options.queryCapabilities().map((c) => c.capability) ?? []);
+    return v.capabilities.filter((c) => !known.has(c));
   }
 
   override render() {
@@ -110,23 +112,10 @@ export class TmCompare extends LitElement {
           </select>
           <label for="cmp-args">Arguments</label>
           <input id="cmp-args" class="mono" .value=${this.args} @input=${(e: Event) => (this.args = (e.target as HTMLInputElement).value)} ?disabled=${running} />
-          <fieldset>
-            <legend>Methods</legend>
-            ${METHODS.map((x) => {
-              const unavailable = x.method === 'postcopy' && !this.postcopyKnown;
-              return html`<label>
-                <input
-                  type="checkbox"
-                  .checked=${this.methods.has(x.method) && !unavailable}
-                  ?disabled=${unavailable || running}
-                  @change=${(e: Event) => this.toggle(x.method, (e.target as HTMLInputElement).checked)}
-                />
-                <span><b>${x.label}</b> <small>${unavailable ? 'not in this build yet (no postcopy-ram capability)' : x.explain}</small></span>
-              </label>`;
-            })}
-          </fieldset>
+          ${this.renderChoices('Methods', COMPARE_VARIANTS.filter((v) => v.method !== 'precopy' || v.capabilities.length === 0), running)}
+          ${this.renderChoices('Precopy with a byte reducer', COMPARE_VARIANTS.filter((v) => v.method === 'precopy' && v.capabilities.length > 0), running)}
           <div class="actions">
-            <button class="primary" type="submit" ?disabled=${busy || !dest}>Compare</button>
+            <button class="primary" type="submit" ?disabled=${busy || !dest || this.selected.size === 0}>Compare</button>
             ${running ? html`<button type="button" @click=${() => this.compare.value?.cancel()}>Stop after this run</button>` : nothing}
           </div>
         </form>
@@ -141,21 +130,43 @@ export class TmCompare extends LitElement {
     </section>`;
   }
 
-  private toggle(method: RunMethod, on: boolean): void {
-    const next = new Set(this.methods);
-    if (on) next.add(method);
-    else next.delete(method);
-    this.methods = next;
+  /** One labelled checkbox per variant, with what QEMU does with it. */
+  private renderChoices(legend: string, variants: readonly CompareVariant[], running: boolean) {
+    return html`<fieldset>
+      <legend>${legend}</legend>
+      ${variants.map((v) => {
+        const missing = this.missing(v);
+        return html`<label data-variant=${v.id}>
+          <input
+            type="checkbox"
+            .checked=${this.selected.has(v.id) && missing.length === 0}
+            ?disabled=${missing.length > 0 || running}
+            @change=${(e: Event) => this.toggle(v.id, (e.target as HTMLInputElement).checked)}
+          />
+          <span
+            ><b>${v.label}</b>
+            <small>${missing.length ? `not in this build (no ${missing.join(', ')} capability)` : v.explain}</small></span
+          >
+        </label>`;
+      })}
+    </fieldset>`;
+  }
+
+  private toggle(id: string, on: boolean): void {
+    const next = new Set(this.selected);
+    if (on) next.add(id);
+    else next.delete(id);
+    this.selected = next;
   }
 
   private async start(destination: string): Promise<void> {
     const svc = this.compare.value;
     const m = this.migration.service;
     if (!svc || !m || !destination) return;
-    const methods = METHODS.map((x) => x.method).filter((x) => this.methods.has(x) && (x !== 'postcopy' || this.postcopyKnown));
+    const variants = COMPARE_VARIANTS.filter((v) => this.selected.has(v.id) && this.missing(v).length === 0);
     const ramSize = `${(m.pageState.pageCount * 4096) >> 20}M`;
     this.progress = { method: null, step: 'Starting', runs: [], error: null, done: false };
-    await svc.run({ destination, program: this.program, args: this.args, ramSize, methods }, (p) => (this.progress = p));
+    await svc.run({ destination, program: this.program, args: this.args, ramSize, variants }, (p) => (this.progress = p));
   }
 }
 

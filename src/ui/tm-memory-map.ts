@@ -15,9 +15,16 @@ const PAGE = 4096;
 
 /**
  * Redraws at most this often (30 fps). Painting 1 GiB (262 144 pages) is one pass over the bytes
- * into an ImageData, well under a millisecond, on the main thread only: no worker waits for it.
+ * into an ImageData, about 2 ms (the bench measures it), on the main thread only: no worker
+ * waits for it.
  */
 const DRAW_MS = 33;
+/**
+ * Paints that may be owed at once. A busy machine gives frames in bursts (a stall, then several
+ * 16 ms apart); a paint owed from the stall is made in the burst, so the map keeps up with
+ * min(30 fps, the frames it is given) on average instead of skipping every other burst frame.
+ */
+const MAX_OWED = 2;
 
 /** One colour per page status (canvas pixels cannot use the theme's CSS variables). */
 export const PAGE_COLOURS: Record<PageStatusValue, [number, number, number]> = {
@@ -155,19 +162,33 @@ export class TmMemoryMap extends LitElement {
 
   private readonly migration = new MigrationController(this, { intervalMs: 500 });
   private readonly qmp = new QmpController(this);
+  /**
+   * For the bench (the 30 fps claim): frames painted, animation frames the browser gave, and ms
+   * spent painting, since the element was created. Frames given but not painted are the map's
+   * choice (30 fps at 60 Hz); frames not given are the machine's.
+   */
+  framesDrawn = 0;
+  framesOffered = 0;
+  drawMs = 0;
   private frame = 0;
-  private lastDraw = 0;
   private image: ImageData | null = null;
   private lastRound = -1;
+  /** Paints owed (30 a second accrue, MAX_OWED at most); a frame paints when one is. */
+  private owed = 1;
+  private lastTick = 0;
 
   override connectedCallback(): void {
     super.connectedCallback();
     const tick = (now: number) => {
-      // Every other frame at 60 Hz (30 fps); every frame when frames come slower than 21 ms
-      // apart (a busy machine), so the map never drops below the frame rate it is given.
-      if (now - this.lastDraw >= DRAW_MS - 12) {
-        this.lastDraw = now;
+      this.framesOffered++;
+      // Every other frame at 60 Hz (30 fps); every frame when they come slower, bursts included.
+      this.owed = Math.min(MAX_OWED, this.owed + (now - this.lastTick) / DRAW_MS);
+      this.lastTick = now;
+      if (this.owed >= 1) {
+        this.owed -= 1;
+        const t0 = performance.now();
         this.draw();
+        this.drawMs += performance.now() - t0;
       }
       this.frame = requestAnimationFrame(tick);
     };
@@ -326,6 +347,7 @@ export class TmMemoryMap extends LitElement {
       counts[s]!++;
     }
     ctx.putImageData(this.image, 0, 0);
+    this.framesDrawn++;
     const round = m.rounds.count;
     if (round !== this.lastRound || STATUSES.some((s) => counts[s] !== this.counts[s])) {
       this.lastRound = round;

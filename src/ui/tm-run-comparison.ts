@@ -1,13 +1,17 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import uPlot from 'uplot';
+import { variantById } from './compare-variants.js';
 import { formatBytes, formatCount, formatShort } from './format.js';
 import type { RunRecord } from './services/history-service.js';
 import { panelStyles } from './styles/theme.js';
 import { uplotStyles } from './styles/uplot.js';
 
-/** One colour per run in a comparison (stop-and-copy, precopy, postcopy, then more). */
-export const RUN_COLOURS = ['#c92a2a', '#3451d1', '#7b2cbf', '#2b8a3e', '#d97706', '#0b7285'];
+/**
+ * One colour per run in a comparison (stop-and-copy, precopy, postcopy, then the four reducers):
+ * as many as Compare has variants, so no two of one comparison share a line colour.
+ */
+export const RUN_COLOURS = ['#c92a2a', '#3451d1', '#7b2cbf', '#2b8a3e', '#d97706', '#0b7285', '#d6336c', '#495057'];
 
 /** What each method means, for the table's tooltips. */
 const METHOD_EXPLAIN: Record<string, string> = {
@@ -149,8 +153,8 @@ export class TmRunComparison extends LitElement {
         </thead>
         <tbody>
           ${runs.map(
-            (r, i) => html`<tr data-run=${r.method}>
-              <th scope="row" title=${METHOD_EXPLAIN[r.method] ?? ''}>
+            (r, i) => html`<tr data-run=${r.method} data-label=${r.label}>
+              <th scope="row" title=${variantById(r.label)?.explain ?? METHOD_EXPLAIN[r.method] ?? ''}>
                 <span class="sw" style="background:${RUN_COLOURS[i % RUN_COLOURS.length]}"></span>${r.label || r.method}
                 ${r.result.status !== 'completed' ? html`<span class="status-failed">(${r.result.status})</span>` : nothing}
               </th>

@@ -3,53 +3,23 @@ import { customElement, state } from 'lit/decorators.js';
 import { MACHINE_TYPE } from '../migration/migration-service.js';
 import { SectionType } from '../migration/stream/format.js';
 import { MachineController } from './controllers/machine-controller.js';
-import { RoundsController } from './controllers/rounds-controller.js';
 import { SnapshotsController } from './controllers/snapshots-controller.js';
-import { formatBytes, formatCount } from './format.js';
+import { StreamLogController } from './controllers/stream-log-controller.js';
+import { formatBytes } from './format.js';
 import { checkStream } from './services/stream-check.js';
+import { TYPE_NAMES, type RamSummary, type StreamRow } from './stream-rows.js';
 import { panelStyles } from './styles/theme.js';
-
-const TYPE_NAMES: Record<number, string> = {
-  [SectionType.START]: 'START',
-  [SectionType.PART]: 'PART',
-  [SectionType.END]: 'END',
-  [SectionType.FULL]: 'FULL',
-  [SectionType.CONFIGURATION]: 'CONFIGURATION',
-  [SectionType.COMMAND]: 'COMMAND',
-};
-
-/** What each item of a stream is, in a sentence (the rows' tooltips). */
-const TYPE_EXPLAIN: Record<string, string> = {
-  CONFIGURATION: 'QEMU_VM_CONFIGURATION: the machine type, so a destination of another kind refuses the stream at once.',
-  START: 'QEMU_VM_SECTION_START: an iterable section (RAM) begins; its setup data (the RAM block list).',
-  PART: 'QEMU_VM_SECTION_PART: one iteration of an iterable section: RAM page records.',
-  END: 'QEMU_VM_SECTION_END: the last part, sent with the guest stopped.',
-  FULL: 'QEMU_VM_SECTION_FULL: a device\u2019s whole state (vmstate fields), sent with the guest stopped.',
-  COMMAND: 'QEMU_VM_COMMAND: an instruction to the destination (open the return path, ping, postcopy steps).',
-};
-
-interface Row {
-  offset: number;
-  kind: string;
-  name: string;
-  id: number | null;
-  version: number | null;
-  bytes: number;
-  /** Several RAM parts folded into one row. */
-  parts?: number;
-  pages?: number;
-  zeroPages?: number;
-  detail?: string;
-}
+import './tm-stream-table.js';
 
 /**
  * The stream as it is built: every section (name, id, version, size) and command, RAM records
- * summarised. A saved stream (a downloaded `file:` migration, or a snapshot in this browser) is
- * walked by the destination's own loadvm loop and load handlers (stream-check.ts), with a tap
- * that notes each item; nothing is loaded. During a migration, the RAM of each round as the
- * migration worker recorded it (the shared round records) shows on the source, and the commands
- * the incoming thread reports (the service's log) with the bytes read so far on the destination.
- * (Sections as they pass live would need a tap in the workers; see the issue's notes.)
+ * summarised. During a migration, on both tabs, the stream as it passes: the migration worker
+ * (source) and the incoming worker (destination) note each item in a shared log as their
+ * savevm/loadvm loop writes or reads it (stream-log.ts), and this reads it on animation frames;
+ * RAM is summarised per round. A saved stream (a downloaded `file:` migration, or a snapshot in
+ * this browser) is walked by the destination's own loadvm loop and load handlers
+ * (stream-check.ts), with a tap that notes each item; nothing is loaded. Both show in the same
+ * table (tm-stream-table).
  */
 @customElement('tm-stream-inspector')
 export class TmStreamInspector extends LitElement {
@@ -67,63 +37,6 @@ export class TmStreamInspector extends LitElement {
         font-size: 0.84rem;
         min-width: 0;
       }
-      .table-wrap {
-        max-height: 22rem;
-        overflow: auto;
-        margin-top: 0.6rem;
-        border: 1px solid var(--tm-border);
-        border-radius: 8px;
-      }
-      table {
-        width: 100%;
-        border-collapse: collapse;
-        font-size: 0.82rem;
-        font-variant-numeric: tabular-nums;
-      }
-      th,
-      td {
-        padding: 0.3rem 0.5rem;
-        border-bottom: 1px solid var(--tm-border);
-        text-align: left;
-        white-space: nowrap;
-      }
-      thead th {
-        position: sticky;
-        top: 0;
-        background: var(--tm-surface-2);
-        color: var(--tm-muted);
-        font-weight: 600;
-      }
-      td.num {
-        text-align: right;
-      }
-      .kind {
-        font-family: var(--tm-mono);
-        font-size: 0.76rem;
-        padding: 0.05rem 0.4rem;
-        border-radius: 4px;
-        background: var(--tm-neutral-soft);
-        cursor: help;
-      }
-      .kind-START,
-      .kind-PART,
-      .kind-END {
-        background: var(--tm-accent-soft);
-        color: #24399b;
-      }
-      .kind-FULL {
-        background: var(--tm-ok-soft);
-        color: #1d6a2f;
-      }
-      .kind-COMMAND {
-        background: var(--tm-warn-soft);
-        color: #7a4300;
-      }
-      .detail {
-        color: var(--tm-muted);
-        font-size: 0.76rem;
-        white-space: normal;
-      }
       .summary {
         margin: 0.5rem 0 0;
         font-size: 0.86rem;
@@ -135,21 +48,17 @@ export class TmStreamInspector extends LitElement {
     `,
   ];
 
-  @state() private rows: Row[] = [];
+  @state() private rows: StreamRow[] = [];
   @state() private source = '';
   @state() private status = '';
   @state() private error = '';
 
   private readonly machine = new MachineController(this);
   private readonly snapshots = new SnapshotsController(this);
-  private readonly rounds = new RoundsController(this);
+  private readonly live = new StreamLogController(this);
 
   override render() {
     const snaps = this.snapshots.service?.snapshots ?? [];
-    const records = this.rounds.records;
-    const m = this.rounds.service;
-    const incoming = m !== undefined && m.outgoingStatus === 'none' && m.incomingStatus !== 'none';
-    const commands = incoming ? m.log.filter((e) => e.text.startsWith('stream command ')) : [];
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Stream inspector</h2>
@@ -172,99 +81,29 @@ export class TmStreamInspector extends LitElement {
         </div>
         ${this.error ? html`<p class="error-text" role="alert">${this.error}</p>` : nothing}
         ${this.status ? html`<p class="summary" aria-live="polite">${this.status}</p>` : nothing}
-        ${this.rows.length ? this.renderTable() : nothing}
-        ${records.length
-          ? html`<h3>This tab's migration: RAM per round (as sent)</h3>
-              <div class="table-wrap" data-live>
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">Round</th>
-                      <th scope="col" title="The ram section's iteration">Section</th>
-                      <th scope="col" class="num">Pages</th>
-                      <th scope="col" class="num" title="RAM_SAVE_FLAG_ZERO records: one byte instead of a page">Zero</th>
-                      <th scope="col" class="num">Bytes</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    ${records.map(
-                      (r, i) => html`<tr>
-                        <td>${r.round}</td>
-                        <td><span class="kind kind-${i === 0 ? 'START' : 'PART'}">${i === 0 ? 'START+PART' : 'PART'}</span> ram</td>
-                        <td class="num">${formatCount(r.pagesSent)}</td>
-                        <td class="num">${formatCount(r.zeroPages)}</td>
-                        <td class="num">${formatBytes(r.bytesSent)}</td>
-                      </tr>`,
-                    )}
-                  </tbody>
-                </table>
-              </div>`
-          : nothing}
-        ${incoming
-          ? html`<h3>This tab's incoming stream, live</h3>
-              <p class="summary" data-live-incoming>
-                ${m.incomingStatus}: ${formatBytes(m.incomingBytesReceived)} of stream read so far; the memory map shows each page as it
-                lands.
-              </p>
-              ${commands.length
-                ? html`<div class="table-wrap">
-                    <table aria-label="Commands received">
-                      <thead>
-                        <tr>
-                          <th scope="col">Time</th>
-                          <th scope="col">Command</th>
-                        </tr>
-                      </thead>
-                      <tbody>
-                        ${commands.map(
-                          (e) => html`<tr data-kind="COMMAND">
-                            <td class="mono">${new Date(e.t).toLocaleTimeString()}</td>
-                            <td><span class="kind kind-COMMAND" title=${TYPE_EXPLAIN.COMMAND!}>COMMAND</span> ${e.text.slice('stream command '.length)}</td>
-                          </tr>`,
-                        )}
-                      </tbody>
-                    </table>
-                  </div>`
-                : nothing}`
-          : nothing}
+        ${this.rows.length ? html`<tm-stream-table .rows=${this.rows} label="Sections and commands of ${this.source}"></tm-stream-table>` : nothing}
+        ${this.renderLive()}
       </div>
     </section>`;
   }
 
-  private renderTable() {
-    return html`<div class="table-wrap">
-      <table data-inspector-table aria-label="Sections and commands of ${this.source}">
-        <thead>
-          <tr>
-            <th scope="col" class="num">Offset</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Name</th>
-            <th scope="col" class="num" title="Section id (assigned by the source, in order)">Id</th>
-            <th scope="col" class="num" title="The section's version_id; the destination refuses a newer one">Ver</th>
-            <th scope="col" class="num">Size</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${this.rows.map(
-            (r) => html`<tr data-kind=${r.kind}>
-              <td class="num mono">${r.offset.toString(16).padStart(6, '0')}</td>
-              <td><span class="kind kind-${r.kind}" title=${TYPE_EXPLAIN[r.kind] ?? ''}>${r.kind}${r.parts && r.parts > 1 ? ` ×${r.parts}` : ''}</span></td>
-              <td>
-                <span class="mono">${r.name}</span>
-                ${r.pages !== undefined || r.detail
-                  ? html`<div class="detail">
-                      ${r.pages !== undefined ? `${formatCount(r.pages)} pages, ${formatCount(r.zeroPages ?? 0)} of them zero` : r.detail}
-                    </div>`
-                  : nothing}
-              </td>
-              <td class="num">${r.id ?? ''}</td>
-              <td class="num">${r.version ?? ''}</td>
-              <td class="num">${formatBytes(r.bytes)}</td>
-            </tr>`,
-          )}
-        </tbody>
-      </table>
-    </div>`;
+  /** This tab's own migration stream, as its worker writes or reads it. */
+  private renderLive() {
+    const { rows, side, dropped } = this.live;
+    if (!side || rows.length === 0) return nothing;
+    // (The other end may be a tab, or a snapshot in IndexedDB or a file.)
+    const what = side === 'source' ? 'written' : 'read';
+    const rounds = new Set(rows.filter((r) => r.round).map((r) => r.round)).size;
+    const total = rows.reduce((n, r) => n + (r.nested ? 0 : r.bytes), 0);
+    return html`<h3>This tab's migration stream, live (${side})</h3>
+      <p class="summary" data-live-summary>
+        ${rows.length} items ${what}, ${formatBytes(total)}${rounds ? html`; RAM in ${rounds} round${rounds === 1 ? '' : 's'}` : nothing}.
+        ${side === 'destination'
+          ? html`<span class="hint">The stream does not mark rounds: a page arriving again shows the source synced and re-sent it.</span>`
+          : nothing}
+        ${dropped ? html`<span class="hint">(${dropped} earlier items no longer kept)</span>` : nothing}
+      </p>
+      <tm-stream-table live .rows=${rows} label="Sections and commands of this tab's migration stream, as the ${side} saw them"></tm-stream-table>`;
   }
 
   private readonly onFile = (e: Event) => {
@@ -286,8 +125,8 @@ export class TmStreamInspector extends LitElement {
   /** Walks `blob` with the destination's loader, listing each section and command. */
   async inspect(blob: Blob, label: string): Promise<void> {
     const ramSize = this.machine.service?.ramSize ?? 0;
-    const rows: Row[] = [];
-    let ramStats: { pages: number; zeroPages: number } | null = null;
+    const rows: StreamRow[] = [];
+    let ramStats: RamSummary | null = null;
     this.rows = [];
     this.error = '';
     this.source = label;
@@ -298,18 +137,20 @@ export class TmStreamInspector extends LitElement {
         { machineType: MACHINE_TYPE, ramSize },
         undefined,
         {
-          ramPart: (s) => (ramStats = { pages: s.pages, zeroPages: s.zeroPages }),
+          ramPart: (s) => (ramStats = { pages: s.pages, zeroPages: s.zeroPages, xbzrlePages: s.xbzrlePages, compressedPages: s.compressedPages }),
           section: (s) => {
             const kind = TYPE_NAMES[s.type] ?? `0x${s.type.toString(16)}`;
-            const stats = ramStats as { pages: number; zeroPages: number } | null;
+            const stats = ramStats as RamSummary | null;
             ramStats = null;
             const prev = rows[rows.length - 1];
             // Consecutive RAM parts fold into one row (a stream may hold hundreds).
-            if (stats && prev && prev.kind === kind && kind === 'PART' && prev.name === s.name) {
+            if (stats && prev?.ram && prev.kind === kind && kind === 'PART' && prev.name === s.name) {
               prev.parts = (prev.parts ?? 1) + 1;
               prev.bytes += s.bytes;
-              prev.pages! += stats.pages;
-              prev.zeroPages! += stats.zeroPages;
+              prev.ram.pages += stats.pages;
+              prev.ram.zeroPages += stats.zeroPages;
+              prev.ram.xbzrlePages += stats.xbzrlePages;
+              prev.ram.compressedPages += stats.compressedPages;
               return;
             }
             rows.push({
@@ -317,19 +158,22 @@ export class TmStreamInspector extends LitElement {
               kind,
               name: s.name,
               id: s.type === SectionType.CONFIGURATION ? null : s.sectionId,
-              version: s.versionId,
+              version: s.version,
               bytes: s.bytes,
-              ...(stats ? { pages: stats.pages, zeroPages: stats.zeroPages, parts: 1 } : {}),
+              ...(stats ? { ram: { ...stats }, parts: 1 } : {}),
             });
           },
           command: (cmd, offset, bytes) => {
             const value = 'value' in cmd ? ` ${cmd.value}` : '';
             rows.push({ offset, kind: 'COMMAND', name: cmd.type, id: null, version: null, bytes, detail: `MIG_CMD_${cmd.type}${value}` });
           },
+          marker: (type, offset, bytes) => {
+            rows.push({ offset, kind: TYPE_NAMES[type]!, name: type === SectionType.EOF ? 'EOF' : 'VM description', id: null, version: null, bytes });
+          },
         },
       );
       this.rows = rows;
-      this.status = `${label}: ${formatBytes(result.bytes)}, ${result.sections} sections, machine ${result.machineType ?? '?'}; ends with EOF and the VM description (JSON).`;
+      this.status = `${label}: ${formatBytes(result.bytes)}, ${result.sections} sections, machine ${result.machineType ?? '?'}.`;
     } catch (e) {
       this.rows = rows;
       this.status = '';

@@ -36,6 +36,14 @@ const mapPixels = (tab) =>
     return find(document)?.shadowRoot?.querySelector('canvas')?.toDataURL() ?? null;
   });
 
+/** The live stream table's rows in one tab's inspector: kind, section name, round (RAM). */
+const liveRows = (tab) =>
+  tab.page
+    .locator('tm-stream-inspector [data-live-table] tbody tr')
+    .evaluateAll((trs) => trs.map((t) => ({ kind: t.dataset.kind, name: t.querySelector('td:nth-child(3) .mono')?.textContent ?? '', round: Number(t.dataset.round ?? 0) })));
+
+const ramRounds = (rows) => rows.filter((r) => r.name === 'ram' && r.round > 0);
+
 describe('the teaching view', () => {
   const session = sharedBrowser();
 
@@ -54,6 +62,8 @@ describe('the teaching view', () => {
     const framesA = new Set();
     const framesB = new Set();
     let shotMid = false;
+    // The stream as it passes, on both tabs, while the migration is still running.
+    let liveMid = null;
     const tMigrate = Date.now();
     for (const t0 = Date.now(); Date.now() - t0 < 120000; await sleep(250)) {
       framesA.add(await mapPixels(a));
@@ -64,12 +74,39 @@ describe('the teaching view', () => {
         await shot(a, 'tm-memory-map', 'memory-map-source');
         await shot(b, 'tm-memory-map', 'memory-map-destination');
       }
+      if (!liveMid && info.status === 'active') {
+        const [ra, rb] = [await liveRows(a), await liveRows(b)];
+        if (ramRounds(ra).length && ramRounds(rb).length) liveMid = { a: ra, b: rb };
+      }
+      // Screenshots are slow on a busy machine: only once the map has shown enough frames.
+      if (liveMid && !liveMid.shot && info.status === 'active' && framesA.size >= 3 && framesB.size >= 3) {
+        liveMid.shot = true;
+        await shot(a, 'tm-stream-inspector', 'inspector-live-source');
+        await shot(b, 'tm-stream-inspector', 'inspector-live-destination');
+      }
       if (FINAL.includes(info.status)) break;
     }
     const info = await a.until('query-migrate', (v) => FINAL.includes(v.status), 120000);
-    assert.equal(info.status, 'completed');
+    assert.equal(info.status, 'completed', info['error-desc']);
     assert.ok(framesA.size >= 3 && framesB.size >= 3, `map frames ${framesA.size} / ${framesB.size}`);
+    assert.ok(liveMid, 'both inspectors showed RAM rounds while the migration was active');
+    for (const rows of [liveMid.a, liveMid.b]) assert.ok(rows.some((r) => r.kind === 'START' && r.name === 'ram'), JSON.stringify(rows));
     await sleep(600);
+    // Once completed, each side lists the whole stream it wrote or read, in order.
+    for (const tab of [a, b]) {
+      const rows = await liveRows(tab);
+      const seq = rows.map((r) => `${r.kind}:${r.name}`);
+      const at = (item) => seq.indexOf(item);
+      assert.equal(rows[0]?.kind, 'CONFIGURATION', seq.join(' '));
+      assert.ok(at('START:ram') >= 0 && at('START:ram') < at('END:ram'), seq.join(' '));
+      assert.ok(at('END:ram') < at('FULL:cpu') && at('FULL:cpu') >= 0, seq.join(' '));
+      assert.ok(at('FULL:globalstate') > at('END:ram'), seq.join(' '));
+      assert.ok(at('EOF:EOF') > at('FULL:cpu'), seq.join(' '));
+      assert.ok(ramRounds(rows).length >= 2, `RAM round summaries: ${JSON.stringify(ramRounds(rows))}`);
+      assert.match((await tab.page.locator('tm-stream-inspector [data-live-table]').textContent()) ?? '', /round 1: [\d,]+ pages: [\d,]+ zero/);
+    }
+    await shot(a, 'tm-stream-inspector', 'inspector-live-source-completed');
+    await shot(b, 'tm-stream-inspector', 'inspector-live-destination-completed');
     const charts = a.page.locator('tm-migration-charts');
     assert.equal(await charts.locator('.uplot').count(), 5, 'five uPlot charts');
     assert.equal(await charts.locator('[data-model]').count(), 1, 'the model paragraph');
@@ -79,6 +116,8 @@ describe('the teaching view', () => {
     await shot(a, 'tm-migration-charts tm-state-timeline', 'timeline');
     if (!shotMid) await shot(a, 'tm-memory-map', 'memory-map-source');
     assert.deepEqual(session.browser.pageErrors, []);
+    // Its guest would go on running beside the next test's tabs, on a 2-core machine.
+    await Promise.all([a.page.close(), b.page.close()]);
   });
 
   it('compares stop-and-copy and precopy between the same two tabs, with a table and overlaid charts', async () => {
@@ -118,6 +157,58 @@ describe('the teaching view', () => {
     await history.getByRole('button', { name: /Compare selected/ }).click();
     assert.equal(await history.locator('tm-run-comparison [data-compare-table] tbody tr').count(), 2);
     await shot(a, 'tm-run-history', 'history');
+    await Promise.all([a.page.close(), b.page.close()]);
+  });
+
+  it('compares precopy with each byte reducer, one capability per run, none left on', async () => {
+    const b = await session.browser.open('?m=32M&S');
+    const a = await session.browser.open('?m=32M&S');
+    await a.page.setViewportSize({ width: 1680, height: 2400 });
+    const { id } = await b.ret('x-tabmig-peer');
+    const panel = a.page.locator('tm-compare');
+    await panel.locator('#cmp-dest').selectOption(id);
+    await panel.locator('#cmp-args').fill('wss=8M rate=1M mode=random');
+    const reducers = ['precopy+xbzrle', 'precopy+compress', 'precopy+x-multifd', 'precopy+auto-converge'];
+    // Each choice is a labelled checkbox that says what QEMU does with it; ticked by keyboard.
+    for (const v of ['stop-and-copy', 'postcopy']) {
+      const box = panel.locator(`[data-variant="${v}"] input`);
+      if ((await box.isChecked()) && !(await box.isDisabled())) await box.uncheck();
+    }
+    for (const v of reducers) {
+      const label = panel.locator(`[data-variant="${v}"]`);
+      assert.match((await label.textContent()) ?? '', /QEMU .{20,}/, `${v} explains itself`);
+      await label.locator('input').focus();
+      await a.page.keyboard.press('Space');
+      assert.ok(await label.locator('input').isChecked(), `${v} ticked with the keyboard`);
+    }
+    await panel.locator('button[type=submit]').click();
+    await a.page.waitForFunction(
+      (n) => {
+        const el = document.querySelector('tm-app')?.shadowRoot?.querySelector('tm-compare');
+        const t = el?.shadowRoot?.querySelector('tm-run-comparison')?.shadowRoot?.querySelectorAll('[data-compare-table] tbody tr');
+        return (t?.length ?? 0) >= n || /Stopped/.test(el?.shadowRoot?.querySelector('.progress')?.textContent ?? '');
+      },
+      reducers.length + 1,
+      { timeout: 600000, polling: 1000 },
+    );
+    const progress = await panel.locator('.progress').textContent();
+    assert.doesNotMatch(progress ?? '', /Stopped/, progress ?? '');
+    const labels = await panel.locator('tm-run-comparison [data-compare-table] tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.label));
+    assert.deepEqual(labels, ['precopy', ...reducers]);
+    // The byte reducers cut the bytes on the wire: xbzrle and compress both send less than plain precopy.
+    const bytes = async (label) => {
+      const cells = panel.locator(`tm-run-comparison [data-compare-table] tbody tr[data-label="${label}"] td`);
+      return (await cells.allTextContents()).join(' | ');
+    };
+    for (const l of labels) assert.ok((await bytes(l)).length > 0);
+    // Nothing leaks: after the last run (auto-converge) the tab has every reducer off again.
+    const caps = Object.fromEntries((await a.ret('query-migrate-capabilities')).map((c) => [c.capability, c.state]));
+    for (const c of ['xbzrle', 'compress', 'x-multifd', 'auto-converge']) assert.equal(caps[c], false, `${c} left on`);
+    const info = await a.ret('query-migrate');
+    assert.equal(info['xbzrle-cache'], undefined, 'the auto-converge run had no xbzrle');
+    assert.equal(info.compression, undefined, 'the auto-converge run had no compress');
+    await sleep(500);
+    await shot(a, 'tm-compare', 'compare-reducers');
   });
 
   it('lists the sections and commands of a saved snapshot', async () => {

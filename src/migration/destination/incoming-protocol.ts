@@ -22,6 +22,8 @@ export interface IncomingStart {
   block: SharedArrayBuffer;
   /** One byte per page (page-state.ts): RECEIVED as pages land. Absent: not tracked. */
   pageState?: SharedArrayBuffer | null;
+  /** The stream log (stream-log.ts): each section and command as the loadvm loop reads it. */
+  streamLog?: SharedArrayBuffer | null;
   /** The machine's postcopy page gate (guest/page-gate.ts). Absent: no postcopy on this side. */
   pageGate?: SharedArrayBuffer | null;
   options: MigrationOptionsPlain;

@@ -36,6 +36,7 @@ import { SwitchoverLink } from '../switchover-link.js';
 import { echoOf, isProbe } from '../source/switchover-cost.js';
 import { IdleWatch } from './idle-watch.js';
 import type { FromIncoming, IncomingStart } from './incoming-protocol.js';
+import { incomingStreamTap } from './stream-log-tap.js';
 import { decideRunstate, giveGuest } from './runstate-decision.js';
 
 /** RV32IM without the C extension: instructions are 4-byte aligned. */
@@ -211,8 +212,10 @@ export class IncomingThread {
     // Bytes read so far on every channel, kept current for the source's probes (it measures
     // the wire by what arrived here).
     const publishReceived = () => block.set(IncomingCounter.BYTES, (this.reader?.received ?? 0) + (multifd?.bytes ?? 0));
+    const streamTap = incomingStreamTap(s.streamLog, ram.length / PAGE_SIZE, () => ramLoad.totals);
     const ramLoad = ramLoadHandler({
       ram,
+      onPage: streamTap ? (p) => streamTap.page(p) : null,
       block: { name: RAM_BLOCK_MAIN, length: ram.length },
       pageSize: PAGE_SIZE,
       pageState,
@@ -268,6 +271,7 @@ export class IncomingThread {
           blockName: RAM_BLOCK_MAIN,
           maxPageCount: this.options.parameter('x-multifd-page-count'),
           pageState,
+          onPage: streamTap ? (p) => streamTap.page(p) : null,
           onPages: (n) => {
             ramLoad.totals.pages += n;
             publishReceived();
@@ -287,6 +291,7 @@ export class IncomingThread {
         requireConfiguration: this.options.sendConfiguration,
         onCommand: (cmd) => this.onCommand(cmd),
         onSection: () => block.add(IncomingCounter.SECTIONS, 1),
+        tap: streamTap?.tap ?? null,
       };
       let loaded;
       try {

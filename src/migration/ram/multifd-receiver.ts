@@ -19,6 +19,8 @@ export interface MultifdReceiverOptions {
   maxPageCount: number;
   pageState?: PageState | null;
   onPages?: (n: number) => void;
+  /** Each page that landed (the stream log infers the source's rounds from them). */
+  onPage?: ((page: number) => void) | null;
 }
 
 export class MultifdReceiver {
@@ -85,6 +87,7 @@ export class MultifdReceiver {
           await r.ensure(pageSize);
           ram.set(r.getBytes(pageSize), off);
           this.o.pageState?.set(off / pageSize, PageStatus.RECEIVED);
+          this.o.onPage?.(off / pageSize);
         }
         this.pages += h.used;
         this.bytes += MULTIFD_PACKET_FIXED + 8 * h.size + h.used * pageSize;

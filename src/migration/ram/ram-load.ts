@@ -57,6 +57,8 @@ export interface RamLoadOptions {
   readonly multifd?: { flush(): Promise<void> } | null;
   /** Called after each part with the running totals (for the incoming block's counters). */
   readonly onPart?: (totals: RamLoadTotals) => void;
+  /** Each page that landed from the stream (the stream log infers the source's rounds from them). */
+  readonly onPage?: ((page: number) => void) | null;
 }
 
 export interface PagePlacer {
@@ -70,6 +72,9 @@ export interface PagePlacer {
 export interface RamLoadTotals {
   pages: number;
   zeroPages: number;
+  /** Of `pages`, those that came XBZRLE-encoded or zlib-compressed. */
+  xbzrlePages: number;
+  compressedPages: number;
   parts: number;
 }
 
@@ -82,15 +87,17 @@ export interface RamLoadHandler extends LoadHandler {
 export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
   const { ram, block, pageSize } = opts;
   const pageState = opts.pageState ?? null;
-  const totals: RamLoadTotals = { pages: 0, zeroPages: 0, parts: 0 };
+  const totals: RamLoadTotals = { pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0, parts: 0 };
   let started = false;
   // One RamReader per stream reader: its "last block" for CONTINUE records spans the parts of the
   // section (as QEMU's does); a PACKAGED stream comes with a reader of its own.
   let reader: StreamReader | null = null;
   let ramReader: RamReader | null = null;
 
+  const onPage = opts.onPage ?? null;
   const received = (offset: number) => {
     if (pageState) pageState.set(offset / pageSize, PageStatus.RECEIVED);
+    onPage?.(offset / pageSize);
   };
   const placer = opts.placer ?? null;
   const visitor: RamVisitor = {
@@ -131,11 +138,13 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
       received(offset);
       placer?.landed(offset / pageSize);
       totals.pages++;
+      totals.xbzrlePages++;
     };
     visitor.compressedPage = (_b, offset, data) => {
       codecs.compressed(offset, data);
       received(offset);
       totals.pages++;
+      totals.compressedPages++;
     };
   }
   const multifd = opts.multifd ?? null;

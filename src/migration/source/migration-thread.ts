@@ -32,13 +32,14 @@ import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
 import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
 import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
-import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeCommand, writeSectionFooter, writeSectionPart } from '../stream/index.js';
+import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeSectionFooter, writeSectionPart } from '../stream/index.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { openTarget } from './stream-target.js';
 import { PROBE_INTERVAL_MS, SAFETY, SwitchoverCost, echoFigures, isProbe, type ProbeMessage } from './switchover-cost.js';
 import { SwitchoverLink } from '../switchover-link.js';
 import { sourceSections } from './source-sections.js';
+import { sourceStreamTap } from './stream-log-tap.js';
 import type { FromSource, SourceStart } from './source-protocol.js';
 import type { OpenedTarget } from './stream-target.js';
 
@@ -149,7 +150,7 @@ export class MigrationThread {
       runstateAtStop: () => this.runstateAtStop,
       onSync: (round) => this.onRound(round),
     });
-    this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE });
+    this.loop = new SaveVmLoop(registry, this.w, { footers: this.options.sendSectionFooter, pageSize: PAGE_SIZE, tap: sourceStreamTap(start.streamLog, this.block) });
     this.pc = start.postcopy && this.options.postcopyRam ? new PostcopyBlock(start.postcopy) : null;
     this.postcopyRateLimit = this.options.parameter('max-postcopy-bandwidth');
     for (const e of registry.entries) if (e.handler instanceof PostcopyRamSaveHandler) this.pcRam = e.handler;
@@ -774,9 +775,9 @@ export class MigrationThread {
     }
     const sink = new BufferSink();
     const pw = new StreamWriter(sink, { chunkSize: STREAM_CHUNK });
-    writeCommand(pw, { type: 'POSTCOPY_LISTEN' });
+    this.loop.command({ type: 'POSTCOPY_LISTEN' }, pw);
     await this.loop.saveDevices(pw);
-    writeCommand(pw, { type: 'POSTCOPY_RUN' });
+    this.loop.command({ type: 'POSTCOPY_RUN' }, pw);
     await pw.flush();
     // The point of no return (DESIGN §8): a cancel that got here first wins.
     if (Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.COMMITTED) !== Commit.OPEN) {
@@ -846,6 +847,7 @@ export class MigrationThread {
       // No preempt channel: the pages go on the main stream, framed as a part of the RAM
       // section (this runs between iterations, at a section boundary).
       const ch = this.pcRam!['sender'].main;
+      const at = this.w.transferred;
       writeSectionPart(this.w, this.ramSectionId);
       for (const p of pages) {
         this.block.add(MigCounter.POSTCOPY_REQUESTS, 1);
@@ -853,6 +855,7 @@ export class MigrationThread {
       }
       ch.ram.writeEos();
       if (this.options.sendSectionFooter) writeSectionFooter(this.w, this.ramSectionId);
+      this.loop.partWritten(this.ramSectionId, at);
       this.w.kick();
       return;
     }

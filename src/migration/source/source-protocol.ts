@@ -29,6 +29,8 @@ export interface SourceStart {
   pageState: SharedArrayBuffer;
   /** The round-record ring (RoundRecords, round-records.ts): one record per dirty sync. */
   rounds: SharedArrayBuffer;
+  /** The stream log (stream-log.ts): each section and command as the savevm loop writes it. */
+  streamLog?: SharedArrayBuffer | null;
   /** postcopy-ram: the postcopy block (page requests, start request, recovery words). */
   postcopy?: SharedArrayBuffer;
 }

@@ -1,11 +1,14 @@
 // Compare: the same guest moved between the same two tabs by each method in turn — stop-and-copy
-// (what a user does without live migration: stop, migrate, cont), precopy, postcopy — through QMP
-// only, as a user at the console would. The source tab drives; the destination tab re-arms itself
+// (what a user does without live migration: stop, migrate, cont), precopy, postcopy, and precopy
+// with each byte reducer the class picked (compare-variants.ts) — through QMP only, as a user at
+// the console would. Every run sets every variant's capability (its own on, the others off), so
+// one run's xbzrle or throttle does not leak into the next, and the tab is left with them off. The source tab drives; the destination tab re-arms itself
 // for each run (a reload as `-incoming defer`, which is how QEMU gets a fresh destination process)
 // when asked on a BroadcastChannel, and reports the downtime its guest saw (the stress guest
 // prints `clock jumped N ms`). Results land in the run history, labelled.
 
-import type { RunMethod, RunRecord } from './history-db.js';
+import { VARIANT_CAPABILITIES, capabilitiesFor, type CompareVariant } from '../compare-variants.js';
+import type { RunRecord } from './history-db.js';
 import type { HistoryService } from './history-service.js';
 import { executeSafely, type QmpClient, type QmpCommand } from './qmp-client.js';
 
@@ -28,11 +31,13 @@ export interface CompareRequest {
   args: string;
   /** RAM size for the destination's reload (`m=`), e.g. "64M". */
   ramSize: string;
-  methods: RunMethod[];
+  /** In order; each is one migration. */
+  variants: readonly CompareVariant[];
 }
 
 export interface CompareProgress {
-  method: RunMethod | null;
+  /** The variant running (its id, e.g. "precopy+xbzrle"), or null between runs. */
+  method: string | null;
   step: string;
   runs: RunRecord[];
   error: string | null;
@@ -133,15 +138,22 @@ export class CompareService {
     const runs: RunRecord[] = [];
     const batch = Date.now().toString(36).slice(-4);
     let destination = req.destination;
-    const report = (method: RunMethod | null, step: string, error: string | null = null, done = false) =>
+    const report = (method: string | null, step: string, error: string | null = null, done = false) =>
       progress({ method, step, runs: [...runs], error, done });
+    // Only capabilities this build knows can be set (or cleared): asked once, first.
+    let known = new Set<string>();
+    const settable = (list: Record<string, boolean>) => Object.fromEntries(Object.entries(list).filter(([c]) => known.has(c)));
     try {
-      for (const method of req.methods) {
+      known = new Set((await ret<{ capability: string }[]>(this.qmp, 'query-migrate-capabilities')).map((c) => c.capability));
+      for (const variant of req.variants) {
         if (this.cancelled) throw new Error('cancelled');
-        const token = `${batch}-${method}-${Math.random().toString(36).slice(2, 8)}`;
-        report(method, 'Reloading the destination tab as -incoming defer (a fresh destination)');
-        const capsList = method === 'postcopy' ? 'postcopy-ram' : '';
-        const query = `?m=${encodeURIComponent(req.ramSize)}&incoming=defer#compare=${token}${capsList ? `&caps=${capsList}` : ''}`;
+        const { method, id } = variant;
+        const missing = variant.capabilities.filter((c) => !known.has(c));
+        if (missing.length) throw new Error(`${id}: this build has no ${missing.join(', ')} capability`);
+        const token = `${batch}-${id}-${Math.random().toString(36).slice(2, 8)}`;
+        report(id, 'Reloading the destination tab as -incoming defer (a fresh destination)');
+        const capsList = variant.destinationCapabilities.join(',');
+        const query = `?m=${encodeURIComponent(req.ramSize)}&incoming=defer#compare=${encodeURIComponent(token)}${capsList ? `&caps=${capsList}` : ''}`;
         const armed = this.waitFor((m) => m.type === 'armed' && m.token === token, 30000);
         const failed = this.waitFor((m) => m.type === 'failed' && m.token === token, 600000);
         failed.catch(() => {});
@@ -150,7 +162,7 @@ export class CompareService {
         if (answer.type === 'failed') throw new Error(`destination: ${answer.error}`);
         destination = (answer as Extract<Msg, { type: 'armed' }>).id;
 
-        report(method, `Loading ${req.program} ${req.args} here`);
+        report(id, `Loading ${req.program} ${req.args} here`);
         await ret(this.qmp, 'x-tabmig-load', { program: req.program, ...(req.args ? { args: req.args } : {}) });
         await ret(this.qmp, 'cont');
         if (req.program === 'stress') {
@@ -162,17 +174,16 @@ export class CompareService {
         }
         await sleep(1000);
         await ret(this.qmp, 'migrate-set-capabilities', caps({ 'return-path': true }));
-        // postcopy-ram only where this build knows it (postcopy may not have landed yet).
-        if (method === 'postcopy') await ret(this.qmp, 'migrate-set-capabilities', caps({ 'postcopy-ram': true }));
-        else await executeSafely(this.qmp, { execute: 'migrate-set-capabilities', arguments: caps({ 'postcopy-ram': false }) });
+        report(id, `migrate-set-capabilities ${variant.capabilities.join(', ') || '(none of the reducers)'}`);
+        await ret(this.qmp, 'migrate-set-capabilities', caps(settable(capabilitiesFor(variant))));
 
-        if (this.history) this.history.nextRun = { label: method, method, guest: { program: req.program, args: req.args } };
+        if (this.history) this.history.nextRun = { label: id, method, guest: { program: req.program, args: req.args } };
         const stored = this.history?.nextStored();
         const started = this.waitFor((m) => m.type === 'started' && m.token === token, 600000);
         started.catch(() => {});
         const tStop = performance.now();
         if (method === 'stop-and-copy') await ret(this.qmp, 'stop');
-        report(method, `migrate webrtc:${destination}`);
+        report(id, `migrate webrtc:${destination}`);
         await ret(this.qmp, 'migrate', { uri: `webrtc:${destination}` });
         let startedPostcopy = false;
         let info: { status?: string; [k: string]: unknown } = {};
@@ -180,7 +191,7 @@ export class CompareService {
           info = await ret(this.qmp, 'query-migrate');
           if (method === 'postcopy' && !startedPostcopy && info.status === 'active' && Date.now() - t0 > 1000) {
             startedPostcopy = true;
-            report(method, 'migrate-start-postcopy');
+            report(id, 'migrate-start-postcopy');
             const r = await executeSafely(this.qmp, { execute: 'migrate-start-postcopy' });
             if (r.error) {
               // This build cannot switch to postcopy: do not let a precopy pass as one.
@@ -191,12 +202,12 @@ export class CompareService {
           if (FINAL.includes(info.status ?? '')) break;
           if (this.cancelled) await executeSafely(this.qmp, { execute: 'migrate_cancel' });
         }
-        if (info.status !== 'completed') throw new Error(`${method} ended ${info.status}`);
+        if (info.status !== 'completed') throw new Error(`${id} ended ${info.status}`);
         if (method === 'stop-and-copy') {
-          report(method, 'cont on the destination');
+          report(id, 'cont on the destination');
           this.post({ type: 'cont', token, to: destination });
         }
-        report(method, 'Waiting for the destination guest to run');
+        report(id, 'Waiting for the destination guest to run');
         const outcome = await Promise.race([started, failed]);
         if (outcome.type === 'failed') throw new Error(`destination: ${outcome.error}`);
         const seen = (outcome as Extract<Msg, { type: 'started' }>).guestDowntime;
@@ -209,11 +220,19 @@ export class CompareService {
           runs.push(run);
         }
       }
+      await this.clearVariantCapabilities(settable);
       report(null, 'Done', null, true);
     } catch (e) {
+      await this.clearVariantCapabilities(settable);
       report(null, 'Stopped', e instanceof Error ? e.message : String(e), true);
     }
     return runs;
+  }
+
+  /** Leaves the tab as it found it: no reducer on (refused while a migration runs; then it stays). */
+  private async clearVariantCapabilities(settable: (list: Record<string, boolean>) => Record<string, boolean>): Promise<void> {
+    const off = settable(Object.fromEntries(VARIANT_CAPABILITIES.map((c) => [c, false])));
+    await executeSafely(this.qmp, { execute: 'migrate-set-capabilities', arguments: caps(off) });
   }
 
   private post(msg: Msg): void {

@@ -7,6 +7,7 @@ import type { MigrationLogEntry } from '../../migration/migration-service.js';
 import type { MigrationCapability, MigrationParameterValues } from '../../migration/options-schema.js';
 import type { PageState } from '../../migration/page-state.js';
 import type { RoundRecords } from '../../migration/round-records.js';
+import type { StreamLog } from '../../migration/stream-log.js';
 import type { MigrationStatus } from '../../migration/state.js';
 
 export type { MigrationInfo, MigrationRamInfo } from '../../migration/migration-info.js';
@@ -21,6 +22,9 @@ export type PageStateView = Pick<PageState, 'bytes' | 'pageCount'>;
 
 /** The reading side of the shared round-record ring (src/migration/round-records.ts). */
 export type RoundRecordsView = Pick<RoundRecords, 'count' | 'generation' | 'capacity' | 'get'>;
+
+/** The reading side of the shared stream log (src/migration/stream-log.ts). */
+export type StreamLogView = Pick<StreamLog, 'count' | 'generation' | 'seq' | 'side' | 'capacity' | 'list'>;
 
 /** Another tab as the peer list shows it (src/transport/signaling.ts PeerInfo). */
 export interface PeerView {
@@ -61,6 +65,11 @@ export interface MigrationView extends EventTarget {
   readonly rounds: RoundRecordsView;
   /** One byte per guest page, written by the workers (PageStatus); the memory map draws it. */
   readonly pageState: PageStateView;
+  /**
+   * Each section and command of this tab's migration stream, as its worker writes (source) or
+   * reads (destination) it; optional for fakes that have no stream. See StreamLogController.
+   */
+  readonly streamLog?: StreamLogView;
   readonly log: readonly MigrationLogEntry[];
   readonly options: MigrationOptionsView;
   readonly signaling: SignalingView | null;

@@ -9,6 +9,7 @@ import { DEVICES, DeviceState } from '../../guest/device-state.js';
 import { PAGE_SIZE, RAM_BASE } from '../../guest/memory-map.js';
 import type { LoadHandler } from '../../migration/handlers.js';
 import { machineLoadHandlers } from '../../migration/load-handlers.js';
+import type { StreamTap as LoopTap } from '../../migration/stream-tap.js';
 import { loadVm } from '../../migration/loadvm.js';
 import { NO_RAM_SECTION, RAM_SECTION, checkRamSectionVersion } from '../../migration/ram/ram-load.js';
 import {
@@ -73,30 +74,13 @@ function ramCheckHandler(ramSize: number, onPart?: (stats: RamPartStats) => void
   };
 }
 
-/** What the walk saw, for the stream inspector (tm-stream-inspector): each section and command as read. */
-export interface StreamTap {
-  /** A section's data was read: its header's id and version, and the bytes it took (header to footer). */
-  section?(s: { name: string; type: number; sectionId: number; versionId: number; offset: number; bytes: number }): void;
-  command?(cmd: MigCommand, offset: number, bytes: number): void;
-  /** The RAM records of one part of the `ram` section, summarised. */
-  ramPart?(stats: RamPartStats): void;
-}
-
-type Loaded = { name: string; type: number; sectionId: number; versionId: number };
-
 /**
- * The handlers, each wrapped so the tap learns the section id and version of what it loads (the
- * handler itself is untouched: Object.create keeps its methods and fields).
+ * What the walk saw, for the stream inspector (tm-stream-inspector): the loadvm loop's own tap
+ * (each section, command and end marker with its offset and size), and each RAM part's records.
  */
-function tapped(handlers: LoadHandler[], onLoaded: (h: LoadHandler, s: Loaded) => void): LoadHandler[] {
-  return handlers.map((h) => {
-    const w = Object.create(h) as LoadHandler;
-    w.loadState = async (r, ctx) => {
-      await h.loadState.call(h, r, ctx);
-      onLoaded(h, { name: h.name, type: ctx.type, sectionId: ctx.sectionId, versionId: ctx.versionId });
-    };
-    return w;
-  });
+export interface StreamCheckTap extends Partial<LoopTap> {
+  /** The RAM records of one part of the `ram` section, summarised (before that part's section()). */
+  ramPart?(stats: RamPartStats): void;
 }
 
 /** Walks the whole stream; resolves with what it found or rejects with StreamCheckError. */
@@ -104,7 +88,7 @@ export async function checkStream(
   blob: Blob,
   expect: StreamExpectations,
   onProgress?: (done: number, total: number) => void,
-  tap?: StreamTap,
+  tap?: StreamCheckTap,
 ): Promise<StreamCheck> {
   const source = blobSource(blob);
   const reader = new StreamReader(source);
@@ -117,33 +101,21 @@ export async function checkStream(
     devices: DEVICES,
   });
   const plain = [machine.configuration, ramCheckHandler(expect.ramSize, tap?.ramPart), machine.globalState, ...machine.devices];
-  // Where the current section or command began (after the 8-byte magic and version).
-  let mark = 8;
-  let pending: Loaded | null = null;
-  const handlers = !tap?.section
-    ? plain
-    : tapped(plain, (h, loaded) => {
-        if (h.kind !== 'configuration') pending = loaded;
-        else {
-          // The configuration section has no footer and no onSection: it ends here.
-          tap.section!({ ...loaded, offset: mark, bytes: reader.position - mark });
-          mark = reader.position;
-        }
-      });
+  const loopTap: LoopTap | null = tap
+    ? {
+        section: (x) => tap.section?.(x),
+        command: (cmd, offset, bytes, nested) => tap.command?.(cmd, offset, bytes, nested),
+        marker: (type, offset, bytes) => tap.marker?.(type, offset, bytes),
+      }
+    : null;
   try {
     const result = await loadVm(reader, {
-      handlers,
+      handlers: plain,
+      tap: loopTap,
       onCommand: (cmd) => {
-        tap?.command?.(cmd, mark, reader.position - mark);
-        mark = reader.position;
         if (!SNAPSHOT_COMMANDS.has(cmd.type)) throw new Error(`a saved stream carries no ${cmd.type} command`);
       },
-      onSection: () => {
-        if (pending) tap?.section?.({ ...pending, offset: mark, bytes: reader.position - mark });
-        pending = null;
-        mark = reader.position;
-        onProgress?.(source.bytesRead, blob.size);
-      },
+      onSection: () => onProgress?.(source.bytesRead, blob.size),
     });
     if (!(await reader.atEnd())) throw new Error(`${blob.size - reader.position} bytes follow the end of the stream`);
     onProgress?.(blob.size, blob.size);
