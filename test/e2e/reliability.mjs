@@ -393,6 +393,13 @@ export async function runFault(browser, a, { phase, fault, returnPath, rnd, spar
   };
 }
 
+/** A tab (re)loaded as the next hop's destination: -S, waiting, its serial captured from now. */
+async function reloadAsHopDestination(tab) {
+  await tab.page.goto(tab.page.url().replace(/\?.*$/, '') + '?incoming=defer&S&name=hop');
+  await tab.page.waitForFunction(() => typeof window.qmp === 'function', null, { timeout: 30000 });
+  await captureSerial(tab);
+}
+
 /**
  * Ping-pong: `hops` migrations of one running a-b guest between two tabs. Each hop's
  * destination starts under -S: checked (hash = source's, a-b invariant), then `cont`. `onHop`
@@ -411,23 +418,36 @@ export async function runHops(browser, hops, onHop = () => {}) {
     let problem = null;
     let downtime = null;
     let nudged = false;
+    let retried = null;
     let bs = 0;
     try {
-      await dst.ret('migrate-incoming', { uri: 'webrtc:' });
-      const { id } = await dst.ret('x-tabmig-peer');
-      // Return path on for odd hops, off for even ones: both handshakes, every other hop.
-      await src.ret('migrate-set-capabilities', caps({ events: true, 'return-path': hop % 2 === 1 }));
-      await src.ret('migrate', { uri: 'webrtc:' + id });
-      // A loaded machine can stretch the switchover's cost (its round trips through both main
-      // threads) past downtime-limit for good, and precopy never converges: as QEMU's
-      // migration-test does, the limit is then raised (2 s) so the hop can finish. Counted apart
-      // (`nudged`): the hops check the guest's continuity, not convergence under load.
-      let info = await src.until('query-migrate', (v) => FINAL.includes(v.status), 45000).catch(() => null);
-      if (!info) {
-        nudged = true;
-        await src.ret('migrate-set-parameters', { 'downtime-limit': 2000 });
-        info = await src.until('query-migrate', (v) => FINAL.includes(v.status), 120000);
-        await src.ret('migrate-set-parameters', { 'downtime-limit': 300 });
+      let info;
+      for (let attempt = 1; ; attempt++) {
+        await dst.ret('migrate-incoming', { uri: 'webrtc:' });
+        const { id } = await dst.ret('x-tabmig-peer');
+        // Return path on for odd hops, off for even ones: both handshakes, every other hop.
+        await src.ret('migrate-set-capabilities', caps({ events: true, 'return-path': hop % 2 === 1 }));
+        await src.ret('migrate', { uri: 'webrtc:' + id });
+        // A loaded machine can stretch the switchover's cost (its round trips through both main
+        // threads) past downtime-limit for good, and precopy never converges: as QEMU's
+        // migration-test does, the limit is then raised (2 s) so the hop can finish. Counted apart
+        // (`nudged`): the hops check the guest's continuity, not convergence under load.
+        info = await src.until('query-migrate', (v) => FINAL.includes(v.status), 45000).catch(() => null);
+        if (!info) {
+          nudged = true;
+          await src.ret('migrate-set-parameters', { 'downtime-limit': 2000 });
+          info = await src.until('query-migrate', (v) => FINAL.includes(v.status), 120000);
+          await src.ret('migrate-set-parameters', { 'downtime-limit': 300 });
+        }
+        // A migration that failed cleanly (the guest runs on at the source, the destination never
+        // had it) is a correct failure, not a broken hop: tried once more on a fresh destination,
+        // counted apart with its reason. The guest's continuity is checked all the same.
+        if (info.status === 'failed' && attempt === 1 && (await runstate(src)) === 'running' && (await runstate(dst)) !== 'running') {
+          retried = info['error-desc'] ?? 'failed';
+          await reloadAsHopDestination(dst);
+          continue;
+        }
+        break;
       }
       downtime = info.downtime;
       if (info.status !== 'completed') problem = `source ended ${info.status}: ${info['error-desc']}`;
@@ -462,15 +482,13 @@ export async function runHops(browser, hops, onHop = () => {}) {
     } catch (e) {
       problem = String(e?.message ?? e);
     }
-    const rec = { hop, from: names.get(src), to: names.get(dst), ok: !problem, problem, ms: Date.now() - t0, downtime, nudged, bs };
+    const rec = { hop, from: names.get(src), to: names.get(dst), ok: !problem, problem, ms: Date.now() - t0, downtime, nudged, retried, bs };
     records.push(rec);
     onHop(rec);
     if (problem) break;
     // The tab the guest left becomes the next destination: reloaded, -S, waiting.
     const next = src;
-    await next.page.goto(next.page.url().replace(/\?.*$/, '') + '?incoming=defer&S&name=hop');
-    await next.page.waitForFunction(() => typeof window.qmp === 'function', null, { timeout: 30000 });
-    await captureSerial(next);
+    await reloadAsHopDestination(next);
     src = dst;
     dst = next;
   }
@@ -481,6 +499,7 @@ export async function runHops(browser, hops, onHop = () => {}) {
     hops: ok.length,
     failed: records.length - ok.length,
     nudged: records.filter((r) => r.nudged).length,
+    retried: records.filter((r) => r.retried).map((r) => ({ hop: r.hop, why: r.retried })),
     abOk: ok.length === records.length,
     serialOk: !records.some((r) => /serial|restarted|printed/.test(r.problem ?? '')),
     bs: records.at(-1)?.bs ?? 0,
