@@ -20,7 +20,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (server.stop(), p
 const browser = await startBrowser(server.base);
 let result;
 try {
-  result = await runHops(browser, hops, (h) => console.log(`hop ${String(h.hop).padStart(3)} ${h.from}→${h.to}: ${h.ok ? 'ok' : 'FAIL ' + h.problem}  ${h.ms} ms (downtime ${h.downtime} ms, B's so far ${h.bs})`));
+  result = await runHops(browser, hops, (h) => console.log(`hop ${String(h.hop).padStart(3)} ${h.from}→${h.to}: ${h.ok ? 'ok' : 'FAIL ' + h.problem}  ${h.ms} ms (downtime ${h.downtime} ms${h.nudged ? ', downtime-limit raised' : ''}${h.retried ? `, retried after: ${h.retried}` : ''}, B's so far ${h.bs})`));
 } finally {
   await browser.close();
   server.stop();
@@ -29,5 +29,5 @@ mkdirSync('.scratch', { recursive: true });
 writeFileSync('.scratch/hops-last.json', JSON.stringify(result, null, 1));
 const { summary } = result;
 console.log(JSON.stringify(summary, null, 1));
-console.log(`${summary.failed === 0 && summary.hops === hops ? 'OK' : 'FAIL'} hops: ${summary.hops}/${hops} intact, a-b invariant held at every hop: ${summary.abOk}, serial continuous: ${summary.serialOk}`);
+console.log(`${summary.failed === 0 && summary.hops === hops ? 'OK' : 'FAIL'} hops: ${summary.hops}/${hops} intact, a-b invariant held at every hop: ${summary.abOk}, serial continuous: ${summary.serialOk}, downtime-limit raised for ${summary.nudged} (precopy did not converge in 45 s), retried after a clean failure ${summary.retried.length}`);
 process.exit(summary.failed === 0 && summary.hops === hops ? 0 : 1);

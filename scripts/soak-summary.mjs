@@ -12,7 +12,9 @@ for (const f of process.argv.slice(2)) {
     const m = line.exec(l);
     if (!m) continue;
     const [, , phase, fault, rp, verdict, detect, settle, rest] = m;
-    recs.push({ phase, fault, returnPath: rp.trim() === 'on', verdict, detectMs: detect === '-' ? null : +detect, settleMs: settle === '-' ? null : +settle, outcome: verdict === 'ok' ? rest.trim() : rest.trim().slice(0, 200) });
+    // Postcopy's lines add how the recovery went and where the fault landed: not part of the outcome.
+    const outcome = rest.replace(/ \[recovered[^\]]*\]/, '').replace(/ \(at [^)]*\)/, '').trim();
+    recs.push({ phase, fault, returnPath: rp.trim() === 'on', verdict, detectMs: detect === '-' ? null : +detect, settleMs: settle === '-' ? null : +settle, outcome: verdict === 'ok' ? outcome : outcome.slice(0, 200) });
   }
 }
 const count = (k) => recs.reduce((m, r) => ((m[r[k]] = (m[r[k]] ?? 0) + 1), m), {});

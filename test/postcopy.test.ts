@@ -89,6 +89,26 @@ describe('postcopy: page requests on the return path (source)', () => {
     await refused(r, [{ type: 'REQ_PAGES', start: 0, length: PAGE_SIZE }], 'ram_save_queue_pages no previous block');
   });
 
+  it('a return path that ends while postcopy is active or recovering loses the link (postcopy pauses); not once paused', async () => {
+    // Closed (EOF) and aborted (an error) alike: page requests could no longer reach the source.
+    for (const [status, end] of [['postcopy-active', 'close'], ['postcopy-recover', 'abort']] as const) {
+      const r = rig();
+      r.block.reset(status);
+      await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES_ID', start: 0, length: PAGE_SIZE, blockName: RAM_BLOCK_MAIN }));
+      if (end === 'close') await r.dest.close();
+      else r.dest.abort('the destination hung up');
+      await r.block.waitWhile(MigWord.LINK_LOST, 0, 10000);
+      equal(r.block.word(MigWord.LINK_LOST), 1, `${status}: ${end} is a lost link`);
+      equal(r.block.word(MigWord.RP_ERROR), 0, `${status}: not a malformed return path (that fails rather than pauses)`);
+    }
+    // Already paused: the old connection's channels closing is expected, and must not hit the recovery.
+    const r = rig();
+    r.block.reset('postcopy-paused');
+    await r.dest.close();
+    await new Promise((res) => setTimeout(res, 300));
+    equal(r.block.word(MigWord.LINK_LOST), 0, 'paused: nothing to lose');
+  });
+
   it('checkRequest: the same rules, pure', () => {
     const blocks = [{ name: RAM_BLOCK_MAIN, length: RAM }];
     const memo = { lastBlock: null as string | null };

@@ -132,7 +132,8 @@ export const DEFAULT_MIGRATE_MULTIFD_PAGE_COUNT = 16;
 export const DEFAULT_MIGRATE_MAX_POSTCOPY_BANDWIDTH = 0;
 /**
  * tabmig's x-incoming-idle-timeout (QEMU has no such timer: its destination waits on a socket
- * for ever). A tab whose source went silent must give the tab back; 0 turns the timer off.
+ * for ever). A tab whose source went silent must give the tab back; in postcopy (the guest
+ * already runs here) silence pauses instead, for a recovery. 0 turns the timer off.
  */
 export const DEFAULT_INCOMING_IDLE_TIMEOUT = 10_000;
 export const MIN_INCOMING_IDLE_TIMEOUT = 100;
@@ -140,7 +141,8 @@ export const MAX_INCOMING_IDLE_TIMEOUT = 3_600_000;
 /**
  * tabmig's x-outgoing-idle-timeout, the other direction: a source whose destination went silent
  * (a frozen tab, a network that black-holes) fails the migration and resumes its guest (after
- * the commit: stays stopped). The destination echoes the source's keepalives; 0 turns it off.
+ * the commit: stays stopped; in postcopy: pauses). The destination echoes the source's
+ * keepalives; 0 turns it off.
  */
 export const DEFAULT_OUTGOING_IDLE_TIMEOUT = 10_000;
 export const MIN_OUTGOING_IDLE_TIMEOUT = 100;

@@ -1,6 +1,6 @@
 // The reliability campaign's share of the normal suite (the long runs are `npm run soak` and
-// `npm run hops -- 100`): a few random faults at random phases, and a few hops of a running a-b
-// guest between two tabs, judged exactly as the long runs judge them.
+// `npm run hops -- 100`): a few random faults at random phases (the last one in postcopy), and a
+// few hops of a running a-b guest between two tabs, judged exactly as the long runs judge them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FAULTS, PHASES, openSource, prng, runFault, runHops } from './reliability.mjs';
@@ -12,11 +12,15 @@ describe('reliability: random faults and ping-pong between two tabs', () => {
   it('a few faults at random phases: one guest, always', async () => {
     const seed = Date.now() % 2 ** 31;
     const rnd = prng(seed);
+    const precopy = PHASES.filter((p) => !p.postcopy);
+    const postcopy = PHASES.filter((p) => p.postcopy);
     let a = null;
-    for (let i = 0; i < 3; i++) {
-      const phase = PHASES[Math.floor(rnd() * PHASES.length)];
+    // Three precopy faults and one postcopy fault (the long runs have them all).
+    for (let i = 0; i < 4; i++) {
+      const phases = i < 3 ? precopy : postcopy;
+      const phase = phases[Math.floor(rnd() * phases.length)];
       const fault = FAULTS[Math.floor(rnd() * FAULTS.length)];
-      const returnPath = fault.needs ? true : rnd() < 0.5;
+      const returnPath = phase.postcopy || fault.needs ? true : rnd() < 0.5;
       a ??= await openSource(session.browser);
       const { record, holder, ctx } = await runFault(session.browser, a, { phase, fault, returnPath, rnd });
       assert.equal(record.verdict, 'ok', `seed ${seed}: ${JSON.stringify(record)}`);

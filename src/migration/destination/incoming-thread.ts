@@ -412,16 +412,21 @@ export class IncomingThread {
     const pc = this.postcopy!;
     let r = first;
     let close: ((failed: boolean) => void) | null = null;
+    // The guest runs here now and waits on the source for its pages: a source gone silent (no
+    // close) must pause postcopy within x-incoming-idle-timeout, not leave it waiting for ever.
+    this.idle?.arm(first);
     for (;;) {
       try {
         const res = await continueLoadVm(r, options, state);
         if (res.reachedEof) break;
       } catch (e) {
+        this.idle?.disarm();
         r = await this.pausePostcopy(errorText(e));
         const set = this.currentChannels!;
         close = (failed) => void set.closeAll(failed ? 'the destination failed to load the migration stream' : undefined);
       }
     }
+    this.idle?.disarm();
     pc.finish();
     this.sendRp(encodeRpMessage({ type: 'SHUT', error: 0 }));
     this.setStatus('postcopy-active', 'completed');
@@ -452,8 +457,12 @@ export class IncomingThread {
     this.rpOpen = true;
     this.postcopy!.openPreempt(set);
     this.setStatus('postcopy-paused', 'postcopy-recover');
-    const reader = new StreamReader(main);
+    // The recovery's stream is watched as the first one was (a second silence pauses again).
+    const idle = new IdleWatch(main, this.options.incomingIdleTimeout);
+    this.idle = idle;
+    const reader = new StreamReader(idle);
     this.reader = reader;
+    idle.arm(reader);
     return reader;
   }
 

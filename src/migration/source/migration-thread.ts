@@ -618,7 +618,8 @@ export class MigrationThread {
    * x-outgoing-idle-timeout: a destination that says nothing (no keepalive echo, no handshake
    * message) for `ms` is gone even if no close ever arrives (a frozen tab, a black-holed
    * network). Before the commit that fails the migration and resumes the guest; after it the
-   * guest is the destination's and this side stays stopped (fail() knows which).
+   * guest is the destination's and this side stays stopped (fail() knows which); in postcopy
+   * it pauses, and the watch goes on through every recovery.
    */
   private watchDestination(ms: number): void {
     if (ms <= 0) return;
@@ -628,9 +629,16 @@ export class MigrationThread {
       while (!this.done) {
         await new Promise((r) => setTimeout(r, step));
         if (this.done || isFinished(this.block.status)) return;
+        // A paused postcopy has no link to hear from; the watch goes on for the recovery's link,
+        // silence counted from the pause (else a destination silent after a recovery is never noticed).
+        if (this.block.status === 'postcopy-paused') {
+          this.lastAlive = performance.now();
+          continue;
+        }
         if (performance.now() - this.lastAlive > ms) {
-          this.fail(outgoingIdleText(ms));
-          return;
+          const postcopy = this.inPostcopy();
+          this.fail(outgoingIdleText(ms)); // in postcopy: pauses, the guest stays at the destination
+          if (!postcopy) return;
         }
       }
     })();
@@ -927,6 +935,7 @@ export class MigrationThread {
       this.loop.command({ type: 'POSTCOPY_RESUME' });
       await this.w.flush();
       if (!(await this.waitPc(PcWord.RESUME_ACK, ack))) throw new Error('the destination did not acknowledge the resume');
+      this.destinationAlive(); // its RESUME_ACK is a word from it: silence counts from here
       this.w.setRateLimit(this.postcopyRateLimit);
       return this.transition('postcopy-recover', 'postcopy-active') || this.block.status === 'postcopy-paused';
     } catch (e) {

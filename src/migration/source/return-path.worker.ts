@@ -59,6 +59,19 @@ function invalidMessage(msg: RpMessage): string {
   return `RP: Received invalid message ${h4(RpMsg[msg.type])} length ${h4(len)}`;
 }
 
+/**
+ * The return path ended in postcopy. Page requests can no longer reach this side, so the
+ * destination's guest would wait for ever on the next page it misses (and this side for a SHUT
+ * that cannot come): the link is as good as lost, so postcopy pauses (QEMU pauses on a return
+ * path error in postcopy) and a recovery brings a new return path. Only the current
+ * connection's, while postcopy is active or recovering: the old connection's channels close
+ * after a pause, perhaps while the next recovery is already under way.
+ */
+function lostInPostcopy(b: MigrationBlock, set: ChannelSet): void {
+  const s = b.status;
+  if ((s === 'postcopy-active' || s === 'postcopy-recover') && set === channels) b.setWord(MigWord.LINK_LOST, 1);
+}
+
 async function serve(b: MigrationBlock): Promise<void> {
   running = true;
   const set = channels;
@@ -68,7 +81,10 @@ async function serve(b: MigrationBlock): Promise<void> {
     for (;;) {
       const msg = await readRpMessage(reader);
       if (!msg) {
-        if (inPostcopy(b)) return; // the link broke: postcopy pauses; a recovery brings a new one
+        if (inPostcopy(b)) {
+          lostInPostcopy(b, set);
+          return;
+        }
         if (b.word(MigWord.RP_SHUT) === 0) markBad(b, 'RP: the destination closed the return path before it was done');
         return;
       }
@@ -126,6 +142,7 @@ async function serve(b: MigrationBlock): Promise<void> {
     }
   } catch (e) {
     if (!inPostcopy(b)) markBad(b, e instanceof Error ? e.message : String(e));
+    else lostInPostcopy(b, set);
   } finally {
     running = false;
     void set.closeAll();
