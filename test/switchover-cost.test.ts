@@ -40,13 +40,23 @@ describe('switchover cost', () => {
     near(c.expected(t, 100_000), 300 * SAFETY, 1e-6);
   });
 
-  it('plans with the fastest recent probe, or a fresh one when the decision took it', () => {
+  it('plans with the quiet round trip: a fresh probe, else the last one sent with nothing queued, else the fastest', () => {
     const c = measured(20_000, 40);
     c.addRtt(12);
     c.addRtt(90); // a probe queued behind a full channel measures the queue
     equal(c.rtt, 12);
+    c.quietRtt = 25; // the decision's own probe, after the drain: what the handshake really sees
+    equal(c.rtt, 25);
     c.freshRtt = 30;
     equal(c.rtt, 30);
+  });
+
+  it('does not take a busy link for a slow handshake: queued probes do not make the limit unkeepable', () => {
+    const c = measured(20_000, 2);
+    for (let i = 0; i < 40; i++) c.addRtt(60); // every probe behind half a megabyte of stream
+    equal(c.unkeepable(50), false);
+    c.quietRtt = 45; // but measured with nothing queued, the handshake alone overshoots
+    equal(c.unkeepable(50), true);
   });
 
   it('times pages left at the rate the sender clears them (zero pages, deltas) when that is known', () => {
@@ -57,7 +67,8 @@ describe('switchover cost', () => {
   });
 
   it('says when no number of pages left can keep downtime-limit, so the thread falls back to QEMU', () => {
-    const c = measured(20_000, 40); // handshake ≈ 60 ms + stop + start
+    const c = measured(20_000, 40);
+    c.quietRtt = 40; // measured with nothing queued: the handshake ≈ 60 ms + stop + start
     equal(c.unkeepable(50), true);
     equal(c.threshold(50, 0), 0); // the cost model alone would never switch over
     equal(c.unkeepable(300), false);
