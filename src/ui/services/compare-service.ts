@@ -57,7 +57,7 @@ function caps(list: Record<string, boolean>) {
   return { capabilities: Object.entries(list).map(([capability, state]) => ({ capability, state })) };
 }
 
-/** The last `clock jumped N ms` the stress guest printed, if any. */
+/** The largest `clock jumped N ms` the stress guest printed, if any (the switchover's gap). */
 function clockJump(serial: string): number | null {
   const all = [...serial.matchAll(/clock jumped (\d+) ms/g)].map((m) => +m[1]!);
   return all.length ? Math.max(...all) : null;
