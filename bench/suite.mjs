@@ -112,7 +112,7 @@ async function memoryMap({ browser, sleep }) {
       if (l.frames > f.frames) drawMs[side].push((l.drawMs - f.drawMs) / (l.frames - f.frames));
     }
     const info = await a.until('query-migrate', (m) => ['completed', 'failed', 'cancelled'].includes(m.status), 600000);
-    if (info.status !== 'completed') throw new Error(`migration ended ${info.status}`);
+    if (info.status !== 'completed') throw new Error(`migration ended ${info.status}: ${info['error-desc'] ?? ''}`);
     mbs[open ? 'open' : 'closed'].push(info.ram.transferred / 1e6 / ((info['total-time'] - info['setup-time']) / 1000));
     await a.page.close();
     await b.page.close();

@@ -58,6 +58,8 @@ const PREEMPT_CHUNK = 16 * 1024;
 const RESUME_STEP_TIMEOUT_MS = 30_000;
 /** How often, at most, the decision drains the queue to measure the handshake with nothing ahead of it. */
 const QUIET_LOOK_INTERVAL_MS = 1000;
+/** Quiet looks in a row that must find downtime-limit unkeepable before QEMU's rule decides. */
+const UNKEPT_LOOKS_TO_GIVE_WAY = 3;
 
 export class MigrationThread {
   private readonly block: MigrationBlock;
@@ -332,13 +334,18 @@ export class MigrationThread {
     // decides, or the migration would never converge. Measured afresh each time, so one slow
     // probe on a busy host does not give the limit up for the rest of the migration.
     const fits = expected <= this.downtimeLimit * SAFETY;
-    if (!fits && this.limitUnkeepable()) {
+    // Only a limit found unkeepable at several looks running gives way: one slow probe on a
+    // busy host (a stall of tens of ms) would otherwise switch over by QEMU's rule at once.
+    this.unkeptLooks = !fits && this.limitUnkeepable() ? this.unkeptLooks + 1 : 0;
+    if (this.unkeptLooks >= UNKEPT_LOOKS_TO_GIVE_WAY) {
       this.sayLimitUnkept();
       return true;
     }
     return fits;
   }
 
+  /** Quiet looks in a row that found the limit unkeepable. */
+  private unkeptLooks = 0;
   /** When drainedStillFits last measured the handshake with nothing queued (performance.now()). */
   private quietLookAt = -Infinity;
   /** QEMU's own threshold (bandwidth × downtime-limit), kept beside the cost model's. */
