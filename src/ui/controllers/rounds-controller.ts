@@ -4,24 +4,24 @@
 // while the host is connected, copies only the new records, and asks for an update only when
 // something changed. Hidden tabs get no frames and so do no work; the ring keeps what they missed.
 
-import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { ReactiveControllerHost } from 'lit';
 import type { RoundRecord } from '../../migration/round-records.js';
 import type { MigrationView, RoundRecordsView } from '../services/migration-view.js';
+import { FramePoll } from './frame-poll.js';
 import { MigrationController } from './migration-controller.js';
 
-export class RoundsController implements ReactiveController {
+export class RoundsController {
   /** The migration service from context (for the element's other reads). */
   readonly migration: MigrationController;
   private ring: RoundRecordsView | null = null;
   private generation = -1;
   private seen = 0;
   private list: RoundRecord[] = [];
-  private frame = 0;
 
-  constructor(private readonly host: ReactiveControllerHost & HTMLElement) {
+  constructor(host: ReactiveControllerHost & HTMLElement) {
     // Status changes (a new migration, the end of one) still re-render through the service.
     this.migration = new MigrationController(host, { intervalMs: 200 });
-    host.addController(this);
+    new FramePoll(host, () => this.poll());
   }
 
   get service(): MigrationView | undefined {
@@ -32,19 +32,6 @@ export class RoundsController implements ReactiveController {
   get records(): readonly RoundRecord[] {
     this.poll();
     return this.list;
-  }
-
-  hostConnected(): void {
-    const tick = () => {
-      if (this.poll()) this.host.requestUpdate();
-      this.frame = requestAnimationFrame(tick);
-    };
-    this.frame = requestAnimationFrame(tick);
-  }
-
-  hostDisconnected(): void {
-    cancelAnimationFrame(this.frame);
-    this.frame = 0;
   }
 
   /** Pulls new records from the ring; true if the list changed. */

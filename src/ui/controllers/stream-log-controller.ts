@@ -4,18 +4,18 @@
 // most) only when they moved, then asks the host to update. No message per section, no
 // query-migrate; a hidden tab gets no frames and does nothing.
 
-import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { ReactiveControllerHost } from 'lit';
 import { StreamLogSide } from '../../migration/stream-log.js';
 import type { StreamLogView } from '../services/migration-view.js';
 import { rowsFromLog, type StreamRow } from '../stream-rows.js';
+import { FramePoll } from './frame-poll.js';
 import { MigrationController } from './migration-controller.js';
 
-export class StreamLogController implements ReactiveController {
+export class StreamLogController {
   private readonly migration: MigrationController;
   private log: StreamLogView | null = null;
   private generation = -1;
   private seq = -1;
-  private frame = 0;
   /** The rows of the current (or last) migration's stream, in order. */
   rows: StreamRow[] = [];
   /** Which side this tab was: 'source', 'destination', or null before any migration. */
@@ -23,22 +23,9 @@ export class StreamLogController implements ReactiveController {
   /** Entries the ring no longer holds (a very long migration). */
   dropped = 0;
 
-  constructor(private readonly host: ReactiveControllerHost & HTMLElement) {
+  constructor(host: ReactiveControllerHost & HTMLElement) {
     this.migration = new MigrationController(host, { intervalMs: 1000 });
-    host.addController(this);
-  }
-
-  hostConnected(): void {
-    const tick = () => {
-      if (this.poll()) this.host.requestUpdate();
-      this.frame = requestAnimationFrame(tick);
-    };
-    this.frame = requestAnimationFrame(tick);
-  }
-
-  hostDisconnected(): void {
-    cancelAnimationFrame(this.frame);
-    this.frame = 0;
+    new FramePoll(host, () => this.poll());
   }
 
   /** Re-reads the log if it moved; true if the rows changed. */
