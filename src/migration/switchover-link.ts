@@ -46,11 +46,6 @@ export class SwitchoverLink {
     else set.whenAll([CHANNEL.switchover]).then(() => this.channel(), () => {});
   }
 
-  /** True when messages go worker to worker (the probes then measure that path). */
-  get direct(): boolean {
-    return this.channel() !== null;
-  }
-
   /** A handshake message: on the switchover channel if there is one, else through the main thread. */
   send(message: SwitchoverMessage): void {
     const c = this.channel();

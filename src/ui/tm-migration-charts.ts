@@ -1,6 +1,7 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { customElement, state } from 'lit/decorators.js';
+import { customElement } from 'lit/decorators.js';
 import uPlot from 'uplot';
+import { PlotSet } from './controllers/plot-set.js';
 import { RoundsController } from './controllers/rounds-controller.js';
 import { formatBytes, formatShort } from './format.js';
 import { explainDifference, predictPrecopy, type ModelRound, type PrecopyPrediction } from './precopy-model.js';
@@ -205,30 +206,9 @@ export class TmMigrationCharts extends LitElement {
     `,
   ];
 
-  @state() private width = 0;
-
   private readonly rounds = new RoundsController(this);
-  private readonly plots = new Map<string, uPlot>();
-  private readonly resize = new ResizeObserver((entries) => {
-    const w = Math.floor(entries[0]?.contentRect.width ?? 0);
-    if (w !== this.width) this.width = w;
-  });
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.resize.observe(this);
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.resize.disconnect();
-    this.dropPlots();
-  }
-
-  private dropPlots(): void {
-    for (const p of this.plots.values()) p.destroy();
-    this.plots.clear();
-  }
+  /** The per-round charts and the width they are drawn at. */
+  private readonly charts = new PlotSet(this);
 
   private get limit(): number {
     const v = this.rounds.service?.options.queryParameters()['downtime-limit'];
@@ -290,23 +270,23 @@ export class TmMigrationCharts extends LitElement {
   protected override updated(_changed: PropertyValues<this>): void {
     const records = this.rounds.records;
     if (records.length < 1) {
-      this.dropPlots();
+      this.charts.clear();
       return;
     }
     const p = this.prediction(records);
-    const width = Math.max(260, this.width - 32);
+    const width = Math.max(260, this.charts.width - 32);
     for (const c of CHARTS) {
       const el = this.renderRoot.querySelector<HTMLElement>(`[data-plot=${c.key}]`);
       if (!el) continue;
       const data = chartData(c, records, p, this.limit);
-      let plot = this.plots.get(c.key);
+      let plot = this.charts.plots.get(c.key);
       if (plot && plot.root.parentElement !== el) {
         plot.destroy();
         plot = undefined;
       }
       if (!plot) {
         plot = new uPlot(plotOptions(c, width), data, el);
-        this.plots.set(c.key, plot);
+        this.charts.plots.set(c.key, plot);
       } else {
         plot.setData(data);
         if (plot.width !== width) plot.setSize({ width, height: HEIGHT });

@@ -2,6 +2,7 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { customElement, property } from 'lit/decorators.js';
 import uPlot from 'uplot';
 import { variantById } from './compare-variants.js';
+import { PlotSet } from './controllers/plot-set.js';
 import { formatBytes, formatCount, formatShort } from './format.js';
 import type { RunRecord } from './services/history-service.js';
 import { panelStyles } from './styles/theme.js';
@@ -103,27 +104,8 @@ export class TmRunComparison extends LitElement {
   /** The table's caption. */
   @property() caption = 'Same guest, one method after another (best in green)';
 
-  private readonly plots = new Map<string, uPlot>();
-  private width = 0;
-  private readonly resize = new ResizeObserver((entries) => {
-    const w = Math.floor(entries[0]?.contentRect.width ?? 0);
-    if (w !== this.width) {
-      this.width = w;
-      this.requestUpdate();
-    }
-  });
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.resize.observe(this);
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.resize.disconnect();
-    for (const p of this.plots.values()) p.destroy();
-    this.plots.clear();
-  }
+  /** The overlaid charts and the width they are drawn at. */
+  private readonly charts = new PlotSet(this);
 
   override render() {
     const runs = this.runs;
@@ -173,14 +155,14 @@ export class TmRunComparison extends LitElement {
   }
 
   protected override updated(_changed: PropertyValues<this>): void {
-    const width = Math.max(260, this.width);
+    const width = Math.max(260, this.charts.width);
     for (const [key, value, fmt] of [
       ['pages', (r: RunRecord['rounds'][number]) => r.pagesSent, (v: number) => formatShort(v)],
       ['remaining', (r: RunRecord['rounds'][number]) => r.remaining, (v: number) => formatBytes(v)],
     ] as const) {
       const el = this.renderRoot.querySelector<HTMLElement>(`[data-plot=${key}]`);
-      this.plots.get(key)?.destroy();
-      this.plots.delete(key);
+      this.charts.plots.get(key)?.destroy();
+      this.charts.plots.delete(key);
       if (!el || !this.runs.length) continue;
       const maxRound = Math.max(1, ...this.runs.map((r) => r.rounds.length));
       const xs = Array.from({ length: maxRound }, (_, i) => i + 1);
@@ -210,7 +192,7 @@ export class TmRunComparison extends LitElement {
         data,
         el,
       );
-      this.plots.set(key, plot);
+      this.charts.plots.set(key, plot);
     }
   }
 }

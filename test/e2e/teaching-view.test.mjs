@@ -120,7 +120,8 @@ describe('the teaching view', () => {
     await Promise.all([a.page.close(), b.page.close()]);
   });
 
-  it('compares stop-and-copy and precopy between the same two tabs, with a table and overlaid charts', async () => {
+  /** Two 32 MiB tabs; the compare panel of `a` aimed at `b` with a small random stress guest. */
+  async function compareTabs() {
     const b = await session.browser.open('?m=32M&S');
     const a = await session.browser.open('?m=32M&S');
     await a.page.setViewportSize({ width: 1680, height: 2400 });
@@ -128,20 +129,30 @@ describe('the teaching view', () => {
     const panel = a.page.locator('tm-compare');
     await panel.locator('#cmp-dest').selectOption(id);
     await panel.locator('#cmp-args').fill('wss=8M rate=1M mode=random');
-    const post = panel.locator('fieldset input').nth(2);
-    if (!(await post.isDisabled())) await post.uncheck();
-    await panel.locator('button[type=submit]').click();
+    return { a, b, panel };
+  }
+
+  /** Waits until the comparison table has `n` rows (or the panel says it stopped, which fails). */
+  async function compareRows(a, panel, n, timeout) {
     await a.page.waitForFunction(
-      () => {
+      (n) => {
         const el = document.querySelector('tm-app')?.shadowRoot?.querySelector('tm-compare');
         const t = el?.shadowRoot?.querySelector('tm-run-comparison')?.shadowRoot?.querySelectorAll('[data-compare-table] tbody tr');
-        return (t?.length ?? 0) >= 2 || /Stopped/.test(el?.shadowRoot?.querySelector('.progress')?.textContent ?? '');
+        return (t?.length ?? 0) >= n || /Stopped/.test(el?.shadowRoot?.querySelector('.progress')?.textContent ?? '');
       },
-      null,
-      { timeout: 240000 },
+      n,
+      { timeout, polling: 1000 },
     );
     const progress = await panel.locator('.progress').textContent();
     assert.doesNotMatch(progress ?? '', /Stopped/, progress ?? '');
+  }
+
+  it('compares stop-and-copy and precopy between the same two tabs, with a table and overlaid charts', async () => {
+    const { a, b, panel } = await compareTabs();
+    const post = panel.locator('fieldset input').nth(2);
+    if (!(await post.isDisabled())) await post.uncheck();
+    await panel.locator('button[type=submit]').click();
+    await compareRows(a, panel, 2, 240000);
     const rows = panel.locator('tm-run-comparison [data-compare-table] tbody tr');
     assert.equal(await rows.count(), 2);
     // Stop-and-copy: the guest is down for the whole copy; precopy only for the last part.
@@ -161,13 +172,7 @@ describe('the teaching view', () => {
   });
 
   it('compares precopy with each byte reducer, one capability per run, none left on', async () => {
-    const b = await session.browser.open('?m=32M&S');
-    const a = await session.browser.open('?m=32M&S');
-    await a.page.setViewportSize({ width: 1680, height: 2400 });
-    const { id } = await b.ret('x-tabmig-peer');
-    const panel = a.page.locator('tm-compare');
-    await panel.locator('#cmp-dest').selectOption(id);
-    await panel.locator('#cmp-args').fill('wss=8M rate=1M mode=random');
+    const { a, b, panel } = await compareTabs();
     const reducers = ['precopy+xbzrle', 'precopy+compress', 'precopy+x-multifd', 'precopy+auto-converge'];
     // Each choice is a labelled checkbox that says what QEMU does with it; ticked by keyboard.
     for (const v of ['stop-and-copy', 'postcopy']) {
@@ -182,25 +187,15 @@ describe('the teaching view', () => {
       assert.ok(await label.locator('input').isChecked(), `${v} ticked with the keyboard`);
     }
     await panel.locator('button[type=submit]').click();
-    await a.page.waitForFunction(
-      (n) => {
-        const el = document.querySelector('tm-app')?.shadowRoot?.querySelector('tm-compare');
-        const t = el?.shadowRoot?.querySelector('tm-run-comparison')?.shadowRoot?.querySelectorAll('[data-compare-table] tbody tr');
-        return (t?.length ?? 0) >= n || /Stopped/.test(el?.shadowRoot?.querySelector('.progress')?.textContent ?? '');
-      },
-      reducers.length + 1,
-      { timeout: 600000, polling: 1000 },
-    );
-    const progress = await panel.locator('.progress').textContent();
-    assert.doesNotMatch(progress ?? '', /Stopped/, progress ?? '');
+    await compareRows(a, panel, reducers.length + 1, 600000);
     const labels = await panel.locator('tm-run-comparison [data-compare-table] tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.label));
     assert.deepEqual(labels, ['precopy', ...reducers]);
-    // The byte reducers cut the bytes on the wire: xbzrle and compress both send less than plain precopy.
-    const bytes = async (label) => {
-      const cells = panel.locator(`tm-run-comparison [data-compare-table] tbody tr[data-label="${label}"] td`);
-      return (await cells.allTextContents()).join(' | ');
-    };
-    for (const l of labels) assert.ok((await bytes(l)).length > 0);
+    // Every variant really migrated: its row says how many bytes it sent. (Which sends fewer depends
+    // on the data: this guest's random pages do not compress, so compress may send more.)
+    for (const l of labels) {
+      const sent = await panel.locator(`tm-run-comparison [data-compare-table] tbody tr[data-label="${l}"] td`).nth(2).textContent();
+      assert.ok(parseFloat(sent ?? '') > 0, `${l} sent ${sent}`);
+    }
     // Nothing leaks: after the last run (auto-converge) the tab has every reducer off again.
     const caps = Object.fromEntries((await a.ret('query-migrate-capabilities')).map((c) => [c.capability, c.state]));
     for (const c of ['xbzrle', 'compress', 'x-multifd', 'auto-converge']) assert.equal(caps[c], false, `${c} left on`);
@@ -209,6 +204,7 @@ describe('the teaching view', () => {
     assert.equal(info.compression, undefined, 'the auto-converge run had no compress');
     await sleep(500);
     await shot(a, 'tm-compare', 'compare-reducers');
+    await Promise.all([a.page.close(), b.page.close()]);
   });
 
   it('lists the sections and commands of a saved snapshot', async () => {
