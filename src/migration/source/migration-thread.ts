@@ -306,6 +306,8 @@ export class MigrationThread {
   private async drainedStillFits(): Promise<boolean> {
     // No guest runs (a paused machine, a saved stream): there is no downtime to keep.
     if (!this.handshake || this.ctl.runstate !== 'running') return true;
+    // A peer that never answered a probe: nothing measured, QEMU's rule (already met) decides.
+    if (!this.cost.probed) return true;
     await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
     const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
     while (this.localQueued() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
@@ -320,8 +322,6 @@ export class MigrationThread {
     const rtt = flushed === null || this.block.status !== 'active' ? flushed : await this.probeRtt(timeout);
     this.quietLookAt = performance.now();
     if (this.block.status !== 'active') return false;
-    // A peer that never answers probes: nothing measured, QEMU's rule (already met) decides.
-    if (rtt === null && !this.cost.probed) return true;
     // No echo (a peer that does not answer probes): plan with the probes seen so far.
     this.cost.freshRtt = rtt;
     if (rtt !== null) this.cost.quietRtt = rtt;
@@ -360,7 +360,7 @@ export class MigrationThread {
    * switches over if the estimate fits.
    */
   private dueForQuietLook(pending: number): boolean {
-    if (!this.handshake || this.ctl.runstate !== 'running') return false;
+    if (!this.handshake || !this.cost.probed || this.ctl.runstate !== 'running') return false;
     if (pending > this.qemuThresholdBytes) return false;
     return performance.now() - this.quietLookAt >= QUIET_LOOK_INTERVAL_MS;
   }
@@ -436,8 +436,6 @@ export class MigrationThread {
     if (this.handshake) {
       this.watchDestination(this.options.outgoingIdleTimeout);
       // The round trip and the wire, measured all along for the downtime decision.
-      // One now: a short migration may reach its decision before the first interval ends.
-      this.sendProbe();
       this.probeTimer = setInterval(() => this.sendProbe(), PROBE_INTERVAL_MS);
     }
     try {
