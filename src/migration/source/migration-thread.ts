@@ -126,7 +126,6 @@ export class MigrationThread {
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
     this.cost = new SwitchoverCost(start.deviceState.byteLength + 1024);
-    this.cost.codec = this.options.capability('xbzrle') || this.options.capability('compress');
     this.recorder = new RoundRecorder(
       new RoundRecords(start.rounds),
       this.block,

@@ -185,17 +185,8 @@ export class SwitchoverCost {
     this.pageRate = this.pageRate === 0 ? r : 0.7 * this.pageRate + 0.3 * r;
   }
 
-  /**
-   * Whether a codec (XBZRLE, compress) shapes what a dirty page costs on the wire. Without one,
-   * a rate above the wire's came from zero pages, which the first pass over RAM is full of and
-   * the pages left at the switchover (rewritten by the guest) are not: timing those at it
-   * promised an a-b guest 25 ms and gave it 200.
-   */
-  codec = false;
-
   private get pagesRate(): number {
-    if (this.pageRate <= 0) return this.bandwidth;
-    return this.codec ? this.pageRate : Math.min(this.pageRate, this.bandwidth);
+    return this.pageRate > 0 ? this.pageRate : this.bandwidth;
   }
 
   /** Expected downtime (ms) if the guest stopped now with `remaining` page bytes left and `inFlight` bytes on their way. */
