@@ -42,6 +42,29 @@ static void make_pattern(void) {
   for (uint32_t i = 0; i < sizeof pattern; i++) b[i] = (uint8_t)(i + passes);
 }
 
+/* Pattern mode: word k of the working set holds pattern[k % 64]. Writes run words from word
+ * `from` on. Whole periods are copied eight words a step, about 2.3 instructions a word instead of
+ * 8 a word for the plain loop, so that rate=0 dirties pages as fast as the vCPU can (faster than
+ * the wire between two tabs, which is the point of rate=0). */
+static void write_pattern(volatile uint32_t *p, uint32_t from, uint32_t run) {
+  uint32_t i = 0;
+  for (; i < run && ((from + i) & 63) != 0; i++) p[i] = pattern[(from + i) & 63];
+  for (; run - i >= 64; i += 64) {
+    volatile uint32_t *q = p + i;
+    for (uint32_t j = 0; j < 64; j += 8) {
+      q[j] = pattern[j];
+      q[j + 1] = pattern[j + 1];
+      q[j + 2] = pattern[j + 2];
+      q[j + 3] = pattern[j + 3];
+      q[j + 4] = pattern[j + 4];
+      q[j + 5] = pattern[j + 5];
+      q[j + 6] = pattern[j + 6];
+      q[j + 7] = pattern[j + 7];
+    }
+  }
+  for (; i < run; i++) p[i] = pattern[(from + i) & 63];
+}
+
 /* Writes n words at the cursor, wrapping around the working set. */
 static void write_words(uint32_t n) {
   while (n) {
@@ -58,7 +81,7 @@ static void write_words(uint32_t n) {
       }
       rng = x;
     } else {
-      for (uint32_t i = 0; i < run; i++) p[i] = pattern[(cursor + i) & 63];
+      write_pattern(p, cursor, run);
     }
     cursor += run;
     n -= run;
