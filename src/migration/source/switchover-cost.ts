@@ -174,7 +174,9 @@ export class SwitchoverCost {
   /**
    * Page bytes (pages × page size) the sender clears per ms while it has pages to send: the wire
    * rate for plain pages, more for zero pages and XBZRLE deltas, the codec's pace for zlib. The
-   * pages left are timed at this rate; bytes already on their way at the wire's.
+   * pages left are timed at this rate; bytes already on their way at the wire's. Learned from
+   * the rounds after the first pass only (the pages a guest dirties again are what the
+   * stop-and-copy sends); until then the wire's rate stands in.
    */
   pageRate = 0;
 
@@ -193,6 +195,17 @@ export class SwitchoverCost {
   expected(remaining: number, inFlight: number): number {
     if (this.bandwidth <= 0) return Infinity;
     return this.fixedMs + (inFlight + this.deviceBytes) / this.bandwidth + remaining / this.pagesRate;
+  }
+
+  /** The estimate's parts in words, for the log line that says why the guest stopped when it did. */
+  explain(remaining: number, inFlight: number): string {
+    const mbs = (bytesPerMs: number) => (bytesPerMs / 1000).toFixed(1);
+    const ms = (v: number) => Math.round(v);
+    return (
+      `stop ${ms(this.stopMs)} ms, handshake ${ms(HANDSHAKE_RTTS * this.rtt)} ms, start ${DEST_START_MS} ms; ` +
+      `${inFlight + this.deviceBytes} bytes queued and of device state at ${mbs(this.bandwidth)} MB/s; ` +
+      `${remaining} bytes of pages at ${mbs(this.pagesRate)} MB/s`
+    );
   }
 
   /**
