@@ -160,6 +160,21 @@ describe('machine runtime: run control', () => {
       await eventually(async () => (await rig.machine.ramHash()) !== h, 20000, 'RAM to change after cont');
     }, 'running'));
 
+  it('the vCPU stamps the moment it really runs again (where an incoming migration ends the downtime)', () =>
+    withRig(async (rig) => {
+      await rig.ok('x-tabmig-load', { program: 'ab' });
+      await rig.serial(/AB/);
+      await rig.ok('stop');
+      const ctl = rig.machine.control;
+      ctl.clearStartedAt();
+      equal(await ctl.startedAt(100), null, 'no stamp while the vCPU stays stopped');
+      const asked = performance.timeOrigin + performance.now();
+      await rig.ok('cont');
+      const at = await ctl.startedAt(5000);
+      ok(at !== null, 'a stamp once it runs');
+      ok(at! >= asked - 1 && at! <= performance.timeOrigin + performance.now() + 1, `stamped after cont was asked: ${at! - asked} ms`);
+    }, 'running'));
+
   it('throttle: at 80% a CPU-bound guest retires far fewer instructions per interval, and stop still works', () =>
     withRig(async (rig) => {
       const { machine } = rig;

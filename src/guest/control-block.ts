@@ -47,6 +47,9 @@ export const Ctl64 = {
   INSTRET: 4,
   /** Milliseconds (performance.timeOrigin-based wall clock, x1000 = µs) when the vCPU last stopped. */
   STOPPED_AT_US: 5,
+  /** The same clock when the vCPU last started executing; an incoming migration clears it first
+   *  and reads it back, so `downtime` ends where the guest's own clock sees it end. */
+  STARTED_AT_US: 6,
 } as const;
 
 export const VcpuState = {
@@ -88,6 +91,26 @@ export class ControlBlock {
   setVcpuState(state: VcpuStateValue): void {
     Atomics.store(this.i32, Ctl.VCPU_STATE, state);
     Atomics.notify(this.i32, Ctl.VCPU_STATE);
+  }
+
+  /**
+   * After a requestRun(true) that followed clearStartedAt(): the wall clock (ms) at which the vCPU
+   * really started, once it has; null if it has not within `timeoutMs`.
+   */
+  async startedAt(timeoutMs: number): Promise<number | null> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const us = Atomics.load(this.i64, Ctl64.STARTED_AT_US);
+      if (us !== 0n) return Number(us) / 1000;
+      const left = deadline - performance.now();
+      if (left <= 0) return null;
+      const w = Atomics.waitAsync(this.i32, Ctl.VCPU_STATE, this.vcpuState, Math.min(left, 20));
+      if (w.async) await w.value;
+    }
+  }
+
+  clearStartedAt(): void {
+    Atomics.store(this.i64, Ctl64.STARTED_AT_US, 0n);
   }
 
   get runstate(): RunState {

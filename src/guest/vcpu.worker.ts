@@ -136,6 +136,7 @@ class VcpuThread {
     this.cpu.loadState();
     this.cpu.setTohost(this.state.get(DeviceName.MACHINE, 'tohost'));
     this.runningSince = performance.now();
+    Atomics.store(this.ctl.i64, Ctl64.STARTED_AT_US, BigInt(Math.floor(wallClockMicros())));
     this.ctl.setVcpuState(VcpuState.RUNNING);
   }
 

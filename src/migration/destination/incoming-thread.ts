@@ -9,6 +9,7 @@
 // It runs in incoming.worker (a thin entry) or, in tests, on any thread: nothing here touches
 // `self`, and everything it says goes through `post`.
 
+import { ControlBlock } from '../../guest/control-block.js';
 import { DEVICES, DeviceState } from '../../guest/device-state.js';
 import { PAGE_SIZE, RAM_BASE } from '../../guest/memory-map.js';
 import type { RunState } from '../../guest/runstate.js';
@@ -44,6 +45,8 @@ const PC_ALIGN = 4;
 const PROGRESS_MS = 250;
 /** After a failed load, how long the channels stay up so the 'failed' message reaches the source first. */
 const FAILED_LINGER_MS = 500;
+/** How long 'started' waits for the vCPU to say it runs (a starved worker: the request's time stands). */
+const GUEST_START_WAIT_MS = 250;
 
 export const LINK_LOST_TEXT =
   'The connection to the source was lost after this side was ready and before the switchover was confirmed: ' +
@@ -492,8 +495,12 @@ export class IncomingThread {
         await block.holds.pass('commit-received');
         // Decided now, not at EOF: `cont` or `stop` while waiting changes autostart.
         const next = decideRunstate(globalRunstate, block.autostart);
+        const committedAt = Date.now();
         this.complete(next);
-        this.say({ switchover: 'started', runstate: next, at: Date.now() });
+        // The downtime ends when the guest really runs here: the vCPU worker's own stamp, a
+        // wake-up after the request (the guest's clock saw 5-15 ms more than the request's time).
+        const ranAt = next === 'running' ? await new ControlBlock(this.start.control).startedAt(GUEST_START_WAIT_MS) : null;
+        this.say({ switchover: 'started', runstate: next, at: ranAt ?? committedAt });
         return;
       }
       case Verdict.ABORT:

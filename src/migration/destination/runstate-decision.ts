@@ -21,6 +21,7 @@ export function giveGuest(controlBuffer: SharedArrayBuffer, to: RunState): RunSt
   const control = new ControlBlock(controlBuffer);
   const from = control.runstate;
   control.bumpGeneration();
+  control.clearStartedAt();
   control.runstate = to;
   control.requestRun(to === 'running');
   return from;
