@@ -8,6 +8,7 @@ import { COMPARE_VARIANTS, type CompareVariant } from './compare-variants.js';
 import { isSetupOrActive } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
 import './tm-run-comparison.js';
+import { toggled } from './toggled.js';
 
 /**
  * Compare: one click migrates the same guest (same program, arguments and RAM size) to the same
@@ -153,10 +154,7 @@ export class TmCompare extends LitElement {
   }
 
   private toggle(id: string, on: boolean): void {
-    const next = new Set(this.selected);
-    if (on) next.add(id);
-    else next.delete(id);
-    this.selected = next;
+    this.selected = toggled(this.selected, id, on);
   }
 
   private async start(destination: string): Promise<void> {

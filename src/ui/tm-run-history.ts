@@ -6,6 +6,7 @@ import type { RunRecord } from './services/history-service.js';
 import { panelStyles } from './styles/theme.js';
 import { guestDowntime } from './tm-run-comparison.js';
 import './tm-run-comparison.js';
+import { toggled } from './toggled.js';
 
 /**
  * Every migration this browser sent, kept in IndexedDB with its capabilities, parameters, round
@@ -146,10 +147,7 @@ export class TmRunHistory extends LitElement {
   }
 
   private select(id: number, on: boolean): void {
-    const next = new Set(this.selected);
-    if (on) next.add(id);
-    else next.delete(id);
-    this.selected = next;
+    this.selected = toggled(this.selected, id, on);
   }
 
   private readonly exportJson = () => {

@@ -334,7 +334,9 @@ export class MigrationThread {
     this.updateCounters(performance.now(), true);
     const p = this.loop.pending(this.thresholdBytes);
     const pending = p.precopyOnly + p.postcopyable;
-    const expected = this.cost.expected(pending, this.queuedBytes());
+    const queued = this.queuedBytes();
+    const expected = this.cost.expected(pending, queued);
+    const parts = this.cost.explain(pending, queued);
     this.cost.freshRtt = null;
     this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
     // A limit the switchover alone overshoots, as measured just now: QEMU's rule (already met)
@@ -351,7 +353,7 @@ export class MigrationThread {
     if (fits) {
       this.post({
         type: 'log',
-        text: `switching over: expected downtime ${Math.round(expected)} ms, within ${Math.round(SAFETY * 100)} % of downtime-limit ${this.downtimeLimit} ms (${this.cost.explain(pending, this.queuedBytes())})`,
+        text: `switching over: expected downtime ${Math.round(expected)} ms, within ${Math.round(SAFETY * 100)} % of downtime-limit ${this.downtimeLimit} ms (${parts})`,
       });
     }
     return fits;
