@@ -20,11 +20,13 @@ import {
 import { machineLoadHandlers } from '../src/migration/load-handlers.js';
 import { loadVm } from '../src/migration/loadvm.js';
 import { ramLoadHandler } from '../src/migration/ram/ram-load.js';
-import { Commit, DestReady, HoldPoints } from '../src/migration/switchover.js';
+import { Commit, HoldPoints } from '../src/migration/switchover.js';
 import { eventually, equal, match, ok } from './helpers/assert.js';
 
 const PAGES = 64;
 const PAGE = 4096;
+/** The id migrate() drew for the rig's migration: the destination's messages must name it. */
+const MIGRATION = 2024;
 
 interface Rig {
   thread: MigrationThread;
@@ -48,7 +50,7 @@ function rig(opts: { returnPath?: boolean; onPost?: (m: FromSource, r: Rig) => v
   const ctl = new ControlBlock();
   ctl.runstate = 'running';
   const block = new MigrationBlock();
-  block.reset('setup');
+  block.reset('setup', MIGRATION);
   block.set(MigCounter.START_TIME, Date.now());
   const state = new DeviceState(new SharedArrayBuffer(DEVICE_STATE_BYTES));
   state.set('cpu', 'pc', 0x80001234);
@@ -105,12 +107,12 @@ describe('source migration thread: switchover', () => {
   it('completes only once the destination confirmed, and the stream it wrote loads back', async () => {
     const r = rig({
       onPost: (m, rr) => {
-        if (m.type === 'switchover' && m.message.switchover === 'commit') rr.block.setWord(MigWord.DEST_STARTED, 1);
+        if (m.type === 'switchover' && m.message.switchover === 'commit') rr.block.noteFromDestination({ switchover: 'started', runstate: 'running', migration: MIGRATION });
       },
     });
     // The destination's 'ready' arrives once everything is out.
     await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped for the switchover');
-    r.block.setWord(MigWord.DEST_READY, DestReady.READY);
+    r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION });
     await r.done;
     equal(r.block.status, 'completed');
     equal(r.ctl.runstate, 'postmigrate');
@@ -136,10 +138,49 @@ describe('source migration thread: switchover', () => {
     equal(runstate, 'running', 'globalstate');
   });
 
+  it("a late 'ready' naming an earlier attempt never commits this one; its own 'ready' does, and every message names it", async () => {
+    const r = rig({
+      onPost: (m, rr) => {
+        if (m.type === 'switchover' && m.message.switchover === 'commit') rr.block.noteFromDestination({ switchover: 'started', runstate: 'running', migration: MIGRATION });
+      },
+    });
+    await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped for the switchover');
+    equal(r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION - 1 }), false, 'a ready naming another migration is dropped');
+    // Written behind the block's back (a worker of the earlier attempt racing migrate_init): still not this one's.
+    r.block.setWord(MigWord.DEST_READY, MIGRATION - 1);
+    await new Promise((res) => setTimeout(res, 400));
+    ok(!r.posts.includes('switchover:commit'), `no commit on another migration's ready (${r.posts.join(', ')})`);
+    equal(r.block.word(MigWord.COMMIT), Commit.OPEN);
+    r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION });
+    await r.done;
+    equal(r.block.status, 'completed');
+    const sent = r.msgs.flatMap((m) => (m.type === 'switchover' ? [m.message] : []));
+    ok(sent.length > 0 && sent.every((m) => m.migration === MIGRATION), `every handshake message names the migration: ${JSON.stringify(sent)}`);
+  });
+
+  it('a reset under way when the stop-and-copy begins finishes first, and none starts once the guest is stopped', async () => {
+    const r = rig({
+      onPost: (m, rr) => {
+        if (m.type === 'switchover' && m.message.switchover === 'commit') rr.block.noteFromDestination({ switchover: 'started', runstate: 'running', migration: MIGRATION });
+      },
+    });
+    ok(r.ctl.tryBeginReset(), 'a system_reset begins while the migration runs');
+    await new Promise((res) => setTimeout(res, 500));
+    equal(r.ctl.runstate, 'running', 'the stop-and-copy waits for the reset to finish');
+    r.ctl.endReset();
+    await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped for the switchover');
+    equal(r.ctl.tryBeginReset(), false, 'no reset once the guest is stopped for the switchover');
+    r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION });
+    await r.done;
+    equal(r.block.status, 'completed');
+    r.ctl.endMigration();
+    ok(r.ctl.tryBeginReset(), 'resets come again once the migration is over');
+  });
+
   it('a destination that refuses the stream: the guest runs again before "failed", and it is told to abort', async () => {
     const r = rig();
     await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped');
-    r.block.setWord(MigWord.DEST_READY, DestReady.FAILED);
+    r.block.noteFromDestination({ switchover: 'failed', error: 'refused', migration: MIGRATION });
     await r.done;
     equal(r.block.status, 'failed');
     equal(r.ctl.runstate, 'running');
@@ -167,7 +208,7 @@ describe('source migration thread: switchover', () => {
       },
     });
     await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped');
-    r.block.setWord(MigWord.DEST_READY, DestReady.READY);
+    r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION });
     await r.done;
     equal(r.block.status, 'failed');
     equal(r.ctl.runstate, 'postmigrate');
@@ -180,13 +221,13 @@ describe('source migration thread: switchover', () => {
     const r = rig({
       onPost: (m, rr) => {
         if (m.type === 'switchover' && m.message.switchover === 'commit') {
-          rr.block.setWord(MigWord.DEST_STARTED, 1);
+          rr.block.noteFromDestination({ switchover: 'started', runstate: 'running', migration: MIGRATION });
           rr.block.setWord(MigWord.LINK_LOST, 1);
         }
       },
     });
     await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped');
-    r.block.setWord(MigWord.DEST_READY, DestReady.READY);
+    r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION });
     await r.done;
     equal(r.block.status, 'completed');
     equal(r.ctl.runstate, 'postmigrate');
@@ -195,7 +236,7 @@ describe('source migration thread: switchover', () => {
   it('migrate_cancel that wins the commit race: cancelled, the guest runs again before "cancelled"', async () => {
     const r = rig({ arm: 'ready-received' });
     await eventually(() => r.ctl.runstate === 'finish-migrate', 10000, 'the guest stopped');
-    r.block.setWord(MigWord.DEST_READY, DestReady.READY);
+    r.block.noteFromDestination({ switchover: 'ready', migration: MIGRATION });
     await eventually(() => r.holds.reached === 'ready-received', 10000, 'held at ready-received');
     // What the service's migrate_cancel does.
     equal(Atomics.compareExchange(r.block.words, MigWord.COMMIT, Commit.OPEN, Commit.ABANDONED), Commit.OPEN);

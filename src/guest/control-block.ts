@@ -35,7 +35,14 @@ export const GuardBit = {
   MIGRATING: 1,
   /** The guest has enabled the tabmig-hostdev device (devices/host-device.ts). */
   HOSTDEV: 2,
+  /** The main thread is rewriting RAM and device state (system_reset, x-tabmig-load). */
+  RESETTING: 4,
+  /** An outgoing migration stopped the guest for its switchover; kept until the migration ends. */
+  SWITCHOVER: 8,
 } as const;
+
+/** Why a reset or a load is refused once a migration stopped the guest for its switchover. */
+export const RESET_SWITCHOVER_TEXT = 'The guest is being migrated (finish-migrate): it cannot be reset or replaced until the migration ends';
 
 /** Why the vCPU refused a migration blocker (QEMU's -EACCES and -EBUSY of migrate_add_blocker). */
 export type BlockerRefusal = 'only-migratable' | 'migration-in-progress';
@@ -177,9 +184,57 @@ export class ControlBlock {
     }
   }
 
-  /** The outgoing migration has ended (completed, failed, cancelled): blockers may be added again. */
+  /** The outgoing migration has ended (completed, failed, cancelled): blockers and resets may come again. */
   endMigration(): void {
-    Atomics.and(this.i32, Ctl.MIGRATION_GUARD, ~GuardBit.MIGRATING);
+    Atomics.and(this.i32, Ctl.MIGRATION_GUARD, ~(GuardBit.MIGRATING | GuardBit.SWITCHOVER));
+    Atomics.notify(this.i32, Ctl.MIGRATION_GUARD);
+  }
+
+  /**
+   * Main thread, before a reset or a load rewrites the machine: false (and nothing set) once a
+   * migration has stopped the guest for its switchover — what it sends must be what it stopped.
+   */
+  tryBeginReset(): boolean {
+    for (;;) {
+      const old = Atomics.load(this.i32, Ctl.MIGRATION_GUARD);
+      if (old & GuardBit.SWITCHOVER) return false;
+      if (Atomics.compareExchange(this.i32, Ctl.MIGRATION_GUARD, old, old | GuardBit.RESETTING) === old) return true;
+    }
+  }
+
+  endReset(): void {
+    Atomics.and(this.i32, Ctl.MIGRATION_GUARD, ~GuardBit.RESETTING);
+    Atomics.notify(this.i32, Ctl.MIGRATION_GUARD);
+  }
+
+  /** Main thread: resolves once no migration holds the guest stopped for its switchover. */
+  async whenMigrationEnds(): Promise<void> {
+    for (;;) {
+      const old = Atomics.load(this.i32, Ctl.MIGRATION_GUARD);
+      if (!(old & GuardBit.SWITCHOVER)) return;
+      const w = Atomics.waitAsync(this.i32, Ctl.MIGRATION_GUARD, old);
+      if (w.async) await w.value;
+    }
+  }
+
+  /**
+   * Migration worker, before it stops the guest for the switchover: waits out a reset under way
+   * (its RAM writes and dirty marks must all be in before the last sync), then keeps resets out
+   * until endMigration. Resolves false if a reset still runs after `timeoutMs`.
+   */
+  async claimSwitchover(timeoutMs = 5000): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const old = Atomics.load(this.i32, Ctl.MIGRATION_GUARD);
+      if (!(old & GuardBit.RESETTING)) {
+        if (Atomics.compareExchange(this.i32, Ctl.MIGRATION_GUARD, old, old | GuardBit.SWITCHOVER) === old) return true;
+        continue;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      const w = Atomics.waitAsync(this.i32, Ctl.MIGRATION_GUARD, old, left);
+      if (w.async) await w.value;
+    }
   }
 
   get instructionsRetired(): number {

@@ -4,7 +4,7 @@
 
 import { bootProgram, checkBootable } from './boot.js';
 import { DirtyLog } from './dirty-log.js';
-import { ControlBlock, VcpuState, type BlockerRefusal } from './control-block.js';
+import { ControlBlock, RESET_SWITCHOVER_TEXT, VcpuState, type BlockerRefusal } from './control-block.js';
 import { readDisplayMode, type DisplayMode } from './devices/display.js';
 import { DeviceName, DeviceState } from './device-state.js';
 import { parseElf, type ElfImage } from './elf.js';
@@ -51,6 +51,8 @@ export type MachineEventMap = {
   'guest-exit': GuestExit;
   'guest-panic': { message: string };
   reset: { guest: boolean };
+  /** A new program was loaded (x-tabmig-load): a guest of this machine's own, from a fresh RAM. */
+  load: { program: string };
   /** The host device was enabled or disabled (`enabled` is its state now), or the guest's enable
    *  was refused (`refused` says why; QEMU's migrate_add_blocker errors). */
   hostdev: { enabled: boolean; refused?: BlockerRefusal };
@@ -145,6 +147,12 @@ export class Machine extends EventTarget {
    */
   contRefusal: (() => string | null) | null = null;
 
+  /**
+   * Set by migration: why system_reset (and x-tabmig-load) may not rewrite the machine now (a
+   * migration in flight would be damaged), or null.
+   */
+  resetRefusal: (() => string | null) | null = null;
+
   async cont(): Promise<void> {
     await this.ready;
     this.setRunstate('running');
@@ -165,6 +173,7 @@ export class Machine extends EventTarget {
       image = parseElf(program.elf);
     }
     await this.reboot(image, name, args ?? '', true);
+    this.emit('load', { program: name });
   }
 
   /** system_reset: reloads the program image and restarts the CPU (QEMU keeps RAM otherwise). */
@@ -176,6 +185,24 @@ export class Machine extends EventTarget {
   private async reboot(image: ElfImage | null, name: string, args: string, fresh: boolean, guest = false): Promise<void> {
     await this.ready;
     if (image) checkBootable(image, args, this.ramSize);
+    const refusal = this.resetRefusal?.();
+    if (refusal && !guest) throw new Error(refusal);
+    // The guest's own reset waits for what a migration in flight needs: every postcopy page in
+    // (pages still on their way would land over the new contents), the switchover over.
+    if (this.pageGate.active) await this.pageGate.whenPresent(0, this.ramSize);
+    while (!this.control.tryBeginReset()) {
+      if (!guest) throw new Error(refusal ?? RESET_SWITCHOVER_TEXT);
+      await this.control.whenMigrationEnds();
+    }
+    try {
+      await this.rebootClaimed(image, name, args, fresh, guest);
+    } finally {
+      this.control.endReset();
+    }
+  }
+
+  /** The reboot itself, with the migration guard held (no switchover can stop the guest meanwhile). */
+  private async rebootClaimed(image: ElfImage | null, name: string, args: string, fresh: boolean, guest: boolean): Promise<void> {
     const before = this.runstate;
     // New RAM contents: nothing is missing any more (a vCPU waiting on a postcopy page lets go).
     this.pageGate.setActive(false);

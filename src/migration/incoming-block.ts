@@ -25,6 +25,11 @@ export const IncomingWord = {
   PHASE: 8,
   /** PINGs answered with a PONG. */
   PONGS: 9,
+  /**
+   * The migration the source named when it connected (its hello; main thread): every handshake
+   * message of this migration carries it, and one naming another is dropped. 0 until known.
+   */
+  MIGRATION: 10,
 } as const;
 
 /** Values of IncomingWord.PHASE. */
@@ -36,7 +41,7 @@ export const Phase = {
   STARTED: 2,
   /** Ended without a guest (load failure, abort, cancel). */
   DISCARDED: 3,
-  /** The link went away after 'ready': the complete machine is kept paused. */
+  /** The link went away after 'ready': the complete machine is kept paused, in doubt (status 'active'). */
   KEPT_PAUSED: 4,
 } as const;
 
@@ -103,6 +108,11 @@ export class IncomingBlock extends SharedBlock {
     const won = Atomics.compareExchange(this.words, IncomingWord.VERDICT, 0, v) === 0;
     if (won) Atomics.notify(this.words, IncomingWord.VERDICT);
     return won;
+  }
+
+  /** The migration the source named, or 0 while it has not. */
+  get migrationId(): number {
+    return this.word(IncomingWord.MIGRATION);
   }
 
   get phase(): number {

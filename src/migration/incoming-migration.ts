@@ -14,13 +14,13 @@ import type { PeerVia, Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { acceptFromPeer } from '../transport/webrtc.js';
 import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from './destination/incoming-protocol.js';
-import { IncomingBlock, IncomingCounter, IncomingWord } from './incoming-block.js';
+import { IncomingBlock, IncomingCounter, IncomingWord, Phase } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
 import type { PageState } from './page-state.js';
 import type { StreamLog } from './stream-log.js';
 import { isProbe } from './source/switchover-cost.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
-import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, watchControlDelay, type SwitchoverMessage } from './switchover.js';
+import { HoldPoints, Verdict, isKeepalive, isSwitchoverMessage, sendControl, sourceHelloOf, watchControlDelay, type SwitchoverMessage } from './switchover.js';
 
 export interface IncomingHooks {
   /** The incoming status moved (setup → active → completed / failed). */
@@ -29,10 +29,34 @@ export interface IncomingHooks {
   progress(bytes: number, pages: number): void;
   /** QEMU's autostart: whether a guest that was running at the source starts running here. */
   autostart(): boolean;
+  /**
+   * The link broke between 'ready' and the verdict: the complete machine is kept paused and the
+   * status stays 'active' until settleDoubt() says how it ended (DESIGN §10).
+   */
+  inDoubt(): void;
 }
 
-/** What this side needs of the link (WebRTC's PeerLink and the loopback link both are one). */
-type IncomingLink = Pick<MigrationLink, 'closed' | 'sendControl' | 'oncontrol' | 'close'> & { drop?(): void };
+/**
+ * What this side needs of the link (WebRTC's PeerLink and the loopback link both are one): its
+ * remote's hello `info` names the migration, and a WebRTC link says which peer it came from.
+ */
+type IncomingLink = Pick<MigrationLink, 'closed' | 'sendControl' | 'oncontrol' | 'close'> & {
+  drop?(): void;
+  readonly remote?: { info?: unknown };
+  readonly peerId?: string;
+};
+
+/** Who the source of this incoming migration is: what an in-doubt destination asks it by. */
+export interface IncomingSource {
+  /** The migration's id, as the source named it when it connected. */
+  migration: number;
+  /** The source's peer id (webrtc:), or null for an in-page loopback source. */
+  peer: string | null;
+  /** How the source's peer was found: a tab of this browser, the relay, a token (null: loopback). */
+  via: PeerVia | null;
+  /** The Web Lock the source's page holds for its life, if it said. */
+  lock: string | null;
+}
 
 export class IncomingMigration {
   readonly block = new IncomingBlock();
@@ -41,6 +65,8 @@ export class IncomingMigration {
   private listener: { close(): void } | { cancel(reason?: string): void } | null = null;
   private done = false;
   private abortReason: string | null = null;
+  /** The source, once it connected and named its migration. */
+  source: IncomingSource | null = null;
 
   private readonly unwatchDelay: () => void;
 
@@ -159,6 +185,15 @@ export class IncomingMigration {
       link.close('migration ended');
       return;
     }
+    // The source named its migration in its hello: the worker's handshake messages carry it.
+    // (A recovery's connection belongs to the same migration.)
+    const hello = sourceHelloOf(link.remote?.info);
+    if (hello && !this.source) {
+      const peer = link.peerId ?? null;
+      const via = peer ? (this.signaling?.peer(peer)?.via ?? null) : null;
+      this.source = { migration: hello.migration, peer, via, lock: hello.lock ?? null };
+      this.block.setWord(IncomingWord.MIGRATION, hello.migration);
+    }
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
       else if (isKeepalive(data)) {
@@ -186,6 +221,8 @@ export class IncomingMigration {
    * one the worker already took from the switchover channel, for the log and the abort's reason.
    */
   private fromSource(m: SwitchoverMessage, heard = false): void {
+    // A message naming another migration moves nothing here.
+    if (m.migration === 0 || m.migration !== this.block.migrationId) return;
     switch (m.switchover) {
       case 'commit':
         // `cont`/`stop` while inmigrate change autostart: the worker decides with today's value.
@@ -262,10 +299,22 @@ export class IncomingMigration {
       case 'heard':
         this.fromSource(msg.message, true);
         return;
+      case 'in-doubt':
+        this.hooks.inDoubt();
+        return;
       case 'done':
         this.finish();
         return;
     }
+  }
+
+  /**
+   * Ends a migration left in doubt, once the main thread knows (or gave up knowing) what the
+   * source did: 'completed' (the copy is the guest) or 'failed' (discarded, or left to the person).
+   */
+  settleDoubt(to: 'completed' | 'failed', error?: string): void {
+    if (this.block.phase !== Phase.KEPT_PAUSED || !this.block.compareAndSet('active', to)) return;
+    this.announce(to, error);
   }
 
   private announce(status: string, error?: string): void {

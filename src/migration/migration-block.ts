@@ -5,7 +5,7 @@
 
 import { SharedBlock, sharedBlockBytes } from './shared-block.js';
 import type { MigrationStatus } from './state.js';
-import { DestReady, type SwitchoverMessage } from './switchover.js';
+import type { SwitchoverMessage } from './switchover.js';
 
 /** Int32 words. */
 export const MigWord = {
@@ -20,16 +20,21 @@ export const MigWord = {
   PONGS: 4,
   /** Value of the last PONG. */
   LAST_PONG: 5,
-  /** The destination's word on the switchover: DestReady (switchover.ts), set by the main thread. */
+  /**
+   * The destination's word on the switchover, tagged with the migration it names: the id once it
+   * said 'ready', minus the id once it said 'failed', 0 while it said nothing (destinationSaid).
+   */
   DEST_READY: 6,
   /** The point of no return: Commit (switchover.ts); CAS by the worker (commit) or cancel (abandon). */
   COMMIT: 7,
-  /** 1 once the destination confirmed it holds (and runs) the guest; set by the main thread. */
+  /** The migration's id once the destination confirmed it holds (and runs) the guest; else 0. */
   DEST_STARTED: 8,
   /** 1 once the link to the destination broke; set by the main thread. */
   LINK_LOST: 9,
   /** Three words of fault-test hold points (HoldPoints in switchover.ts): mask, reached, release. */
   HOLD: 10,
+  /** This migration's id (switchover.ts newMigrationId): every control message names it. */
+  MIGRATION: 13,
 } as const;
 
 /** Float64 counters (exact: all integers below 2^53). */
@@ -90,35 +95,55 @@ export class MigrationBlock extends SharedBlock {
     super(buffer, WORDS, COUNTERS);
   }
 
-  /** Starts over for a new migration (QEMU's migrate_init), keeping nothing of the last one. */
-  reset(status: MigrationStatus): void {
+  /** Starts over for migration `migration` (QEMU's migrate_init), keeping nothing of the last one. */
+  reset(status: MigrationStatus, migration = 0): void {
     this.counters.fill(0);
     // Hold points a fault test armed before `migrate` stay armed; the point reached is cleared.
     for (let i = 1; i < WORDS; i++) if (i !== MigWord.HOLD) Atomics.store(this.words, i, 0);
+    Atomics.store(this.words, MigWord.MIGRATION, migration);
     this.storeStatus(status);
   }
 
+  /** The id of the migration this block belongs to now (0 before the first). */
+  get migrationId(): number {
+    return this.word(MigWord.MIGRATION);
+  }
+
   /**
-   * Writes a destination's switchover message where the migration worker waits for it. The
-   * worker does this itself for a message on the switchover channel; the main thread for one
-   * relayed on the control conversation (and again, harmlessly, when it logs one the worker
-   * heard). False for a message that travels the other way.
+   * Writes a destination's switchover message where the migration worker waits for it, if it
+   * names the migration this block belongs to: a late message from an earlier attempt is
+   * dropped. The worker does this itself for a message on the switchover channel; the main
+   * thread for one relayed on the control conversation (and again, harmlessly, when it logs
+   * one the worker heard). False for a message dropped, or one that travels the other way.
    */
   noteFromDestination(m: SwitchoverMessage): boolean {
+    const id = this.migrationId;
+    if (id === 0 || m.migration !== id) return false;
     switch (m.switchover) {
       case 'ready':
-        this.setWord(MigWord.DEST_READY, DestReady.READY);
+        this.setWord(MigWord.DEST_READY, id);
         return true;
       case 'failed':
-        this.setWord(MigWord.DEST_READY, DestReady.FAILED);
+        this.setWord(MigWord.DEST_READY, -id);
         return true;
       case 'started':
         // When the guest really started, on the destination's clock (the downtime's end).
         if (m.at !== undefined) this.set(MigCounter.DEST_STARTED_AT, m.at);
-        this.setWord(MigWord.DEST_STARTED, 1);
+        this.setWord(MigWord.DEST_STARTED, id);
         return true;
       default:
         return false;
     }
+  }
+
+  /** What the destination of migration `id` said: nothing yet, ready, or that it failed. */
+  destinationSaid(id: number): 'nothing' | 'ready' | 'failed' {
+    const v = this.word(MigWord.DEST_READY);
+    return id !== 0 && v === id ? 'ready' : id !== 0 && v === -id ? 'failed' : 'nothing';
+  }
+
+  /** Whether the destination of migration `id` confirmed it holds the guest. */
+  destinationStarted(id: number): boolean {
+    return id !== 0 && this.word(MigWord.DEST_STARTED) === id;
   }
 }

@@ -10,10 +10,14 @@ import { QmpError } from '../qapi/qmp-error.js';
 import { IncomingConsent } from '../transport/consent.js';
 import type { Signaling } from '../transport/signaling.js';
 import { parseMigrationUri, type MigrationUri } from '../transport/uri.js';
-import { IncomingMigration } from './incoming-migration.js';
+import { IncomingMigration, type IncomingSource } from './incoming-migration.js';
 import { MigCounter, MigWord, MigrationBlock } from './migration-block.js';
 import { PageState } from './page-state.js';
-import { Commit, HoldPoints, SOURCE_HOLD_POINTS, type HoldPoint } from './switchover.js';
+import { Commit, HoldPoints, SOURCE_HOLD_POINTS, newMigrationId, type HoldPoint } from './switchover.js';
+import { GuestOwnership, RESET_INMIGRATE_TEXT, RESET_POSTCOPY_TEXT, RESET_SWITCHOVER_TEXT, SPENT_CONT_TEXT, SPENT_MIGRATE_TEXT, pagesMissingText, type Ownership } from './ownership.js';
+import { DoubtResolver, askInPage, fateConversation, isFateAnswer, isFateQuestion, registerInPageSource, type DoubtOutcome, type FateAnswer, type FateQuestion, type SourceFate } from './guest-fate.js';
+import { whenLockFree } from '../transport/page-lock.js';
+import type { SignalMessage } from '../transport/signaling.js';
 import { RoundRecords } from './round-records.js';
 import { StreamLog } from './stream-log.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
@@ -105,12 +109,14 @@ export class MigrationService extends EventTarget {
     this.postcopy = new PostcopyBlock(machine.ramSize / PAGE_SIZE);
     // The vCPU decides on the guest's blockers by itself, so it must know the rule.
     machine.control.onlyMigratable = options.onlyMigratable;
-    // QEMU lets a source continue after its guest moved (and risks two copies); tabmig does not,
-    // once the switchover was committed: the guest is the destination's from that instant.
-    machine.contRefusal = () =>
-      this.machine.runstate === 'postmigrate' && this.block.word(MigWord.COMMIT) === Commit.COMMITTED
-        ? 'The guest migrated to another tab: it cannot run here too (load a program or system_reset to start afresh)'
-        : null;
+    // QEMU lets a source continue after its guest moved (and risks two copies); tabmig does not:
+    // once the switchover was committed the guest is the destination's, and this tab is spent.
+    this.ownership = new GuestOwnership(machine.runstate === 'inmigrate' ? 'empty' : 'owner');
+    machine.contRefusal = () => this.contRefusal();
+    machine.resetRefusal = () => this.resetRefusal();
+    machine.addEventListener('load', () => this.guestLoaded());
+    machine.addEventListener('runstate', () => this.ownerRan());
+    signaling?.addEventListener('signal', (e) => this.onFateQuestion(e as CustomEvent<SignalMessage>));
     machine.addEventListener('hostdev', (e) => this.onHostDevice((e as CustomEvent<MachineEventMap['hostdev']>).detail));
   }
 
@@ -142,7 +148,7 @@ export class MigrationService extends EventTarget {
     // received a migration and then sent one on reports the outgoing one. (This used to prefer
     // the incoming status, so a tab that had been a destination showed 'completed' for ever.)
     if (this.outStatus === 'none') {
-      const info = destinationMigrationInfo(this.incomingState.status, this.inError);
+      const info = destinationMigrationInfo(this.incomingState.status, this.doubtText ?? this.inError);
       // QEMU's fill_destination_postcopy_migration_info: with postcopy-blocktime on at the destination.
       if (this.incomingBlocktime && this.incomingState.status !== 'none') {
         const b = this.machine.pageGate.blocktime();
@@ -162,6 +168,8 @@ export class MigrationService extends EventTarget {
   /** Mirrors a status change already made in the shared block (by a worker or by us). */
   private setOutgoing(to: MigrationStatus): void {
     this.outStatus = to;
+    this.noteSpent();
+    if (isFinished(to)) this.guestReturned();
     this.tickWhileMigrating(!isFinished(to));
     if (isFinished(to)) {
       // The vCPU refuses blockers while a migration is in progress (ControlBlock.tryEnableHostDevice).
@@ -174,6 +182,8 @@ export class MigrationService extends EventTarget {
   /** The incoming side's status lives on this thread only; the state machine checks each step. */
   private setIncoming(to: MigrationStatus, error?: string): void {
     if (error) this.inError ??= error;
+    // A received guest is this machine's own (a postcopy one from RUN on, its pages still coming).
+    if (to === 'completed' || to === 'postcopy-active') this.ownership.own();
     // Checked against the transition table: a wrong step is our bug, not the user's.
     this.incomingState.set(this.incomingState.status, to);
     // A failed load that started nothing (discarded, or its source went silent) leaves the tab
@@ -268,14 +278,29 @@ export class MigrationService extends EventTarget {
       throw QmpError.generic(ERR.migrationActive);
     }
     if (this.machine.runstate === 'inmigrate') throw QmpError.generic('Guest is waiting for an incoming migration');
+    // Only an owner migrates or is saved (DESIGN §10), whatever the URI: checked before anything
+    // of the last migration (its commit word above all) is touched.
+    const notOwner = this.migrateRefusal();
+    if (notOwner) throw QmpError.generic(notOwner);
     const blocker = this.activeBlockers[0];
     if (blocker) throw QmpError.generic(blocker);
     if (flags.blk || flags.inc) throw QmpError.generic('QEMU compiled without old-style (blk/-b, inc/-i) block migration');
+    let uri: MigrationUri | null = null;
+    let badUri: unknown = null;
+    try {
+      uri = parseMigrationUri(uriText, 'outgoing');
+    } catch (e) {
+      badUri = e;
+    }
     // The guest may have enabled its host device a moment ago, before this thread heard of it.
     if (!this.machine.control.tryBeginMigration()) throw QmpError.generic(HOSTDEV_BLOCKER_REASON);
 
-    // migrate_init
-    this.block.reset('setup');
+    // migrate_init: a new migration, with an id of its own that every control message names.
+    this.rememberFate();
+    this.block.reset('setup', newMigrationId());
+    this.outgoingPeer = uri?.kind === 'webrtc' ? (uri.peer ?? null) : null;
+    this.outgoingLive = uri?.kind === 'webrtc' || uri?.kind === 'loopback';
+    if (uri?.kind === 'loopback') registerInPageSource(this.block.migrationId, this);
     this.block.set(MigCounter.START_TIME, Date.now());
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
@@ -287,13 +312,11 @@ export class MigrationService extends EventTarget {
     this.postcopyAskedEarly = false;
     this.setOutgoing('setup');
 
-    let uri: MigrationUri;
-    try {
-      uri = parseMigrationUri(uriText, 'outgoing');
-    } catch (e) {
+    // QEMU's qmp_migrate: an unknown protocol fails the migration it just set up.
+    if (!uri) {
       this.block.compareAndSet('setup', 'failed');
       this.setOutgoing('failed');
-      throw e;
+      throw badUri;
     }
     const out = new OutgoingMigration(this.machine, this.block, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
       status: (_from, to) => this.setOutgoing(to),
@@ -484,6 +507,7 @@ export class MigrationService extends EventTarget {
         this.changed();
       },
       autostart: this.autostart,
+      inDoubt: () => this.inDoubt(inc),
     }, opts.file, this.pageState, {
       secrets: (via) => this.consent.secrets(via, this.options.tlsCreds),
       refusal: (via, usedNone) => this.consent.refusal(via, usedNone, this.options.tlsCreds),
@@ -502,5 +526,241 @@ export class MigrationService extends EventTarget {
 
   get waitingForIncoming(): boolean {
     return this.incoming !== null && (this.incomingState.status === 'setup' || this.incomingState.status === 'active');
+  }
+
+  // ---- guest ownership (DESIGN §10) ----------------------------------------------------------
+
+  private readonly ownership: GuestOwnership;
+  /** Whether the last outgoing migration went to another machine (webrtc:, loopback:): a snapshot does not. */
+  private outgoingLive = false;
+  /** The migration whose commit spent this machine (noteSpent counts each once). */
+  private spentBy = 0;
+  /** The peer the last outgoing migration went to (webrtc:): only it may ask what became of it. */
+  private outgoingPeer: string | null = null;
+  /** Earlier outgoing migrations of this tab and how each ended, for a destination in doubt. */
+  private readonly pastFates = new Map<number, { fate: 'committed' | 'resumed'; peer: string | null }>();
+  /** The in-doubt destination's question to its source, while it is out. */
+  private doubt: DoubtResolver | null = null;
+  /** Why this destination's copy is in doubt, or how the doubt ended: query-migrate's error-desc. */
+  private doubtText: string | null = null;
+
+  /** Who holds the guest here: empty, owner, spent or in doubt (x-tabmig-ownership). */
+  get guestOwnership(): Ownership {
+    this.noteSpent();
+    return this.ownership.state;
+  }
+
+  /**
+   * A live migration passed its point of no return (commit, or postcopy's RUN): the guest left.
+   * Once per migration: a guest loaded afterwards is this machine's own.
+   */
+  private noteSpent(): void {
+    const id = this.block.migrationId;
+    if (!this.outgoingLive || this.spentBy === id || !this.switchoverCommitted()) return;
+    // A source that runs its guest again (a postcopy package its destination refused) keeps it.
+    if (this.machine.runstate === 'running') return;
+    this.spentBy = id;
+    this.ownership.spend();
+  }
+
+  /**
+   * A migration that ended with the guest running here again kept it here, whatever its commit
+   * word said (a postcopy package its destination refused resumes the source).
+   */
+  private guestReturned(): void {
+    if (this.ownership.spent && this.spentBy === this.block.migrationId && this.machine.runstate === 'running') this.ownership.own();
+  }
+
+  private contRefusal(): string | null {
+    this.noteSpent();
+    if (this.ownership.spent) return SPENT_CONT_TEXT;
+    if (this.ownership.inDoubt && this.doubt && this.incomingState.status === 'active') {
+      return 'The source is being asked whether it committed the switchover: this paused copy runs by itself if it did (query-migrate says what came of it)';
+    }
+    return null;
+  }
+
+  /** Why `migrate` (any URI) may not take this machine's guest anywhere, or null. */
+  private migrateRefusal(): string | null {
+    this.noteSpent();
+    if (this.ownership.spent) return SPENT_MIGRATE_TEXT;
+    if (this.ownership.inDoubt) {
+      return 'The paused copy here is in doubt (its source may still run the guest): cont it first if the source does not, then migrate it';
+    }
+    const gate = this.machine.pageGate;
+    if (gate.active && gate.missingCount() > 0) return pagesMissingText(gate.missingCount());
+    return null;
+  }
+
+  /** Why system_reset (or x-tabmig-load) would damage a migration in flight now, or null. */
+  private resetRefusal(): string | null {
+    if (this.machine.runstate === 'inmigrate') return RESET_INMIGRATE_TEXT;
+    const s = this.incomingState.status;
+    if (s === 'postcopy-active' || s === 'postcopy-paused' || s === 'postcopy-recover') return RESET_POSTCOPY_TEXT;
+    if (this.machine.runstate === 'finish-migrate') return RESET_SWITCHOVER_TEXT;
+    return null;
+  }
+
+  /** x-tabmig-load: a new guest of this machine's own, whatever the machine held before. */
+  private guestLoaded(): void {
+    this.endDoubt();
+    this.ownership.own();
+    this.changed();
+  }
+
+  /** A kept copy that runs (`cont` by the person, or the doubt resolved) is the guest: no more doubt. */
+  private ownerRan(): void {
+    if (this.ownership.inDoubt && this.machine.runstate === 'running') {
+      this.endDoubt();
+      this.ownership.own();
+      this.note('the kept copy runs: it is the guest now');
+      this.changed();
+    }
+  }
+
+  /** Keeps the fate of the migration that just ended, before the block starts over for the next. */
+  private rememberFate(): void {
+    const id = this.block.migrationId;
+    if (id === 0 || !this.outgoingLive) return;
+    this.pastFates.set(id, { fate: this.switchoverCommitted() ? 'committed' : 'resumed', peer: this.outgoingPeer });
+    while (this.pastFates.size > 32) this.pastFates.delete(this.pastFates.keys().next().value!);
+  }
+
+  /**
+   * What became of this tab's migration `id`, for its destination in doubt. One still undecided
+   * is decided now: the destination asks because its link broke, so the commit could never reach
+   * it; the commit word is abandoned (as migrate_cancel does) and the guest stays here.
+   */
+  fateOf(id: number): SourceFate {
+    if (id !== 0 && id === this.block.migrationId && this.outgoingLive) {
+      for (;;) {
+        const commit = Atomics.load(this.block.words, MigWord.COMMIT);
+        if (commit === Commit.COMMITTED) return 'committed';
+        if (commit === Commit.ABANDONED) return 'resumed';
+        if (Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.OPEN, Commit.ABANDONED) === Commit.OPEN) {
+          this.outError ??= 'The destination lost the connection after it was ready, before the commit: the guest stays here';
+          this.note('the destination, in doubt, asked: the switchover is abandoned and the guest stays here');
+          this.block.setWord(MigWord.LINK_LOST, 1);
+          return 'resumed';
+        }
+      }
+    }
+    return this.pastFates.get(id)?.fate ?? 'unknown';
+  }
+
+  /** Whether `peer` may ask about migration `id`: the destination it went to (webrtc:). */
+  private askedByItsDestination(id: number, peer: string): boolean {
+    if (id === this.block.migrationId) return this.outgoingLive && this.outgoingPeer === peer;
+    return this.pastFates.get(id)?.peer === peer;
+  }
+
+  /** Source side: a destination in doubt asks over signaling what became of a migration. */
+  private onFateQuestion(e: CustomEvent<SignalMessage>): void {
+    const m = e.detail;
+    if (m.kind !== 'signal' || !isFateQuestion(m.data)) return;
+    e.preventDefault();
+    const q: FateQuestion = m.data;
+    // Only the destination of that migration is told (and may make an open one decide).
+    if (!this.askedByItsDestination(q.migration, m.from)) return;
+    const answer: FateAnswer = { fate: 'answer', migration: q.migration, outcome: this.fateOf(q.migration) };
+    this.signaling?.sendSignal(m.from, m.conn, answer);
+  }
+
+  /** Destination side: the link broke between 'ready' and the verdict; ask the source what it did. */
+  private inDoubt(inc: IncomingMigration): void {
+    if (this.incoming !== inc) return;
+    this.ownership.doubt();
+    this.doubtText = null;
+    this.note("the link to the source broke after this side was ready and before the switchover's commit: asking the source what it did");
+    this.changed();
+    const source = inc.source;
+    this.doubt = source ? this.askSource(source, (o) => this.doubtResolved(inc, o)) : null;
+    if (!this.doubt) this.doubtResolved(inc, 'unreachable');
+  }
+
+  /** Starts asking `source` (in the page, or over signaling, and its page's Web Lock); null if it cannot be asked. */
+  private askSource(source: IncomingSource, onOutcome: (o: DoubtOutcome) => void): DoubtResolver | null {
+    const { migration, peer } = source;
+    if (!peer) {
+      // loopback: the source is in this page, or gone from it.
+      const r = new DoubtResolver({ ask: () => r.answer(askInPage(migration)), sourceGone: null }, onOutcome);
+      r.start();
+      return r;
+    }
+    const signaling = this.signaling;
+    // A copy-paste token peer can only be asked through people: leave it to them.
+    if (!signaling || (source.via !== 'local' && source.via !== 'relay')) return null;
+    const conn = fateConversation(migration);
+    const onAnswer = (e: Event) => {
+      const m = (e as CustomEvent<SignalMessage>).detail;
+      if (m.kind !== 'signal' || m.from !== peer || !isFateAnswer(m.data) || m.data.migration !== migration) return;
+      e.preventDefault();
+      r.answer(m.data.outcome);
+    };
+    const lock = source.via === 'local' ? source.lock : null;
+    const r = new DoubtResolver(
+      {
+        ask: () => signaling.sendSignal(peer, conn, { fate: 'ask', migration } satisfies FateQuestion),
+        sourceGone: lock ? (signal) => whenLockFree(lock, signal) : null,
+      },
+      (o) => {
+        if (o !== 'unreachable') signaling.removeEventListener('signal', onAnswer);
+        onOutcome(o);
+      },
+    );
+    signaling.addEventListener('signal', onAnswer);
+    const dispose = r.dispose.bind(r);
+    r.dispose = () => {
+      signaling.removeEventListener('signal', onAnswer);
+      dispose();
+    };
+    r.start();
+    return r;
+  }
+
+  /** The source's fate is known (or nobody answered): run the copy, discard it, or leave it to the person. */
+  private doubtResolved(inc: IncomingMigration, outcome: DoubtOutcome): void {
+    if (this.incoming !== inc || !this.ownership.inDoubt) return;
+    switch (outcome) {
+      case 'committed':
+      case 'gone': {
+        this.endDoubt();
+        this.ownership.own();
+        const why = outcome === 'committed' ? 'the source says it committed the switchover' : 'the source tab is gone';
+        this.doubtText = null;
+        this.note(`${why}: the kept copy is the guest${this.autostart() ? ' and runs' : ' (-S: it waits for cont)'}`);
+        inc.settleDoubt('completed');
+        if (this.incomingState.status === 'failed') this.doubtText = `The connection to the source was lost before the switchover was confirmed; ${why}: this copy is the guest`;
+        if (this.autostart() && this.machine.runstate === 'paused') void this.machine.cont();
+        break;
+      }
+      case 'resumed': {
+        this.endDoubt();
+        this.ownership.empty();
+        this.doubtText = 'The connection to the source was lost before the switchover was confirmed, and the source kept the guest (it runs there): the copy loaded here is discarded';
+        this.note('the source says it kept the guest: the copy loaded here is discarded');
+        // Back to waiting for a guest, as a destination that never got one (migrate-incoming may try again).
+        this.machine.setRunstate('inmigrate');
+        inc.settleDoubt('failed', this.doubtText);
+        if (this.incomingState.status === 'failed') {
+          this.incomingStarted = false;
+          this.incomingRetry = true;
+          this.signaling?.setIncoming(false);
+        }
+        break;
+      }
+      case 'unreachable':
+        this.doubtText =
+          "The connection to the source was lost after this side was ready and before the switchover was confirmed, and the source cannot be reached to ask what it did. This paused copy is the guest if the source committed or is gone, and a stale duplicate if the source still runs it: 'cont' runs it here (only if the source does not run the guest); x-tabmig-load or a new migration replaces it";
+        this.note('the source does not answer: whether the kept copy is the guest is left to you (query-migrate says what is at stake)');
+        inc.settleDoubt('failed', this.doubtText);
+        break;
+    }
+    this.changed();
+  }
+
+  private endDoubt(): void {
+    this.doubt?.dispose();
+    this.doubt = null;
   }
 }

@@ -19,7 +19,8 @@ import type { PostcopyBlock } from './postcopy/postcopy-block.js';
 import { PAGE_SIZE } from '../guest/memory-map.js';
 import type { RoundRecords } from './round-records.js';
 import type { StreamLog } from './stream-log.js';
-import { isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, watchControlDelay, type KeepaliveMessage, type SwitchoverMessage } from './switchover.js';
+import { isKeepalive, isSwitchoverMessage, keepaliveInterval, sendControl, watchControlDelay, type KeepaliveMessage, type SourceHello, type SwitchoverMessage } from './switchover.js';
+import { holdPageLock } from '../transport/page-lock.js';
 import type { MigrationOptions } from './options.js';
 import { multifdIds } from './ram/codecs/multifd-channels.js';
 import { echoFigures, isProbe, type ProbeMessage } from './source/switchover-cost.js';
@@ -49,6 +50,8 @@ export class OutgoingMigration {
   private keepalive: ReturnType<typeof setInterval> | null = null;
 
   private readonly unwatchDelay: () => void;
+  /** The id migrate() drew for this migration (in the block): every control message names it. */
+  readonly migrationId: number;
 
   constructor(
     private readonly machine: Machine,
@@ -67,6 +70,7 @@ export class OutgoingMigration {
     /** The stream inspector's log: the worker notes each section and command it writes. */
     private readonly streamLog: StreamLog | null = null,
   ) {
+    this.migrationId = block.migrationId;
     this.worker = new Worker(new URL('./source/migration.worker.ts', import.meta.url), { type: 'module', name: 'migration' });
     // x-tabmig-delay-control reaches the worker, which sends the handshake itself.
     this.unwatchDelay = watchControlDelay((minMs, maxMs) => this.worker.postMessage({ type: 'control-delay', minMs, maxMs } satisfies ToSource));
@@ -142,11 +146,13 @@ export class OutgoingMigration {
         // the source may learn: the channel ports live in workers and their 'close' event is not
         // reliable (QEMU's source sees the socket close).
         const name = uri.name;
-        this.attach(connectLoopback(name, { routes }), (reason) => `Connection to loopback:${name} closed by the destination: ${reason}`);
+        this.attach(connectLoopback(name, { routes, info: this.hello(null) }), (reason) => `Connection to loopback:${name} closed by the destination: ${reason}`);
       } else if (uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
         const peer = uri.peer!;
-        const link = await connectToPeer(this.signaling, peer, { routes, info: { ramSize: this.machine.ramSize }, secret: this.options.tlsCreds, ...this.ice });
+        // The page's Web Lock: a destination in this browser sees this tab gone when it is released.
+        const info = { ramSize: this.machine.ramSize, ...this.hello(await holdPageLock()) };
+        const link = await connectToPeer(this.signaling, peer, { routes, info, secret: this.options.tlsCreds, ...this.ice });
         this.attach(link, (reason) => `Connection to peer ${peer} lost: ${reason}`);
       }
       if (this.ended) this.link?.close('migration ended');
@@ -155,14 +161,21 @@ export class OutgoingMigration {
     }
   }
 
+  /** What the destination hears when this side connects: the migration's id (and the page's lock). */
+  private hello(lock: string | null): SourceHello {
+    return { migration: this.migrationId, ...(lock ? { lock } : {}) };
+  }
+
   /** Carries the handshake from the link into the shared block, and notices the link's end. */
   private attach(link: MigrationLink, lostText: (reason: string) => string): void {
     this.link = link;
     let beat = 0;
     this.keepalive = setInterval(() => {
-      if (!this.ended) sendControl((d) => link.sendControl(d), { keepalive: ++beat } satisfies KeepaliveMessage);
+      if (!this.ended) sendControl((d) => link.sendControl(d), { keepalive: ++beat, migration: this.migrationId } satisfies KeepaliveMessage);
     }, keepaliveInterval(this.options.outgoingIdleTimeout));
     link.oncontrol = (data) => {
+      // A link that outlives its migration (its close still on the way) carries nothing more.
+      if (this.ended) return;
       // Anything the destination says proves it lives (x-outgoing-idle-timeout, in the worker).
       if (isSwitchoverMessage(data) || isKeepalive(data)) this.worker.postMessage({ type: 'alive' } satisfies ToSource);
       if (isSwitchoverMessage(data)) this.fromDestination(data);

@@ -20,8 +20,16 @@
 // would otherwise stretch the guest's downtime by as long as it is busy. A connection without
 // that channel falls back to the main threads' relay on the control conversation.
 
-/** Control-conversation payloads of the handshake (inside the transport's app messages). */
-export type SwitchoverMessage =
+/**
+ * Control-conversation payloads of the handshake (inside the transport's app messages). Each
+ * names its migration (`migration`, the id the source drew for it and announced when it
+ * connected): a message from an earlier attempt — a late 'ready' from a destination that gave
+ * up — never moves a later one.
+ */
+export type SwitchoverMessage = { migration: number } & SwitchoverBody;
+
+/** What a handshake message says, apart from the migration it names. */
+export type SwitchoverBody =
   /** destination → source: everything loaded and checked; the machine is complete. */
   | { switchover: 'ready' }
   /** destination → source: the stream was refused; `error` is the destination's reason. */
@@ -38,6 +46,34 @@ export function isSwitchoverMessage(data: unknown): data is SwitchoverMessage {
 }
 
 /**
+ * A fresh migration id: a positive 31-bit integer (it lives in an Int32 word of the shared
+ * blocks), random so that no two attempts of one tab, nor two tabs, are likely to share one.
+ */
+export function newMigrationId(): number {
+  const [x] = crypto.getRandomValues(new Uint32Array(1));
+  return (x! & 0x7fff_ffff) || 1;
+}
+
+/** What a source tells its destination when it connects (the transport's hello `info`). */
+export interface SourceHello {
+  /** The migration this connection carries: every handshake message names it. */
+  migration: number;
+  /**
+   * The Web Lock the source's page holds for its whole life (transport/page-lock.ts): a
+   * destination in the same browser sees the source tab gone when it is released.
+   */
+  lock?: string;
+}
+
+/** The source's hello, if a peer's hello `info` carries one. */
+export function sourceHelloOf(info: unknown): SourceHello | null {
+  if (typeof info !== 'object' || info === null) return null;
+  const { migration, lock } = info as { migration?: unknown; lock?: unknown };
+  if (typeof migration !== 'number' || !Number.isInteger(migration) || migration <= 0 || migration > 0x7fff_ffff) return null;
+  return typeof lock === 'string' && lock.length <= 100 ? { migration, lock } : { migration };
+}
+
+/**
  * source → destination, on the same control conversation, every KEEPALIVE_INTERVAL_MS while a
  * migration is under way: the source lives even when its stream is quiet (paused in
  * pre-switchover, or waiting for the destination), so x-incoming-idle-timeout measures real
@@ -45,6 +81,8 @@ export function isSwitchoverMessage(data: unknown): data is SwitchoverMessage {
  */
 export interface KeepaliveMessage {
   keepalive: number;
+  /** The migration it belongs to (the destination echoes it back). */
+  migration: number;
 }
 export const KEEPALIVE_INTERVAL_MS = 2000;
 
@@ -74,14 +112,6 @@ export const Commit = {
   COMMITTED: 1,
   /** migrate_cancel or a failure got there first: the source resumes, the destination discards. */
   ABANDONED: 2,
-} as const;
-
-/** Values of the source's DEST_READY word (MigWord.DEST_READY), written by the main thread. */
-export const DestReady = {
-  WAITING: 0,
-  READY: 1,
-  /** The destination refused the stream (its reason is in the service's error). */
-  FAILED: 2,
 } as const;
 
 /** Values of the destination's verdict word (IncomingWord.VERDICT), written by the main thread. */

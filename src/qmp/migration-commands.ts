@@ -51,6 +51,8 @@ export function registerMigrationCommands(dispatcher: QmpDispatcher, hmp: Hmp, m
     handler: (a) => mig.continue(a.state as (typeof MIGRATION_STATUSES)[number]),
   });
   dispatcher.register({ name: 'query-migrate', handler: () => mig.queryMigrate() });
+  // tabmig's own: who holds the guest here (DESIGN §10): empty, owner, spent or in-doubt.
+  dispatcher.register({ name: 'x-tabmig-ownership', handler: () => ({ state: mig.guestOwnership }) });
   // tabmig's own: the per-round records the migration worker wrote at each dirty sync (the
   // charts read the same shared ring), for scripts and the bench.
   dispatcher.register({ name: 'x-tabmig-rounds', handler: () => ({ generation: mig.rounds.generation, rounds: mig.rounds.list() }) });

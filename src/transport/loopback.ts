@@ -8,6 +8,8 @@ import { channelLabel, checkRoutes, deliverChannel, type ChannelId, type Channel
 
 export interface LoopbackLink {
   readonly uri: string;
+  /** What the other side said when it connected (its `info`, as WebRTC's hello carries it). */
+  readonly remote: { info?: unknown };
   /** Channels whose route had no `to`, kept on this thread (wrap them with fromMessagePort). */
   readonly channels: ReadonlyMap<ChannelId, MessagePort>;
   /** Resolves when either side closes the link (ok=true) or the page loses the other side. */
@@ -35,7 +37,7 @@ export interface LoopbackIncoming {
 
 interface Listener {
   routes: readonly ChannelRoute[];
-  accept(ports: Map<ChannelId, MessagePort>, control: MessagePort, connection: string): void;
+  accept(ports: Map<ChannelId, MessagePort>, control: MessagePort, connection: string, info: unknown): void;
 }
 
 const listeners = new Map<string, Listener>();
@@ -45,7 +47,7 @@ type LoopbackControl = { t: 'close'; reason: string } | { t: 'lost' } | { t: 'ap
 
 const LOST: CloseInfo = { ok: false, by: 'transport', reason: 'connection to peer lost' };
 
-function makeLink(uri: string, kept: Map<ChannelId, MessagePort>, control: MessagePort): LoopbackLink {
+function makeLink(uri: string, kept: Map<ChannelId, MessagePort>, control: MessagePort, info?: unknown): LoopbackLink {
   let resolveClosed!: (i: CloseInfo) => void;
   const closed = new Promise<CloseInfo>((r) => (resolveClosed = r));
   let done = false;
@@ -57,6 +59,7 @@ function makeLink(uri: string, kept: Map<ChannelId, MessagePort>, control: Messa
   };
   const link: LoopbackLink = {
     uri,
+    remote: info === undefined ? {} : { info },
     channels: kept,
     closed,
     oncontrol: null,
@@ -99,7 +102,7 @@ export function listenLoopback(name: string, opts: { routes: readonly ChannelRou
   connection.catch(() => {});
   const listener: Listener = {
     routes: opts.routes,
-    accept(ports, control, conn) {
+    accept(ports, control, conn, info) {
       listeners.delete(name);
       const kept = new Map<ChannelId, MessagePort>();
       for (const [id, port] of ports) {
@@ -107,7 +110,7 @@ export function listenLoopback(name: string, opts: { routes: readonly ChannelRou
         const label = route.label ?? channelLabel(id);
         if (!deliverChannel(route, port, { id, label, connection: conn, transport: 'loopback' })) kept.set(id, port);
       }
-      resolve(makeLink(`loopback:${name}`, kept, control));
+      resolve(makeLink(`loopback:${name}`, kept, control, info));
     },
   };
   listeners.set(name, listener);
@@ -124,9 +127,10 @@ export function listenLoopback(name: string, opts: { routes: readonly ChannelRou
 
 /**
  * Connects to loopback:NAME. One MessageChannel per channel id named by either side's routes;
- * this side's ends go along `routes`, the listener's along its own. Throws if nobody listens.
+ * this side's ends go along `routes`, the listener's along its own; the listener's link sees
+ * `info` as its remote's. Throws if nobody listens.
  */
-export function connectLoopback(name: string, opts: { routes: readonly ChannelRoute[] }): LoopbackLink {
+export function connectLoopback(name: string, opts: { routes: readonly ChannelRoute[]; info?: unknown }): LoopbackLink {
   checkRoutes(opts.routes);
   const listener = listeners.get(name);
   if (!listener) throw new TransportError(`Failed to connect to 'loopback:${name}': Connection refused`);
@@ -140,7 +144,7 @@ export function connectLoopback(name: string, opts: { routes: readonly ChannelRo
     theirs.set(id, mc.port2);
   }
   const control = new MessageChannel();
-  listener.accept(theirs, control.port2, conn);
+  listener.accept(theirs, control.port2, conn, opts.info);
   const kept = new Map<ChannelId, MessagePort>();
   for (const [id, port] of mine) {
     const route = opts.routes.find((r) => r.id === id) ?? { id };

@@ -1,8 +1,11 @@
-// The switchover never runs the guest twice or loses it (DESIGN §8). Real tabs over WebRTC, each
-// fault hit at an exact instant: a worker is held there (x-tabmig-hold), the fault happens
+// The switchover never runs the guest twice or loses it (DESIGN §8, §10). Real tabs over WebRTC,
+// each fault hit at an exact instant: a worker is held there (x-tabmig-hold), the fault happens
 // (migrate_cancel, the destination tab closed, the link dropped as a network would), then the
-// worker goes on. Afterwards exactly one copy of the guest runs, or, when the link was lost after
-// the destination said ready, one complete paused copy exists and `cont` runs it.
+// worker goes on. Afterwards exactly one copy of the guest runs. A destination whose link broke
+// after it said ready is in doubt: it asks the source (over signaling, and through the source
+// page's Web Lock when that tab is gone) and runs its copy if the source committed or is gone,
+// or discards it if the source resumed. A source whose guest left is spent: it refuses `cont`,
+// `migrate` and snapshots.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sleep } from './harness.mjs';
@@ -128,13 +131,64 @@ describe('switchover faults between two tabs', () => {
     }
   });
 
-  it('source tab closed between ready and commit: the destination keeps the machine paused; cont runs it', async () => {
+  it('in doubt, the source tab closed between ready and commit: its Web Lock released, the destination runs its copy', async () => {
     const r = await fault({ returnPath: true, side: 'source', point: 'ready-received', act: 'close-source' });
-    assert.equal(r.dst.status, 'failed');
-    assert.equal(r.dstState, 'paused');
-    await r.b.ret('cont');
-    assert.ok(await runs(r.b), 'cont runs the kept machine');
+    assert.equal(r.dst.status, 'completed', JSON.stringify(r.dst));
+    await r.b.until('query-status', (v) => v.status === 'running', 10000);
+    assert.ok(await runs(r.b), 'the kept copy runs by itself');
+    assert.equal((await r.b.ret('x-tabmig-ownership')).state, 'owner');
     await cleanup(r);
+  });
+
+  it('a spent source refuses cont after migrate with a bad URI, an onward migration and snapshots: one copy runs', async () => {
+    const { a, b, id } = await pair(true);
+    await a.ret('migrate', { uri: 'webrtc:' + id });
+    assert.equal((await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000)).status, 'completed');
+    await b.until('query-status', (v) => v.status === 'running', 10000);
+    const c = await session.browser.open('?incoming=defer&name=third');
+    await c.ret('migrate-incoming', { uri: 'webrtc:' });
+    const third = (await c.ret('x-tabmig-peer')).id;
+    const refused = async (cmd) => {
+      const reply = await a.qmp(cmd);
+      assert.ok(reply.error, `${JSON.stringify(cmd)} must be refused on a spent source`);
+      assert.match(reply.error.desc, /migrated to another tab/, JSON.stringify(cmd));
+    };
+    assert.ok((await a.qmp({ execute: 'migrate', arguments: { uri: 'foo:' } })).error, 'a bad URI is refused');
+    await refused({ execute: 'cont' });
+    await refused({ execute: 'migrate', arguments: { uri: 'foo:' } });
+    await refused({ execute: 'migrate', arguments: { uri: 'webrtc:' + third } });
+    await refused({ execute: 'migrate', arguments: { uri: 'idb:spent' } });
+    await refused({ execute: 'migrate', arguments: { uri: 'file:spent.qemu' } });
+    assert.equal(await runstate(a), 'postmigrate');
+    assert.ok(!(await runs(a)), 'the stale copy never runs');
+    assert.ok(await runs(b), 'the guest runs at the destination');
+    assert.equal((await c.ret('query-migrate')).status, 'setup', 'the third tab never heard from the spent source');
+    assert.equal(await runstate(c), 'inmigrate');
+    await a.page.close();
+    await b.page.close();
+    await c.page.close();
+  });
+
+  it('in doubt, the source committed (its commit lost with the link): the destination runs its copy, the source stays stopped', async () => {
+    const { a, b, id } = await pair(true);
+    // The commit leaves 1.5 s late, and the link breaks meanwhile: it never arrives.
+    await a.ret('x-tabmig-delay-control', { 'min-ms': 1500, 'max-ms': 1500 });
+    await a.ret('x-tabmig-hold', { point: 'commit-sent' });
+    await a.ret('migrate', { uri: 'webrtc:' + id });
+    await heldAt(a, 'commit-sent');
+    await a.ret('x-tabmig-delay-control', { 'min-ms': 0, 'max-ms': 0 });
+    assert.ok((await a.ret('x-tabmig-held')).committed, 'the source passed the point of no return');
+    await a.ret('x-tabmig-drop-link');
+    await a.ret('x-tabmig-release');
+    const dst = await b.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+    assert.equal(dst.status, 'completed', JSON.stringify(dst));
+    await b.until('query-status', (v) => v.status === 'running', 10000);
+    assert.ok(await runs(b), 'the kept copy runs');
+    assert.equal((await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000)).status, 'failed');
+    assert.equal(await runstate(a), 'postmigrate');
+    assert.ok((await a.qmp({ execute: 'cont' })).error, 'the source never runs it again');
+    await a.page.close();
+    await b.page.close();
   });
 
   it('source tab closed before the destination is ready: the destination discards, and can receive again', async () => {
@@ -203,16 +257,16 @@ describe('switchover faults between two tabs', () => {
       await cleanup(r);
     });
 
-    it(`${rp}: link lost between ready and commit: the destination keeps the whole machine paused; cont runs it`, async () => {
+    it(`${rp}: in doubt, link lost between ready and commit: the source resumed, so the destination discards its copy`, async () => {
       const r = await fault({ returnPath, side: 'source', point: 'ready-received', act: 'drop' });
       assert.equal(r.src.status, 'failed');
       assert.equal(r.srcState, 'running', 'no commit was sent: the source resumes');
+      assert.ok(await runs(r.a), 'the source runs the guest on');
       assert.equal(r.dst.status, 'failed');
-      assert.equal(r.dstState, 'paused', 'the destination pauses rather than throw the guest away');
-      assert.match(r.dst['error-desc'] ?? '', /cont/);
-      await r.a.ret('stop'); // the user picks the destination's copy
-      await r.b.ret('cont');
-      assert.ok(await runs(r.b), 'cont runs the paused copy');
+      assert.match(r.dst['error-desc'] ?? '', /source kept the guest.*discarded/);
+      assert.equal(r.dstState, 'inmigrate', 'the stale copy is discarded: the tab waits for a guest again');
+      assert.equal((await r.b.ret('x-tabmig-ownership')).state, 'empty');
+      await r.b.ret('migrate-incoming', { uri: 'webrtc:' });
       await cleanup(r);
     });
 
@@ -220,8 +274,9 @@ describe('switchover faults between two tabs', () => {
       const r = await fault({ returnPath, side: 'source', point: 'commit-sent', act: 'drop' });
       assert.ok(['completed', 'failed'].includes(r.src.status), r.src.status);
       assert.equal(r.srcState, 'postmigrate');
-      if (r.dstState === 'running') await destinationHasTheGuest(r);
-      else assert.equal(r.dstState, 'paused', 'the commit did not arrive: one complete paused copy');
+      // Whether the commit arrived or the destination had to ask, the copy there is the guest.
+      await r.b.until('query-status', (v) => v.status === 'running', 15000);
+      await destinationHasTheGuest({ ...r, dstState: 'running' });
       await cleanup(r);
     });
   }

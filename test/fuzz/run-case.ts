@@ -14,7 +14,7 @@ import { DEVICES, DeviceState } from '../../src/guest/device-state.js';
 import { PAGE_SIZE, RAM_BASE } from '../../src/guest/memory-map.js';
 import { IncomingThread } from '../../src/migration/destination/incoming-thread.js';
 import type { FromIncoming, IncomingStart } from '../../src/migration/destination/incoming-protocol.js';
-import { IncomingBlock, Phase } from '../../src/migration/incoming-block.js';
+import { IncomingBlock, IncomingWord, Phase } from '../../src/migration/incoming-block.js';
 import { DEVICE_VALIDATORS } from '../../src/migration/load-handlers.js';
 import { MigrationOptions } from '../../src/migration/options.js';
 import { PageState } from '../../src/migration/page-state.js';
@@ -61,6 +61,8 @@ export interface CaseResult {
 
 /** Idle timeout of every case: the hang limit is measured from the last byte sent plus this. */
 export const FUZZ_IDLE_MS = 100;
+/** The migration id the fuzzed source named when it connected. */
+const FUZZ_MIGRATION = 777;
 /**
  * The chunk plan covers the first and last EDGE_WRITES writes (where the structure is); the
  * pages in between go in 64 KiB writes, so tiny chunks on a 1 MiB stream stay affordable.
@@ -143,6 +145,8 @@ export async function runCase(input: FuzzInput, chaos: Chaos): Promise<CaseResul
   const gen = control.generation;
   const block = new IncomingBlock();
   block.autostart = true;
+  // The migration the source named when it connected (the main thread writes it from the hello).
+  block.setWord(IncomingWord.MIGRATION, FUZZ_MIGRATION);
   const pageState = new PageState(input.ramSize / PAGE_SIZE);
   const options = new MigrationOptions();
   options.setParameters({ 'x-incoming-idle-timeout': FUZZ_IDLE_MS });
@@ -238,13 +242,6 @@ export async function runCase(input: FuzzInput, chaos: Chaos): Promise<CaseResul
   if (status === 'failed') {
     if (BUG_TEXT.test(failedText)) return { outcome: 'INTERNAL-ERROR', violation: `internal error passed off as a load error: ${failedText}`, ms };
     if (!failedText) return { outcome: 'BAD-END', violation: 'failed without saying why', ms };
-    if (phase === Phase.KEPT_PAUSED) {
-      if (!readySeen) return { outcome: 'BAD-END', violation: 'kept paused without having said ready', ms };
-      if ((control.runstate as string) !== 'paused' || control.runRequested) return { outcome: 'BAD-END', violation: `kept-paused machine is ${control.runstate}`, ms };
-      const why = await deviceProblems(state, input.ramSize).catch((e: unknown) => String(e));
-      if (why) return { outcome: 'INVALID-MACHINE', violation: `a kept machine fails the loader's checks: ${why}`, ms };
-      return { outcome: 'kept-paused', violation: null, ms };
-    }
     if (phase !== Phase.DISCARDED) return { outcome: 'BAD-END', violation: `failed in phase ${phase}`, ms };
     if (control.runstate !== 'inmigrate' || control.runRequested || control.generation !== gen) {
       return { outcome: 'GUEST-AFTER-FAILURE', violation: `a failed load gave the guest: ${control.runstate}`, ms };
@@ -253,6 +250,15 @@ export async function runCase(input: FuzzInput, chaos: Chaos): Promise<CaseResul
     if (!readySeen && !state.bytes.every((v, i) => v === before[i])) return { outcome: 'GUEST-AFTER-FAILURE', violation: 'a failed load changed the device state', ms };
     if (readySeen && chaos.verdict === 'abort') return { outcome: 'discarded:abort', violation: null, ms };
     return { outcome: `failed:${family(failedText)}`, violation: null, ms, error: failedText };
+  }
+  if (status === 'active' && phase === Phase.KEPT_PAUSED) {
+    // In doubt: the complete machine kept paused; the main thread (not here) settles the status.
+    if (!readySeen) return { outcome: 'BAD-END', violation: 'kept paused without having said ready', ms };
+    if ((control.runstate as string) !== 'paused' || control.runRequested) return { outcome: 'BAD-END', violation: `kept-paused machine is ${control.runstate}`, ms };
+    if (!posts.some((p) => p.type === 'in-doubt')) return { outcome: 'BAD-END', violation: 'kept paused without telling the main thread', ms };
+    const why = await deviceProblems(state, input.ramSize).catch((e: unknown) => String(e));
+    if (why) return { outcome: 'INVALID-MACHINE', violation: `a kept machine fails the loader's checks: ${why}`, ms };
+    return { outcome: 'kept-paused', violation: null, ms };
   }
   return { outcome: 'BAD-END', violation: `run ended with status ${status}`, ms };
 }

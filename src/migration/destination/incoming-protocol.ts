@@ -70,5 +70,10 @@ export type FromIncoming =
   | { type: 'switchover'; message: SwitchoverMessage }
   /** The source said this on the switchover channel; the thread already acted on it (for the log). */
   | { type: 'heard'; message: SwitchoverMessage }
+  /**
+   * The link broke after 'ready' and before a verdict: the complete machine is kept paused, the
+   * status left 'active' for the main thread to settle once it knows what the source did.
+   */
+  | { type: 'in-doubt' }
   /** The thread is finished: nothing more will be posted. */
   | { type: 'done' };

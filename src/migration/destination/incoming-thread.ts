@@ -32,7 +32,7 @@ import { CodecPool } from '../ram/codecs/codec-pool.js';
 import { LoadCodecs } from '../ram/codecs/load-codecs.js';
 import type { MigrationStatus } from '../state.js';
 import { RAM_BLOCK_MAIN, StreamReader, encodeRpMessage, type ByteSource, type MigCommand } from '../stream/index.js';
-import { Verdict, isSwitchoverMessage, type SwitchoverMessage } from '../switchover.js';
+import { SWITCHOVER_TIMEOUT_MS, Verdict, isSwitchoverMessage, type SwitchoverBody } from '../switchover.js';
 import { SwitchoverLink } from '../switchover-link.js';
 import { echoOf, isProbe } from '../source/switchover-cost.js';
 import { IdleWatch } from './idle-watch.js';
@@ -48,9 +48,6 @@ const FAILED_LINGER_MS = 500;
 /** How long 'started' waits for the vCPU to say it runs (a starved worker: the request's time stands). */
 const GUEST_START_WAIT_MS = 250;
 
-export const LINK_LOST_TEXT =
-  'The connection to the source was lost after this side was ready and before the switchover was confirmed: ' +
-  "the complete machine is kept paused here ('cont' starts it)";
 export const ABORTED_TEXT = 'The source abandoned the migration before the switchover; what was loaded is discarded';
 
 /** Thrown into the load when the tab stops waiting. */
@@ -125,7 +122,8 @@ export class IncomingThread {
       if (!m.echo) this.switchoverLink.sendDirect(echoOf(m, this.block.get(IncomingCounter.BYTES)));
       return;
     }
-    if (!isSwitchoverMessage(m)) return;
+    // Only a message naming this migration moves it (never one from another attempt).
+    if (!isSwitchoverMessage(m) || m.migration === 0 || m.migration !== this.block.migrationId) return;
     if (m.switchover === 'commit') this.block.setVerdict(Verdict.COMMIT);
     else if (m.switchover === 'abort') this.block.setVerdict(Verdict.ABORT);
     else return;
@@ -484,6 +482,12 @@ export class IncomingThread {
       this.discard(block.verdict === Verdict.ABORT ? ABORTED_TEXT : this.lostBeforeReadyText());
       return;
     }
+    // 'ready' names the migration: the source announced it when it connected.
+    if (!(await this.migrationNamed())) {
+      if (block.verdict === Verdict.WAITING) throw new Error('the source never named its migration');
+      this.discard(block.verdict === Verdict.ABORT ? ABORTED_TEXT : this.lostBeforeReadyText());
+      return;
+    }
     this.sendRp(encodeRpMessage({ type: 'SHUT', error: 0 }));
     block.setWord(IncomingWord.PHASE, Phase.READY);
     this.say({ switchover: 'ready' });
@@ -531,8 +535,23 @@ export class IncomingThread {
     return block.verdict;
   }
 
-  private say(message: SwitchoverMessage): void {
-    this.switchoverLink.send(message);
+  /**
+   * Waits (bounded) until the main thread wrote the id the source named when it connected; it
+   * normally has long before the stream ends. False if it never came, or a verdict did first.
+   */
+  private async migrationNamed(): Promise<boolean> {
+    const block = this.block;
+    const deadline = performance.now() + SWITCHOVER_TIMEOUT_MS;
+    while (block.migrationId === 0 && block.verdict === Verdict.WAITING) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await block.waitWhile(IncomingWord.MIGRATION, 0, Math.min(left, 100));
+    }
+    return block.migrationId !== 0 && block.verdict === Verdict.WAITING;
+  }
+
+  private say(message: SwitchoverBody): void {
+    this.switchoverLink.send({ ...message, migration: this.block.migrationId });
   }
 
   // ---- endings ---------------------------------------------------------------------------------
@@ -549,14 +568,15 @@ export class IncomingThread {
   /**
    * The link went away (or went silent, or the tab stopped waiting) after 'ready': the source may
    * have committed, so throwing the machine away could lose the guest. It stays here, complete
-   * and paused; `cont` runs it (QEMU's "pause rather than throw data away").
+   * and paused, and in doubt: the status stays 'active' while the main thread asks the source
+   * what it did (guest-fate.ts) and then completes, discards or leaves it to the person.
    */
   private keepPaused(): void {
     const from = giveGuest(this.start.control, 'paused');
     this.block.setRunstate('paused');
     this.block.setWord(IncomingWord.PHASE, Phase.KEPT_PAUSED);
-    this.setStatus('active', 'failed', LINK_LOST_TEXT);
     this.post({ type: 'runstate', from, to: 'paused' });
+    this.post({ type: 'in-doubt' });
   }
 
   /** No switchover: the guest never starts, the tab stays in inmigrate. */

@@ -25,7 +25,7 @@ import { RoundRecords } from '../round-records.js';
 import { SaveVmLoop } from '../savevm.js';
 import { isFinished, type MigrationStatus } from '../state.js';
 import { BUFFER_DELAY_MS, StreamWriter, type MigCommand } from '../stream/index.js';
-import { Commit, DestReady, HoldPoints, SWITCHOVER_TIMEOUT_MS, isSwitchoverMessage, outgoingIdleText, type SwitchoverMessage } from '../switchover.js';
+import { Commit, HoldPoints, SWITCHOVER_TIMEOUT_MS, isSwitchoverMessage, outgoingIdleText, type SwitchoverBody } from '../switchover.js';
 import { sourceCodecs, type SourceCodecs } from '../ram/codecs/source-codecs.js';
 import { AutoConverge } from './auto-converge.js';
 import { ConvergenceWatch } from './convergence.js';
@@ -71,6 +71,8 @@ export class MigrationThread {
   private readonly holds: HoldPoints;
   /** Live migrations run the switchover handshake; a `file:`/`idb:` save has no one to ask. */
   private readonly handshake: boolean;
+  /** This migration's id: every handshake message names it, both ways. */
+  private readonly migrationId: number;
   private vmWasRunning = false;
   private runstateAtStop: RunState = 'running';
   private downtimeStart = 0;
@@ -126,6 +128,7 @@ export class MigrationThread {
     this.options = MigrationOptions.fromPlain(start.options);
     this.downtimeLimit = this.options.downtimeLimit;
     this.handshake = start.target.kind === 'channel';
+    this.migrationId = this.block.migrationId;
     this.holds = new HoldPoints(this.block.words, MigWord.HOLD);
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
@@ -186,7 +189,8 @@ export class MigrationThread {
       }
       return;
     }
-    if (isSwitchoverMessage(m) && this.block.noteFromDestination(m)) this.post({ type: 'heard', message: m });
+    // A message naming another migration (a late one from an earlier attempt) moves nothing.
+    if (isSwitchoverMessage(m) && m.migration === this.migrationId && this.block.noteFromDestination(m)) this.post({ type: 'heard', message: m });
   }
 
   /** A round-trip probe, worker to worker when the connection allows (else the main threads relay it). */
@@ -558,6 +562,7 @@ export class MigrationThread {
 
   /** QEMU's migration_completion: stop the guest, complete every handler, EOF, then the handshake. */
   private async completion(): Promise<void> {
+    await this.claimSwitchover();
     this.downtimeStart = Date.now();
     this.vmWasRunning = this.ctl.runstate === 'running';
     this.runstateAtStop = this.ctl.runstate;
@@ -616,10 +621,11 @@ export class MigrationThread {
     const gone = () => this.block.status !== current;
     await this.holds.pass('all-sent', gone);
     if (gone()) return false;
-    const ready = await this.waitWord(MigWord.DEST_READY, DestReady.WAITING, current);
+    const id = this.migrationId;
+    const ready = await this.waitFor(MigWord.DEST_READY, () => (this.block.destinationSaid(id) === 'nothing' ? null : this.block.destinationSaid(id)), current);
     if (ready === 'stopped') return false;
     if (ready === 'timeout') throw new Error('the destination did not report it was ready to start the guest');
-    if (ready === DestReady.FAILED) throw new Error('the destination failed to load the migration stream');
+    if (ready === 'failed') throw new Error('the destination failed to load the migration stream');
     await this.holds.pass('ready-received', gone);
     if (gone()) return false;
 
@@ -634,25 +640,27 @@ export class MigrationThread {
     this.sendSwitchover({ switchover: 'commit' });
     this.commitSentAt = Date.now();
     await this.holds.pass('commit-sent', () => this.linkLost());
-    const started = await this.waitWord(MigWord.DEST_STARTED, 0, current);
-    if (started === 1) return true;
+    const started = await this.waitFor(MigWord.DEST_STARTED, () => (this.block.destinationStarted(id) ? true : null), current);
+    if (started === true) return true;
     this.failAfterCommit(started === 'timeout' ? 'it did not confirm that the guest started' : this.linkLostText());
     return false;
   }
 
   /**
-   * Waits until word `i` leaves `value`: its new value, 'stopped' if the status left `current`,
-   * or 'timeout'. A lost link counts as stopped: the watcher has already failed the migration.
+   * Waits until `read` finds what the destination of this migration said (word `i` changes when
+   * it does): its answer, 'stopped' if the status left `current`, or 'timeout'. A lost link counts
+   * as stopped: the watcher has already failed the migration.
    */
-  private async waitWord(i: number, value: number, current: MigrationStatus): Promise<number | 'stopped' | 'timeout'> {
+  private async waitFor<T>(i: number, read: () => T | null, current: MigrationStatus): Promise<T | 'stopped' | 'timeout'> {
     const deadline = performance.now() + SWITCHOVER_TIMEOUT_MS;
     for (;;) {
-      const v = this.block.word(i);
-      if (v !== value) return v;
+      const seen = this.block.word(i);
+      const v = read();
+      if (v !== null) return v;
       if (this.block.status !== current || this.linkLost()) return 'stopped';
       const left = deadline - performance.now();
       if (left <= 0) return 'timeout';
-      await this.block.waitWhile(i, value, Math.min(left, 100));
+      await this.block.waitWhile(i, seen, Math.min(left, 100));
     }
   }
 
@@ -739,8 +747,8 @@ export class MigrationThread {
     this.sendSwitchover({ switchover: 'abort', reason });
   }
 
-  private sendSwitchover(message: SwitchoverMessage): void {
-    this.switchoverLink.send(message);
+  private sendSwitchover(message: SwitchoverBody): void {
+    this.switchoverLink.send({ ...message, migration: this.migrationId });
   }
 
   /** QEMU's migration_calculate_complete: total time, downtime and the average throughput. */
@@ -801,6 +809,14 @@ export class MigrationThread {
     this.post({ type: 'finished' });
   }
 
+  /**
+   * Before the stop-and-copy: a system_reset or x-tabmig-load under way finishes first (every
+   * page it rewrote is then marked dirty, and the last sync sends it), and none starts after.
+   */
+  private async claimSwitchover(): Promise<void> {
+    if (!(await this.ctl.claimSwitchover())) throw new Error('a system reset of the guest did not finish');
+  }
+
   private setRunstate(to: RunState): void {
     const from = this.ctl.runstate;
     this.ctl.runstate = to;
@@ -833,6 +849,7 @@ export class MigrationThread {
    */
   private async postcopyStart(): Promise<void> {
     const ram = this.pcRam!;
+    await this.claimSwitchover();
     this.downtimeStart = Date.now();
     this.vmWasRunning = this.ctl.runstate === 'running';
     this.runstateAtStop = this.ctl.runstate;
@@ -1054,7 +1071,7 @@ export class MigrationThread {
   private failAfterCommit(reason: string): void {
     // The destination confirmed before the link went (its 'started' and the close can arrive
     // in one main-thread task): the completion path announces 'completed'.
-    if (this.block.word(MigWord.DEST_STARTED) !== 0) return;
+    if (this.block.destinationStarted(this.migrationId)) return;
     this.error ??= `The switchover was committed but the destination did not confirm it: ${reason}. The guest is at the destination; this side stays stopped`;
     if (this.ctl.runstate === 'finish-migrate') this.setRunstate('postmigrate');
     for (;;) {

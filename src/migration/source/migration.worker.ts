@@ -36,7 +36,7 @@ async function launch(s: SourceStart): Promise<void> {
     const message = e instanceof Error ? e.message : String(e);
     if (block.compareAndSet('setup', 'failed')) post({ type: 'status', from: 'setup', to: 'failed', error: message });
     else if (block.compareAndSet('cancelling', 'cancelled')) post({ type: 'status', from: 'cancelling', to: 'cancelled' });
-    if (s.target.kind === 'channel') post({ type: 'switchover', message: { switchover: 'abort', reason: message } });
+    if (s.target.kind === 'channel') post({ type: 'switchover', message: { switchover: 'abort', reason: message, migration: block.migrationId } });
     await channels.closeAll(message);
     post({ type: 'finished' });
     return;
