@@ -31,7 +31,12 @@ const combos = [];
 const faults = onlyFaults ? FAULTS.filter((f) => onlyFaults.includes(f.name)) : FAULTS;
 // Postcopy needs the return path whatever the capability says (QEMU opens it for postcopy-ram):
 // its phases come with it on only.
-for (const phase of phases) for (const fault of faults) for (const returnPath of phase.postcopy ? [true] : [true, false]) combos.push({ phase, fault, returnPath });
+for (const phase of phases) {
+  for (const fault of faults) {
+    if (fault.precopyOnly && phase.postcopy) continue;
+    for (const returnPath of phase.postcopy ? [true] : [true, false]) combos.push({ phase, fault, returnPath });
+  }
+}
 for (let i = combos.length - 1; i > 0; i--) {
   const j = Math.floor(rnd() * (i + 1));
   [combos[i], combos[j]] = [combos[j], combos[i]];

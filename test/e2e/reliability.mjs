@@ -6,11 +6,13 @@
 //           hold point of the commit handshake, …), then postcopy's (postcopy-active, paused,
 //           recover: reliability-postcopy.mjs, with their own settle and judge).
 //  FAULTS   what happens there: the link dropped by either side, either tab closed, the return
-//           path hung up, the destination frozen (no close: only keepalives can tell),
-//           control messages delayed and reordered, migrate_cancel.
+//           path hung up, the destination or the source frozen (no close: only keepalives can
+//           tell; a destination in doubt must wait for a frozen source's answer), control
+//           messages delayed and reordered, migrate_cancel.
 //  judge()  after each: exactly one copy of the guest runs, or one complete paused copy exists
-//           (and `cont` runs it); the source is never left stopped unless the destination held
-//           the guest (a commit happened).
+//           (its source unreachable; `cont` runs it); the source is never left stopped unless
+//           the destination held the guest (a commit happened), and a source that committed is
+//           spent: `migrate` with a bad URI, `cont` and a snapshot are all refused.
 import { sleep } from './harness.mjs';
 import { POSTCOPY_PHASES } from './reliability-postcopy.mjs';
 
@@ -188,6 +190,21 @@ export const FAULTS = [
     },
   },
   {
+    // The source tab hangs (main thread busy 4 s; its workers go on): its keepalives stop, so a
+    // destination past 'ready' falls in doubt and asks a source that answers only once it wakes.
+    // Precopy only: in postcopy the source's workers keep the stream going and nothing changes.
+    name: 'freeze-source',
+    precopyOnly: true,
+    inject: async (ctx) => {
+      ctx.sourceFrozenUntil = ctx.a.page
+        .evaluate((ms) => {
+          const end = Date.now() + ms;
+          while (Date.now() < end);
+        }, 4000)
+        .catch(() => {});
+    },
+  },
+  {
     // Every control message (handshake, keepalives, echoes) of both tabs late by 0-0.8 s, each
     // its own delay: they arrive late and out of order. Armed at the phase, for the rest of it.
     name: 'delay-reorder-control',
@@ -198,11 +215,31 @@ export const FAULTS = [
   { name: 'migrate-cancel', inject: (ctx) => ctx.a.ret('migrate_cancel') },
 ];
 
-/** Unfreezes a frozen destination (so it can be judged and reused). */
+/** Unfreezes a frozen destination (so it can be judged and reused), and waits out a frozen source. */
 export async function thaw(ctx) {
+  await ctx.sourceFrozenUntil;
   if (!ctx.frozen) return;
   ctx.frozen = false;
   await ctx.frozenUntil;
+}
+
+/**
+ * A source whose guest left (it committed) is spent: `migrate` with a bad URI, then `cont`, then
+ * a snapshot are each refused, and its stale copy stays stopped. Null when so, else what went wrong.
+ */
+export async function spentRefuses(tab) {
+  const tries = [
+    { execute: 'migrate', arguments: { uri: 'foo:' } },
+    { execute: 'cont' },
+    { execute: 'migrate', arguments: { uri: 'idb:soak-spent' } },
+  ];
+  for (const cmd of tries) {
+    const reply = await tab.qmp(cmd);
+    if (!reply.error) return `${JSON.stringify(cmd)} was accepted`;
+  }
+  const state = await runstate(tab);
+  if (state !== 'postmigrate') return `the spent source is ${state}`;
+  return null;
 }
 
 /** Polls the open tabs until each one's migration is over: times from `t0` (ms) to each end. */
@@ -255,6 +292,10 @@ export async function judge(ctx, s) {
   const committed = ctx.a.closed ? null : (await ctx.a.ret('x-tabmig-held')).committed;
   const detail = { srcState, dstState, src: s.src?.status, dst: s.dst?.status, srcError: s.src?.['error-desc'], dstError: s.dst?.['error-desc'], committed };
   if (srcRuns && dstRuns) return { verdict: 'DOUBLED', holder: null, detail };
+  if (committed && srcState === 'postmigrate') {
+    const why = await spentRefuses(ctx.a);
+    if (why) return { verdict: 'SPENT-SOURCE-RAN', holder: null, detail: { ...detail, why } };
+  }
   if (srcState === 'running' && !srcRuns) return { verdict: 'STUCK-GUEST', holder: null, detail };
   if (dstState === 'running' && !dstRuns) return { verdict: 'STUCK-GUEST', holder: null, detail };
   if (srcRuns) {
@@ -265,7 +306,7 @@ export async function judge(ctx, s) {
     if (srcState !== 'closed' && srcState !== 'postmigrate') return { verdict: 'SOURCE-NOT-STOPPED', holder: null, detail };
     return { verdict: 'ok', holder: ctx.b, detail, outcome: 'destination runs' };
   }
-  // Nobody runs.
+  // Nobody runs. A destination in doubt whose source could not be asked leaves it to the person.
   if (dstState === 'paused') {
     await ctx.b.ret('cont');
     if (!(await runs(ctx.b))) return { verdict: 'PAUSED-COPY-DEAD', holder: null, detail };

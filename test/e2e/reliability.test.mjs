@@ -19,7 +19,8 @@ describe('reliability: random faults and ping-pong between two tabs', () => {
     for (let i = 0; i < 4; i++) {
       const phases = i < 3 ? precopy : postcopy;
       const phase = phases[Math.floor(rnd() * phases.length)];
-      const fault = FAULTS[Math.floor(rnd() * FAULTS.length)];
+      const faults = FAULTS.filter((f) => !(f.precopyOnly && phase.postcopy));
+      const fault = faults[Math.floor(rnd() * faults.length)];
       const returnPath = phase.postcopy || fault.needs ? true : rnd() < 0.5;
       a ??= await openSource(session.browser);
       const { record, holder, ctx } = await runFault(session.browser, a, { phase, fault, returnPath, rnd });
