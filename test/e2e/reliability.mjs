@@ -154,7 +154,20 @@ export const PHASES = [
   ...POSTCOPY_PHASES,
 ];
 
-/** What happens at the phase. `needs` filters impossible pairs (return-path faults need one). */
+/** Keeps a tab's main thread busy for `ms` (its workers go on); resolves when it is free again. */
+function freeze(tab, ms) {
+  return tab.page
+    .evaluate((ms) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end);
+    }, ms)
+    .catch(() => {});
+}
+
+/**
+ * What happens at the phase. `needs` filters impossible pairs (return-path faults need one);
+ * `precopyOnly` keeps a fault out of postcopy's phases.
+ */
 export const FAULTS = [
   { name: 'drop-link-source', inject: (ctx) => ctx.a.ret('x-tabmig-drop-link') },
   { name: 'drop-link-destination', inject: (ctx) => ctx.b.ret('x-tabmig-drop-link') },
@@ -181,12 +194,7 @@ export const FAULTS = [
     name: 'freeze-destination',
     inject: async (ctx) => {
       ctx.frozen = true;
-      ctx.frozenUntil = ctx.b.page
-        .evaluate((ms) => {
-          const end = Date.now() + ms;
-          while (Date.now() < end);
-        }, 4000)
-        .catch(() => {});
+      ctx.frozenUntil = freeze(ctx.b, 4000);
     },
   },
   {
@@ -196,12 +204,7 @@ export const FAULTS = [
     name: 'freeze-source',
     precopyOnly: true,
     inject: async (ctx) => {
-      ctx.sourceFrozenUntil = ctx.a.page
-        .evaluate((ms) => {
-          const end = Date.now() + ms;
-          while (Date.now() < end);
-        }, 4000)
-        .catch(() => {});
+      ctx.sourceFrozenUntil = freeze(ctx.a, 4000);
     },
   },
   {
