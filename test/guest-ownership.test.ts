@@ -153,6 +153,8 @@ describe('a destination in doubt asks its source', () => {
   /** A running a-b source held at `point`, its destination (under -S if asked) loading from it. */
   async function heldPair(point: 'ready-received' | 'commit-sent', dest: { startPaused?: boolean } = {}) {
     const a = await tab({ program: 'ab', name: 'source' });
+    // Control messages may be held back (setControlDelay), the switchover's round trips too.
+    await a.setParams({ 'downtime-limit': 20000 });
     const b = await tab({ incoming: 'defer', name: 'dest', ...dest });
     await abPasses(a, 1);
     const uri = `loopback:${loopbackName('doubt')}`;

@@ -71,6 +71,8 @@ export interface DoubtResolverOptions {
   intervalMs?: number;
   /** How long without any answer before the person must decide (default 8 s). */
   windowMs?: number;
+  /** Called once asking is over for good (settled or disposed): stop listening for answers. */
+  done?: () => void;
 }
 
 /**
@@ -121,9 +123,10 @@ export class DoubtResolver {
         if (!this.settled) this.onOutcome('unreachable');
       });
     }
-    const every = this.reportedUnreachable ? 4 * (this.opts.intervalMs ?? 1000) : (this.opts.intervalMs ?? 1000);
-    const untilWindow = this.reportedUnreachable ? every : Math.max(0, Math.min(every, this.startedAt + window - performance.now()));
-    this.timer = setTimeout(() => this.tick(), untilWindow);
+    // Within the window every interval (the last question right at its end); past it, less often.
+    const interval = this.opts.intervalMs ?? 1000;
+    const next = this.reportedUnreachable ? 4 * interval : Math.max(0, Math.min(interval, this.startedAt + window - performance.now()));
+    this.timer = setTimeout(() => this.tick(), next);
   }
 
   private settle(outcome: Exclude<DoubtOutcome, 'unreachable'>): void {
@@ -137,5 +140,6 @@ export class DoubtResolver {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.abort.abort();
+    this.opts.done?.();
   }
 }

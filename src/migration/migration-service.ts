@@ -697,23 +697,17 @@ export class MigrationService extends EventTarget {
       e.preventDefault();
       r.answer(m.data.outcome);
     };
+    // Only a tab of this browser shares this page's Web Locks.
     const lock = source.via === 'local' ? source.lock : null;
     const r = new DoubtResolver(
       {
         ask: () => signaling.sendSignal(peer, conn, { fate: 'ask', migration } satisfies FateQuestion),
         sourceGone: lock ? (signal) => whenLockFree(lock, signal) : null,
+        done: () => signaling.removeEventListener('signal', onAnswer),
       },
-      (o) => {
-        if (o !== 'unreachable') signaling.removeEventListener('signal', onAnswer);
-        onOutcome(o);
-      },
+      onOutcome,
     );
     signaling.addEventListener('signal', onAnswer);
-    const dispose = r.dispose.bind(r);
-    r.dispose = () => {
-      signaling.removeEventListener('signal', onAnswer);
-      dispose();
-    };
     r.start();
     return r;
   }
