@@ -50,8 +50,8 @@ async function signed(m: Record<string, unknown>): Promise<Record<string, unknow
 }
 
 /** The destination's rules as the migration service applies them (tls-creds '' unless given). */
-function destRules(consent: IncomingConsent, tlsCreds = ''): Pick<AcceptOptions, 'secrets' | 'refusal'> {
-  return { secrets: (via) => consent.secrets(via, tlsCreds), refusal: (via, none) => consent.refusal(via, none, tlsCreds) };
+function destRules(consent: IncomingConsent, tlsCreds = ''): Pick<AcceptOptions, 'pairing'> {
+  return { pairing: consent.policy(() => tlsCreds) };
 }
 
 describe('hostile tab', () => {
