@@ -225,7 +225,7 @@ describe('hostile tab', () => {
     await sleep(1200);
     const la = await connectToPeer(a, b.id, { routes, timeoutMs: 30000 });
     equal((await incoming.connection).peerId, a.id);
-    ok(refused.some((r) => r.startsWith(`${stallers[0]!.id}: this tab has too many connection attempts in progress`)), `the oldest stalled attempt gave way: ${refused.join(' | ')}`);
+    ok(refused.some((r) => r.startsWith(`${stallers[0]!.id}: this tab has too many connection attempts in progress; yours did not pair in time`)), `the oldest stalled attempt gave way: ${refused.join(' | ')}`);
     await la.close();
   });
 

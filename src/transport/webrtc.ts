@@ -153,8 +153,9 @@ export interface AcceptOptions extends WebRtcCommon {
   onRefused?: (peer: string, reason: string) => void;
   /**
    * Connection attempts in handshake at once (default 8). Each sender has one at a time; when
-   * all are taken, a new sender's offer replaces the oldest attempt that has not connected
-   * after evictAfterMs (default 2 s), so stalled offers cannot keep a real source out.
+   * all are taken, a new sender's offer replaces the oldest attempt that is evictAfterMs old
+   * (default 2 s) and has not paired (one that has not even connected first), so stalled
+   * attempts cannot keep a real source out.
    */
   maxPendingAttempts?: number;
   evictAfterMs?: number;
@@ -379,6 +380,11 @@ class Session implements PeerLink {
   /** Whether ICE and DTLS are up (the pairing runs from then on). */
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** Whether both sides proved the secret. */
+  get isPaired(): boolean {
+    return this.authed;
   }
 
   private onConnect(): void {
@@ -606,13 +612,14 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
 
   const maxPending = opts.maxPendingAttempts ?? 8;
   const evictAfterMs = opts.evictAfterMs ?? 2000;
-  /** A slot for a new sender: free, or freed from the oldest attempt stalled before connecting. */
+  /** A slot for a new sender: free, or freed from a stalled attempt (not connected, else not paired; the oldest). */
   const makeRoom = (): boolean => {
     if (attempts.size < maxPending) return true;
-    let oldest: Session | null = null;
-    for (const s of attempts.values()) if (!s.isConnected && (!oldest || s.startedAt < oldest.startedAt)) oldest = s;
-    if (!oldest || Date.now() - oldest.startedAt < evictAfterMs) return false;
-    oldest.fail('this tab has too many connection attempts in progress; yours did not connect in time');
+    const stalled = [...attempts.values()]
+      .filter((s) => !s.isPaired && !s.committed && Date.now() - s.startedAt >= evictAfterMs)
+      .sort((x, y) => Number(x.isConnected) - Number(y.isConnected) || x.startedAt - y.startedAt);
+    if (!stalled.length) return false;
+    stalled[0]!.fail('this tab has too many connection attempts in progress; yours did not pair in time');
     return true;
   };
   const onSignal = (e: Event) => {

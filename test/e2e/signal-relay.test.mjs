@@ -122,6 +122,13 @@ describe('signaling relay', () => {
     await assert.rejects(none.opened, /HTTP 403/);
     const lookalike = client('relay-test', { origin: server.base.replace('127.0.0.1', 'localhost').replace(/\/$/, '') });
     await assert.rejects(lookalike.opened, /HTTP 403/, "another name for the same server is not the page's origin");
+    // DNS rebinding: a name the attacker points at this server makes Origin and Host agree, but
+    // it is not a name the server serves pages under.
+    const port = new URL(server.base).port;
+    const rebound = new WebSocket(server.base.replace('http', 'ws') + 'signal?room=relay-test', { origin: `http://rebind.example:${port}`, headers: { Host: `rebind.example:${port}` } });
+    rebound.on('error', () => {});
+    const status = await new Promise((r) => (rebound.once('unexpected-response', (_q, res) => r(res.statusCode)), rebound.once('open', () => r('open'))));
+    assert.equal(status, 403);
     assert.match(server.log(), /relay: socket refused: Origin http:\/\/evil\.example is not this page's/);
   });
 });
