@@ -1,5 +1,7 @@
 import basicSsl from '@vitejs/plugin-basic-ssl';
 import { defineConfig } from 'vite';
+import { parseRelayLimits } from './server/relay-limits.js';
+import { parseOrigins } from './server/relay-origin.js';
 import { signalRelayPlugin } from './server/signal-relay.js';
 
 // `--mode https` (npm run class) serves over HTTPS with a self-signed certificate: a page opened
@@ -15,7 +17,15 @@ const isolation = {
 
 export default defineConfig(({ mode }) => ({
   // The signaling relay (WebSocket at /signal) for pages in other browsers or on other machines.
-  plugins: [signalRelayPlugin(), ...(httpsFor(mode) ? [basicSsl({ name: 'tabmig' })] : [])],
+  // TABMIG_RELAY_ORIGINS: other page origins it lets in (default: only the page's own);
+  // TABMIG_RELAY_LIMITS: `name=value,…` overrides of its limits (server/relay-limits.ts).
+  plugins: [
+    signalRelayPlugin({
+      origin: { origins: parseOrigins(process.env.TABMIG_RELAY_ORIGINS) },
+      limits: parseRelayLimits(process.env.TABMIG_RELAY_LIMITS),
+    }),
+    ...(httpsFor(mode) ? [basicSsl({ name: 'tabmig' })] : []),
+  ],
   server: { headers: isolation },
   preview: { headers: isolation },
   worker: { format: 'es' },

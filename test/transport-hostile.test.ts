@@ -50,8 +50,8 @@ async function signed(m: Record<string, unknown>): Promise<Record<string, unknow
 }
 
 /** The destination's rules as the migration service applies them (tls-creds '' unless given). */
-function destRules(consent: IncomingConsent, tlsCreds = ''): Pick<AcceptOptions, 'secrets' | 'refusal'> {
-  return { secrets: (via) => consent.secrets(via, tlsCreds), refusal: (via, none) => consent.refusal(via, none, tlsCreds) };
+function destRules(consent: IncomingConsent, tlsCreds = ''): Pick<AcceptOptions, 'pairing'> {
+  return { pairing: consent.policy(() => tlsCreds) };
 }
 
 describe('hostile tab', () => {
@@ -195,6 +195,37 @@ describe('hostile tab', () => {
     const receiving = wb.call({ cmd: 'recv', id: CHANNEL.main });
     ok((await wa.call({ cmd: 'send', id: CHANNEL.main, bytes: 4 * MiB, close: true })).ok);
     equal((await receiving).got, 4 * MiB);
+    await la.close();
+  });
+
+  it('stalled offers from many peers cannot keep a real source out, and one peer holds one attempt', async () => {
+    const { sigs, notes } = world(['source', 'dest', ...Array.from({ length: 9 }, (_, i) => `staller${i}`)]);
+    const [a, b, ...stallers] = sigs as [Signaling, Signaling, ...Signaling[]];
+    const refused: string[] = [];
+    const incoming = acceptFromPeer(b, { routes, maxPendingAttempts: 8, evictAfterMs: 1000, onRefused: (p, r) => refused.push(`${p}: ${r}`) });
+    await eventually(() => stallers.every((s) => s.peer(b.id)?.incoming) && a.peer(b.id)?.incoming, 5000, 'all see B waiting');
+    // Each staller sends a real offer (its own connection, one sha-256 fingerprint) and then nothing:
+    // the destination answers and waits for an ICE and DTLS handshake that never comes.
+    const pcs: RTCPeerConnection[] = [];
+    cleanup.push(() => pcs.forEach((pc) => pc.close()));
+    const stall = async (s: Signaling, conn: string) => {
+      const pc = new RTCPeerConnection();
+      pcs.push(pc);
+      pc.createDataChannel('x');
+      await pc.setLocalDescription();
+      s.sendSignal(b.id, conn, { type: 'offer', sdp: pc.localDescription!.sdp });
+    };
+    for (let i = 0; i < 8; i++) await stall(stallers[i]!, `s${i}`);
+    for (let i = 0; i < 5; i++) await stall(stallers[0]!, `again${i}`);
+    await eventually(() => notes.some((n) => /another offer from .* while its attempt is in progress; dropped/.test(n)), 3000, 'one attempt per peer');
+    // The ninth is turned away at once while every attempt is young …
+    await stall(stallers[8]!, 'late');
+    await eventually(() => notes.some((n) => /too many connection attempts at once/.test(n)), 3000, 'refused while all are young');
+    // … and once they are old enough, a real source takes the place of the oldest.
+    await sleep(1200);
+    const la = await connectToPeer(a, b.id, { routes, timeoutMs: 30000 });
+    equal((await incoming.connection).peerId, a.id);
+    ok(refused.some((r) => r.startsWith(`${stallers[0]!.id}: this tab has too many connection attempts in progress; yours did not pair in time`)), `the oldest stalled attempt gave way: ${refused.join(' | ')}`);
     await la.close();
   });
 

@@ -131,17 +131,31 @@ describe('transport: signaling', () => {
     equal(atC.length, 0);
   });
 
-  it('refuses an offer nobody in the tab is listening for', async () => {
+  it('ignores an offer nobody in the tab is listening for (a flood of them too), and answers queries a few times a second', async () => {
     const ch = room();
     const a = make(ch);
     const b = make(ch);
     await eventually(() => a.peer(b.id), 3000, 'discovery');
     const got: SignalMessage[] = [];
+    const notes: string[] = [];
     a.addEventListener('signal', (e) => got.push((e as CustomEvent<SignalMessage>).detail));
-    a.sendSignal(b.id, 'c9', { type: 'offer', sdp: 'v=0' });
-    await eventually(() => got.length, 2000, 'reject came back');
-    equal(got[0].kind, 'reject');
-    equal(got[0].conn, 'c9');
-    equal(got[0].reason, 'this tab is not waiting for an incoming migration');
+    b.addEventListener('note', (e) => notes.push((e as CustomEvent<string>).detail));
+    for (let i = 0; i < 50; i++) a.sendSignal(b.id, `c${i}`, { type: 'offer', sdp: 'v=0' });
+    await eventually(() => notes.some((n) => /while this tab is not waiting for a migration; ignored/.test(n)), 3000, 'noted');
+    await new Promise((r) => setTimeout(r, 500));
+    equal(got.length, 0, 'no refusal comes back: a tab that is not waiting sends nothing');
+    // Queries: each would make B announce; a burst of them makes only a few announcements.
+    let announces = 0;
+    const spy = new BroadcastChannel(ch);
+    spy.onmessage = (e) => {
+      if ((e.data as { type?: string; peer?: { id?: string } })?.type === 'announce' && (e.data as { peer: { id: string } }).peer.id === b.id) announces++;
+    };
+    const t0 = Date.now();
+    for (let i = 0; i < 40; i++) (a as unknown as { query(): void }).query();
+    await new Promise((r) => setTimeout(r, 1000));
+    spy.close();
+    const perSecond = announces / ((Date.now() - t0) / 1000);
+    ok(perSecond <= 7, `40 queries made ${announces} announcements in ${Date.now() - t0} ms`);
+    ok(announces >= 1, 'queries are still answered');
   });
 });

@@ -149,7 +149,7 @@ describe('transport: webrtc', () => {
     // B is not waiting for an incoming migration at all.
     await eventually(() => a.peer(b.id), 5000, 'A sees B');
     let e = await rejects(connectToPeer(a, b.id, { routes }));
-    match((e as Error).message, new RegExp(`^Failed to connect to 'webrtc:${b.id}': this tab is not waiting for an incoming migration$`));
+    match((e as Error).message, new RegExp(`^Failed to connect to 'webrtc:${b.id}': that tab is not waiting for an incoming migration$`));
     // B accepts only from C.
     const incoming = acceptFromPeer(b, { routes, from: c.id });
     await eventually(() => a.peer(b.id)?.incoming, 5000, 'B announced incoming');

@@ -10,7 +10,8 @@ import type { Machine } from '../guest/machine.js';
 import { listenLoopback } from '../transport/loopback.js';
 import type { MigrationLink } from '../transport/link.js';
 import { CHANNEL, type ChannelRoute } from '../transport/routes.js';
-import type { PeerVia, Signaling } from '../transport/signaling.js';
+import type { PairingPolicy } from '../transport/pairing.js';
+import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { acceptFromPeer } from '../transport/webrtc.js';
 import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from './destination/incoming-protocol.js';
@@ -80,10 +81,9 @@ export class IncomingMigration {
     private readonly file?: Blob,
     /** The service's page state: the worker marks pages RECEIVED in it (the memory map draws it). */
     private readonly pageState?: PageState,
-    /** webrtc: which secrets pair a source that came a given way, and why one is refused. */
+    /** webrtc: what a source must prove (transport/consent.ts), and the ICE servers and policy. */
     private readonly pairing?: {
-      secrets(via: PeerVia): string[];
-      refusal(via: PeerVia, usedNone: boolean): string;
+      policy: PairingPolicy;
       /** ICE servers and policy (?ice= and the settings panel). */
       ice?: { iceServers?: RTCIceServer[]; iceTransportPolicy?: RTCIceTransportPolicy };
     },
@@ -156,7 +156,7 @@ export class IncomingMigration {
         routes,
         from: uri.peer,
         info: { ramSize: this.machine.ramSize },
-        ...(this.pairing ? { secrets: this.pairing.secrets, refusal: this.pairing.refusal, ...this.pairing.ice } : {}),
+        ...(this.pairing ? { pairing: this.pairing.policy, ...this.pairing.ice } : {}),
         // A refused attempt leaves this tab waiting; the log says who and why.
         onRefused: (peer, reason) => this.hooks.log(`incoming connection from '${peer}' refused: ${reason}`),
       });

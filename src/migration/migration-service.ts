@@ -96,8 +96,13 @@ export class MigrationService extends EventTarget {
   ) {
     super();
     this.consent = new IncomingConsent(agreed);
-    this.consent.addEventListener('change', () => {
+    this.consent.addEventListener('agree', () => {
       this.note('this tab agreed to receive a migration');
+      this.changed();
+    });
+    this.consent.addEventListener('failed', () => {
+      const n = this.consent.failedAttempts;
+      this.note(`pairing: ${n} failed attempt${n === 1 ? '' : 's'} so far; the pairing code changes after each`);
       this.changed();
     });
     // Dropped and refused signaling goes to the event log.
@@ -509,8 +514,7 @@ export class MigrationService extends EventTarget {
       autostart: this.autostart,
       inDoubt: () => this.inDoubt(inc),
     }, opts.file, this.pageState, {
-      secrets: (via) => this.consent.secrets(via, this.options.tlsCreds),
-      refusal: (via, usedNone) => this.consent.refusal(via, usedNone, this.options.tlsCreds),
+      policy: this.consent.policy(() => this.options.tlsCreds),
       ice: this.ice,
     }, this.streamLog);
     try {

@@ -18,6 +18,7 @@ export function registerTransportCommands(dispatcher: QmpDispatcher, mig: Migrat
         fingerprint: id?.fingerprint ?? '',
         sas: id?.sas ?? '',
         code: mig.consent.code,
+        failedAttempts: mig.consent.failedAttempts,
         agreed: mig.consent.agreed,
         relay: signaling.relayState,
       };

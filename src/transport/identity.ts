@@ -3,6 +3,7 @@
 // fingerprint as the SDP carries it, and a short authentication string people can compare.
 // Also this tab's pairing code: what the waiting tab shows for a peer to type.
 
+import { fingerprintOf } from './dtls-fingerprint.js';
 import { openIdentityDB } from './identity-db.js';
 import { newPeerId } from './signaling.js';
 
@@ -20,17 +21,6 @@ const CERT_LIFETIME_MS = 365 * 24 * 3600 * 1000;
 
 let loaded: Identity | null = null;
 let loading: Promise<Identity> | null = null;
-
-export function fingerprintOf(cert: RTCCertificate): string {
-  const fp = cert.getFingerprints().find((f) => f.algorithm === 'sha-256') ?? cert.getFingerprints()[0];
-  return (fp?.value ?? '').toUpperCase();
-}
-
-/** The `a=fingerprint:sha-256 …` value of an SDP (upper case), or ''. */
-export function sdpFingerprint(sdp: string | undefined | null): string {
-  const m = /^a=fingerprint:sha-256 ([0-9A-Fa-f:]+)\s*$/m.exec(sdp ?? '');
-  return m ? m[1]!.toUpperCase() : '';
-}
 
 const SAS_ALPHABET = 'abcdefghijkmnpqrstuvwxyz23456789';
 

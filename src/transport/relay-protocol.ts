@@ -8,11 +8,6 @@ export const RELAY_PROTOCOL = 1;
 export const RELAY_PATH = '/signal';
 /** Largest frame either side sends or accepts (an SDP offer with candidates is ~3 KiB). */
 export const RELAY_MAX_BYTES = 16 * 1024;
-/** Per connection: messages per second, and the burst above that, before the relay drops. */
-export const RELAY_RATE_PER_S = 40;
-export const RELAY_BURST = 120;
-/** Peers per room. */
-export const RELAY_ROOM_LIMIT = 200;
 /** Room names: what a teacher types after ?room= */
 export const ROOM_PATTERN = /^[A-Za-z0-9_.-]{1,40}$/;
 /** Peer ids: what Signaling's newPeerId makes (and people type). */

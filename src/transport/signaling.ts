@@ -12,7 +12,9 @@
 // claiming it (an id yields only to an instance that was there first, within this tab's first
 // query round: a duplicated tab); a bye also needs the leave token whose hash the tab
 // announced; floods are capped per sender and malformed or unsigned messages dropped, each with
-// a note ('note' events, the event log).
+// a note ('note' events, the event log). Nothing a peer sends makes this tab send without
+// bound: an offer to a tab that is not waiting is ignored (not answered), refusals are rate
+// limited, and queries are answered with at most a few announcements a second.
 //
 // Each tab has a peer id kept in sessionStorage, so a reload keeps it. A duplicated tab copies
 // sessionStorage and with it the id; every instance also carries a per-load nonce and its start
@@ -82,6 +84,15 @@ type Wire = (
 };
 
 const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+/** Refusals sent per second (and the burst), whatever the peers send. */
+const REJECT_PER_S = 5;
+const REJECT_BURST = 10;
+/** Queries are answered with one announcement at most this often. */
+const ANSWER_INTERVAL_MS = 200;
+/** Presence messages (announce, query) per second from one known peer, and from all unknown ones. */
+const PRESENCE_PER_SENDER = 20;
+const PRESENCE_FROM_UNKNOWN = 200;
 
 function b64(bytes: ArrayBuffer): string {
   let s = '';
@@ -157,7 +168,7 @@ export type IdChangedDetail = { old: string; id: string };
  *  - 'peer-left': CustomEvent<PeerLeftDetail>
  *  - 'id': this tab's id changed (duplicate detected), CustomEvent<IdChangedDetail>
  *  - 'signal': CustomEvent<SignalMessage> addressed to this tab; cancelable: a listener that
- *    handles it calls preventDefault(), and an offer nobody claims is refused automatically.
+ *    handles it calls preventDefault(); an offer nobody claims is ignored (noted, not answered).
  *  - 'note': CustomEvent<string>, something dropped or refused, for the event log
  *  - 'relay': the relay connection's state changed (Event; see relayState)
  *  - 'token': CustomEvent<{peer: string; token: string}>, a copy-paste token is ready
@@ -201,6 +212,16 @@ export class Signaling extends EventTarget {
   private floodCount = 0;
   private readonly floodBySender = new Map<string, number>();
   private readonly noted = new Map<string, number>();
+  /** Refusals this tab may still send (a token bucket: a flood of offers is not answered in kind). */
+  private rejectTokens = REJECT_BURST;
+  private rejectRefill = Date.now();
+  /** Query answers: one announcement at most every ANSWER_INTERVAL_MS, the rest coalesced. */
+  private lastAnswerAt = 0;
+  private answerTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Presence messages per claimed sender in the current second, and from senders not yet known. */
+  private presenceWindow = 0;
+  private readonly presenceBySender = new Map<string, number>();
+  private presenceFromUnknown = 0;
   // relay
   private readonly relayUrl: string | null;
   private ws: WebSocket | null = null;
@@ -322,10 +343,10 @@ export class Signaling extends EventTarget {
     return () => this.removeEventListener('peers', h);
   }
 
-  /** Resolves with the peer once it is known, or undefined after timeoutMs. */
-  waitForPeer(id: string, timeoutMs: number): Promise<PeerInfo | undefined> {
+  /** Resolves with the peer once it is known (and `pred` holds for it), or undefined after timeoutMs. */
+  waitForPeer(id: string, timeoutMs: number, pred: (p: PeerInfo) => boolean = () => true): Promise<PeerInfo | undefined> {
     const now = this.peer(id);
-    if (now || this.closedFlag) return Promise.resolve(now);
+    if ((now && pred(now)) || this.closedFlag) return Promise.resolve(now && pred(now) ? now : undefined);
     return new Promise((resolve) => {
       const done = (p: PeerInfo | undefined) => {
         clearTimeout(t);
@@ -334,7 +355,7 @@ export class Signaling extends EventTarget {
       };
       const check = () => {
         const p = this.peer(id);
-        if (p) done(p);
+        if (p && pred(p)) done(p);
       };
       const t = setTimeout(() => done(undefined), timeoutMs);
       this.addEventListener('peers', check);
@@ -347,8 +368,17 @@ export class Signaling extends EventTarget {
     this.route(to, { from: this._id, conn, kind: 'signal', data });
   }
 
-  /** Tells an initiator its connection attempt is refused. */
+  /**
+   * Tells an initiator its connection attempt is refused. Rate limited: refusals answer what
+   * peers send, and a flood of offers must not make this tab flood the relay (which would cut
+   * it off) or the BroadcastChannel.
+   */
   sendReject(to: string, conn: string, reason: string): void {
+    const now = Date.now();
+    this.rejectTokens = Math.min(REJECT_BURST, this.rejectTokens + ((now - this.rejectRefill) / 1000) * REJECT_PER_S);
+    this.rejectRefill = now;
+    if (this.rejectTokens < 1) return this.note('reject-limit', `signaling: too many refusals to send; the one to ${to} dropped`);
+    this.rejectTokens -= 1;
     this.route(to, { from: this._id, conn, kind: 'reject', reason });
   }
 
@@ -525,11 +555,14 @@ export class Signaling extends EventTarget {
     }
   }
 
-  /** Dispatches a message addressed to this tab; refuses an offer nobody claims. */
+  /**
+   * Dispatches a message addressed to this tab. An offer nobody claims (this tab is not waiting)
+   * is ignored, not answered: a source sees from the presence whether a tab waits.
+   */
   private deliver(msg: SignalMessage): void {
     const claimed = !this.dispatchEvent(new CustomEvent<SignalMessage>('signal', { detail: msg, cancelable: true }));
     const offer = msg.kind === 'signal' && (msg.data as { type?: unknown } | null)?.type === 'offer';
-    if (!claimed && offer) this.sendReject(msg.from, msg.conn, 'this tab is not waiting for an incoming migration');
+    if (!claimed && offer) this.note('offer-not-waiting', `signaling: an offer from ${String(msg.from).slice(0, 40)} while this tab is not waiting for a migration; ignored`);
   }
 
   /**
@@ -542,6 +575,7 @@ export class Signaling extends EventTarget {
     clearInterval(this.timer);
     this.bc.close();
     if (this.relayTimer) clearTimeout(this.relayTimer);
+    if (this.answerTimer) clearTimeout(this.answerTimer);
     this.ws?.close();
     this.ws = null;
     for (const o of this.tokenOut.values()) if (o.timer) clearTimeout(o.timer);
@@ -633,9 +667,26 @@ export class Signaling extends EventTarget {
     if (this.signedBye && !this.closedFlag) this.bc.postMessage(this.signedBye);
   }
 
+  /** This tab's presence changed: say it here and to the relay's room. */
   private announce(): void {
     this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'announce', peer: this.presence() });
     this.relaySend({ t: 'update', peer: this.relayPresence() });
+  }
+
+  /**
+   * Answers a query on the BroadcastChannel (the relay keeps presence itself): at once if the
+   * last answer is ANSWER_INTERVAL_MS old, else once when it is, for all queries in between.
+   */
+  private answerQuery(): void {
+    if (this.answerTimer) return;
+    const wait = this.lastAnswerAt + ANSWER_INTERVAL_MS - Date.now();
+    const answer = () => {
+      this.answerTimer = null;
+      this.lastAnswerAt = Date.now();
+      this.post({ app: APP, v: SIGNALING_PROTOCOL, type: 'announce', peer: this.presence() });
+    };
+    if (wait <= 0) answer();
+    else this.answerTimer = setTimeout(answer, wait);
   }
 
   private query(): void {
@@ -698,6 +749,21 @@ export class Signaling extends EventTarget {
         return this.note('flood', `signaling: a flood of messages for this tab (from ${key}); the rest of this second's dropped`);
       }
     }
+    // Presence is checked (a signature each) at a bounded rate: per known peer, and in all for
+    // ids this tab does not know yet, so a flood of made-up peers does not crowd out real ones.
+    if (m.type === 'announce' || m.type === 'query') {
+      const now = Date.now();
+      if (now - this.presenceWindow >= 1000) {
+        this.presenceWindow = now;
+        this.presenceBySender.clear();
+        this.presenceFromUnknown = 0;
+      }
+      const id = isObj(m.peer) ? String(m.peer.id).slice(0, 40) : '';
+      const over = this.table.has(id)
+        ? (this.presenceBySender.set(id, (this.presenceBySender.get(id) ?? 0) + 1).get(id) ?? 0) > PRESENCE_PER_SENDER
+        : ++this.presenceFromUnknown > PRESENCE_FROM_UNKNOWN;
+      if (over) return this.note('presence-flood', `signaling: a flood of presence messages (as ${id || 'unknown'}); the rest of this second's dropped`);
+    }
     // Checked in order per claimed sender: presence against the key it carries when the id
     // and instance are new here, everything else against the key its sender's presence bound.
     const claimed = m.type === 'announce' || m.type === 'query' ? (isObj(m.peer) ? String(m.peer.id) : '') : String((m as { from?: unknown }).from);
@@ -728,7 +794,7 @@ export class Signaling extends EventTarget {
       case 'announce':
       case 'query':
         this.onPresence(m.peer);
-        if (m.type === 'query') this.announce();
+        if (m.type === 'query') this.answerQuery();
         break;
       case 'bye': {
         const p = this.table.get(m.from);

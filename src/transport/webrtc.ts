@@ -20,14 +20,12 @@
 // before the other side has said so, so no message reaches a stream id the peer has no channel
 // for yet.
 //
-// Pairing (pairing.ts) comes first on the control channel, before any hello: both sides send a
-// nonce, the source proves it holds the secret over both DTLS fingerprints and both nonces, the
-// destination checks it against the secrets it accepts from a peer that came this way and
-// proves itself in turn. No hello, and so no channel and no migration byte, before that.
-//
-//   auth {nonce}                     ◄─►     auth {nonce}
-//   auth-mac {mac(source)}           ──►     checks; auth-mac {mac(destination)} or refuse
-//   checks; hello ...
+// Pairing (pairing.ts) comes first on the control channel, before any hello: a CPace run whose
+// password is the secret and whose channel identifier is both DTLS fingerprints as this
+// connection verified them (the peer's from the certificate DTLS received, never from the SDP).
+// No hello, and so no channel and no migration byte, before both sides confirmed the same key.
+// A session description that carries anything but one sha-256 fingerprint is refused before a
+// connection is even made (dtls-fingerprint.ts says why).
 //
 // Signaling is only trusted as far as it must be: a session listens to its own peer's messages
 // that came the way that peer did (BroadcastChannel, relay, token), takes one answer, and once
@@ -41,8 +39,8 @@ import * as simplePeerModule from 'simple-peer/simplepeer.min.js';
 import type SimplePeerNs from 'simple-peer';
 import { TransportError, type CloseInfo } from './channel.js';
 import { channelLabel, checkRoutes, deliverChannel, type ChannelId, type ChannelRoute } from './routes.js';
-import { sdpFingerprint } from './identity.js';
-import { checkPairingMac, newNonce, pairingMac, tlsHandshakeError, type Transcript } from './pairing.js';
+import { fingerprintOf, sdpFingerprint, sdpFingerprintProblem, verifiedRemoteFingerprint } from './dtls-fingerprint.js';
+import { OPEN_POLICY, Pairing, tlsHandshakeError, type Fingerprints, type MigrationRole, type PairingMessage, type PairingPolicy } from './pairing.js';
 import { newPeerId, type PeerLeftDetail, type PeerVia, type SignalMessage, type Signaling } from './signaling.js';
 
 export const WEBRTC_PROTOCOL = 1;
@@ -61,7 +59,7 @@ function peerClass(): PeerCtor {
   return ctor;
 }
 
-export type MigrationRole = 'source' | 'destination';
+export type { MigrationRole } from './pairing.js';
 
 interface Hello {
   t: 'hello';
@@ -76,8 +74,7 @@ interface Hello {
 
 type Control =
   | Hello
-  | { t: 'auth'; nonce: string }
-  | { t: 'auth-mac'; mac: string }
+  | PairingMessage
   | { t: 'ready' }
   | { t: 'refuse'; reason: string }
   | { t: 'bye'; reason: string }
@@ -150,22 +147,18 @@ export interface AcceptOptions extends WebRtcCommon {
   from?: string | null;
   /** Per attempt: a connection that has not finished its handshake by then is dropped (20 s). */
   handshakeTimeoutMs?: number;
-  /**
-   * The secrets accepted from a source that came this way, in order; '' accepts a source that
-   * proves none (a tab of this browser, when the person agreed). Default: [''].
-   */
-  secrets?: (via: PeerVia) => string[];
-  /** Why a source is refused that proved no secret (usedNone) or one this side does not accept. */
-  refusal?: (via: PeerVia, usedNone: boolean) => string;
-  /** An attempt failed before it got this side's channels (wrong secret, flood, …): for the log. */
+  /** What a source must prove, and the words of a refusal (default: anyone, no secret needed). */
+  pairing?: PairingPolicy;
+  /** An attempt failed before it got this side's channels (wrong secret, bad SDP, …): for the log. */
   onRefused?: (peer: string, reason: string) => void;
-  /** Connection attempts in handshake at once, before more offers are dropped (default 4). */
+  /**
+   * Connection attempts in handshake at once (default 8). Each sender has one at a time; when
+   * all are taken, a new sender's offer replaces the oldest attempt that is evictAfterMs old
+   * (default 2 s) and has not paired (one that has not even connected first), so stalled
+   * attempts cannot keep a real source out.
+   */
   maxPendingAttempts?: number;
-}
-
-/** The default refusal: QEMU's TLS wording, since tls-creds is what pairs two peers. */
-export function defaultRefusal(_via: PeerVia, usedNone: boolean): string {
-  return tlsHandshakeError(usedNone ? 'the destination requires a pairing secret (set tls-creds)' : 'the pairing secret (tls-creds) or code does not match');
+  evictAfterMs?: number;
 }
 
 export interface WebRtcIncoming {
@@ -233,22 +226,15 @@ class Session implements PeerLink {
   private answered = false;
   /** Pairing finished: hellos may flow. */
   private authed = false;
-  private readonly myNonce = newNonce();
-  private peerNonce: string | null = null;
-  private authSent = false;
-  /** Destination: the source's MAC, if it came before its nonce could be used. */
-  private pendingMac: string | null = null;
+  private readonly pairing: Pairing;
+  readonly startedAt = Date.now();
 
   constructor(
     readonly sig: Signaling,
     readonly role: MigrationRole,
     readonly peerId: string,
     readonly connection: string,
-    private readonly opts: WebRtcCommon & {
-      secret?: string;
-      secrets?: (via: PeerVia) => string[];
-      refusal?: (via: PeerVia, usedNone: boolean) => string;
-    },
+    private readonly opts: WebRtcCommon & { secret?: string; pairing?: PairingPolicy },
     /** Which way this peer's signaling travels; messages that come another way are not its. */
     readonly via: PeerVia,
     /** Handshake outcome: called once with null (ready) or an error. */
@@ -258,6 +244,22 @@ class Session implements PeerLink {
   ) {
     this.uri = role === 'source' ? `webrtc:${peerId}` : 'webrtc:';
     this.closed = new Promise<CloseInfo>((r) => (this.resolveClosed = r));
+    this.pairing = new Pairing({
+      role,
+      via,
+      send: (m) => this.sendCtl(m),
+      fingerprints: () => this.fingerprints(),
+      secret: opts.secret ?? '',
+      policy: opts.pairing ?? OPEN_POLICY,
+    });
+    this.pairing.done.then(
+      () => {
+        if (this.closeInfo) return;
+        this.authed = true;
+        if (this.role === 'source') this.sendCtl(this.hello());
+      },
+      (e: Error) => this.authFail(e.message),
+    );
     const Peer = peerClass();
     const config: RTCConfiguration = { iceServers: opts.iceServers ?? [] };
     if (opts.iceTransportPolicy) config.iceTransportPolicy = opts.iceTransportPolicy;
@@ -294,6 +296,8 @@ class Session implements PeerLink {
         // One answer per attempt (the destination gets its one offer through signal()).
         if (this.role === 'destination' || this.answered || sdp === 'offer') return sig.note('extra-sdp', `signaling: an unexpected ${sdp} for connection ${connection} dropped`);
         this.answered = true;
+        const problem = sdpFingerprintProblem((m.data as { sdp?: string }).sdp);
+        if (problem) return this.fail(tlsHandshakeError(`the answer from '${peerId}': ${problem}`));
         try {
           this.peer.signal(m.data as SimplePeerNs.SignalData);
         } catch (err) {
@@ -373,82 +377,41 @@ class Session implements PeerLink {
     }
   }
 
+  /** Whether ICE and DTLS are up (the pairing runs from then on). */
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Whether both sides proved the secret. */
+  get isPaired(): boolean {
+    return this.authed;
+  }
+
   private onConnect(): void {
     this.connected = true;
-    this.sendAuth();
+    this.pairing.start();
   }
 
-  private sendAuth(): void {
-    if (this.authSent) return;
-    this.authSent = true;
-    this.sendCtl({ t: 'auth', nonce: this.myNonce });
-  }
-
-  /** Both fingerprints as each side's SDP has them, and both nonces, in source/destination order. */
-  private transcript(): Transcript | string {
-    const mine = sdpFingerprint(this.pc.localDescription?.sdp);
-    const theirs = sdpFingerprint(this.pc.remoteDescription?.sdp);
-    if (!mine || !theirs) return 'no DTLS fingerprint in the session description';
+  /**
+   * This side's fingerprint (its certificate's; with none configured, the one of the SDP it
+   * wrote itself) and the peer's: the certificate DTLS received, which must also be the one its
+   * SDP and its announcement named.
+   */
+  private async fingerprints(): Promise<Fingerprints | string> {
+    const mine = this.sig.certificate ? fingerprintOf(this.sig.certificate) : sdpFingerprint(this.pc.localDescription?.sdp);
+    const theirs = await verifiedRemoteFingerprint(this.pc);
+    if (!mine || !theirs) return 'no verified DTLS certificate on this connection';
+    if (theirs !== sdpFingerprint(this.pc.remoteDescription?.sdp)) return `peer '${this.peerId}' presented a certificate other than the one its session description names`;
     // A peer that announced its certificate must present that one (a takeover would not).
     const announced = this.sig.peer(this.peerId)?.fp;
     if (announced && announced !== theirs) return `peer '${this.peerId}' presented a certificate other than the one it announced`;
-    const src = this.role === 'source';
-    return {
-      sourceFp: src ? mine : theirs,
-      destFp: src ? theirs : mine,
-      sourceNonce: src ? this.myNonce : this.peerNonce!,
-      destNonce: src ? this.peerNonce! : this.myNonce,
-    };
+    return { mine, theirs };
   }
 
   private authFail(reason: string): void {
     if (this.closeInfo) return;
     this.sendCtl({ t: 'refuse', reason });
     this.fail(reason);
-  }
-
-  private async onAuthNonce(nonce: unknown): Promise<void> {
-    if (this.peerNonce !== null || typeof nonce !== 'string' || nonce.length > 100) return this.authFail(tlsHandshakeError('malformed pairing message'));
-    this.peerNonce = nonce;
-    this.sendAuth();
-    if (this.role === 'source') {
-      const t = this.transcript();
-      if (typeof t === 'string') return this.authFail(tlsHandshakeError(t));
-      const mac = await pairingMac(this.opts.secret ?? '', t, 'source');
-      this.sendCtl({ t: 'auth-mac', mac });
-    } else if (this.pendingMac !== null) {
-      await this.onAuthMac(this.pendingMac);
-    }
-  }
-
-  private async onAuthMac(mac: unknown): Promise<void> {
-    if (this.authed || this.closeInfo) return;
-    if (typeof mac !== 'string' || mac.length > 200) return this.authFail(tlsHandshakeError('malformed pairing message'));
-    if (this.peerNonce === null) {
-      if (this.role === 'destination') this.pendingMac = mac;
-      return;
-    }
-    const t = this.transcript();
-    if (typeof t === 'string') return this.authFail(tlsHandshakeError(t));
-    if (this.role === 'source') {
-      if (!(await checkPairingMac(this.opts.secret ?? '', t, 'destination', mac))) {
-        return this.authFail(tlsHandshakeError('the destination did not prove the pairing secret (tls-creds)'));
-      }
-      this.authed = true;
-      this.sendCtl(this.hello());
-      return;
-    }
-    const accepted = this.opts.secrets ? this.opts.secrets(this.via) : [''];
-    for (const secret of accepted) {
-      if (await checkPairingMac(secret, t, 'source', mac)) {
-        if (this.closeInfo) return;
-        this.authed = true;
-        this.sendCtl({ t: 'auth-mac', mac: await pairingMac(secret, t, 'destination') });
-        return;
-      }
-    }
-    const usedNone = !accepted.includes('') && (await checkPairingMac('', t, 'source', mac));
-    this.authFail((this.opts.refusal ?? defaultRefusal)(this.via, usedNone));
   }
 
   /** What is wrong with the peer's hello, or null. */
@@ -484,10 +447,9 @@ class Session implements PeerLink {
     if (typeof m !== 'object' || m === null) return this.fail('malformed control message');
     switch (m.t) {
       case 'auth':
-        void this.onAuthNonce(m.nonce);
-        break;
-      case 'auth-mac':
-        void this.onAuthMac(m.mac);
+      case 'pake':
+      case 'pake-confirm':
+        this.pairing.receive(m);
         break;
       case 'hello': {
         if (this.committed) return; // duplicate: channels exist already
@@ -598,8 +560,13 @@ export async function connectToPeer(sig: Signaling, peerId: string, opts: Connec
   if (!peerId) throw new TransportError(`${where}: no peer id`);
   if (peerId === sig.id) throw new TransportError(`${where}: that is this tab`);
   if (sig.closed) throw new TransportError(`${where}: signaling is closed`);
-  const known = await sig.waitForPeer(peerId, opts.discoveryTimeoutMs ?? 3000);
-  if (!known) throw new TransportError(`${where}: no tab with that peer id`);
+  const discoveryMs = opts.discoveryTimeoutMs ?? 3000;
+  const listed = await sig.waitForPeer(peerId, discoveryMs);
+  if (!listed) throw new TransportError(`${where}: no tab with that peer id`);
+  // A tab that is not waiting ignores offers (it does not answer them): its presence says so.
+  const known = await sig.waitForPeer(peerId, discoveryMs, (p) => p.incoming);
+  if (!known) throw new TransportError(`${where}: that tab is not waiting for an incoming migration`);
+  if (known.incomingFrom && known.incomingFrom !== sig.id) throw new TransportError(`${where}: that tab accepts an incoming migration only from '${known.incomingFrom}'`);
   // A copy-paste token goes through people: give them minutes, not seconds.
   const timeoutMs = opts.timeoutMs ?? (known.via === 'token' ? 600000 : 20000);
   return new Promise<PeerLink>((resolve, reject) => {
@@ -643,7 +610,18 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
     sig.setIncoming(false);
   };
 
-  const maxPending = opts.maxPendingAttempts ?? 4;
+  const maxPending = opts.maxPendingAttempts ?? 8;
+  const evictAfterMs = opts.evictAfterMs ?? 2000;
+  /** A slot for a new sender: free, or freed from a stalled attempt (not connected, else not paired; the oldest). */
+  const makeRoom = (): boolean => {
+    if (attempts.size < maxPending) return true;
+    const stalled = [...attempts.values()]
+      .filter((s) => !s.isPaired && !s.committed && Date.now() - s.startedAt >= evictAfterMs)
+      .sort((x, y) => Number(x.isConnected) - Number(y.isConnected) || x.startedAt - y.startedAt);
+    if (!stalled.length) return false;
+    stalled[0]!.fail('this tab has too many connection attempts in progress; yours did not pair in time');
+    return true;
+  };
   const onSignal = (e: Event) => {
     const m = (e as CustomEvent<SignalMessage>).detail;
     if (m.kind !== 'signal') return;
@@ -661,10 +639,21 @@ export function acceptFromPeer(sig: Signaling, opts: AcceptOptions): WebRtcIncom
       sig.note('offer-unknown', `signaling: an offer from unknown peer '${String(m.from).slice(0, 40)}' dropped`);
       return;
     }
-    // A flood of offers: a few handshakes at a time, one per peer; the rest are dropped.
-    if (attempts.size >= maxPending || [...attempts.keys()].some((k) => k.startsWith(`${m.from} `))) {
-      sig.note('offer-flood', `signaling: too many connection attempts (from ${m.from}); offer dropped`);
+    // One attempt per sender at a time: a sender's further offers are dropped, so one member of
+    // a room cannot take the slots of the others.
+    if ([...attempts.values()].some((a) => a.peerId === m.from)) {
+      sig.note('offer-flood', `signaling: another offer from ${m.from} while its attempt is in progress; dropped`);
       return;
+    }
+    const problem = sdpFingerprintProblem((m.data as { sdp?: string }).sdp);
+    if (problem) {
+      const reason = tlsHandshakeError(`the offer from '${m.from}': ${problem}`);
+      opts.onRefused?.(m.from, reason);
+      return sig.sendReject(m.from, m.conn, reason);
+    }
+    if (!makeRoom()) {
+      sig.note('offer-busy', `signaling: too many connection attempts at once; the offer from ${m.from} refused`);
+      return sig.sendReject(m.from, m.conn, 'this tab has too many connection attempts in progress; try again in a moment');
     }
     let session!: Session;
     // A token's answer goes back through people: minutes, not seconds.

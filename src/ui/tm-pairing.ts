@@ -10,6 +10,7 @@ interface PairingFacts {
   fingerprint: string;
   sas: string;
   code: string;
+  failedAttempts: number;
   agreed: boolean;
   relay: string;
 }
@@ -47,6 +48,10 @@ export class TmPairing extends LitElement {
         letter-spacing: 0.08em;
         color: var(--tm-accent);
         user-select: all;
+      }
+      .failed {
+        font-family: inherit;
+        color: var(--tm-danger);
       }
       .consent {
         display: flex;
@@ -138,6 +143,13 @@ export class TmPairing extends LitElement {
         <dl class="facts">
           <dt>Pairing code</dt>
           <dd class="code" title="A peer sets tls-creds to this code to migrate into this tab">${f?.code ?? '—'}</dd>
+          ${f && f.failedAttempts > 0
+            ? html`<dt>Failed pairing</dt>
+                <dd class="failed" role="status">
+                  ${f.failedAttempts} attempt${f.failedAttempts === 1 ? '' : 's'} with a wrong code or secret
+                  <small>(the code changes after each: read the one above again)</small>
+                </dd>`
+            : nothing}
           <dt>Certificate</dt>
           <dd title=${f?.fingerprint ?? ''}>${f?.sas || '—'} <small>(short authentication string of this browser's DTLS certificate)</small></dd>
           <dt>Relay</dt>

@@ -8,34 +8,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
-import { CHROME_ARGS, findChrome } from '../../scripts/find-chrome.mjs';
-import { Tab, sleep, startServer } from './harness.mjs';
+import { describe, it } from 'node:test';
+import { sleep } from './harness.mjs';
+import { contextPerTab } from './session.mjs';
 
 const FINAL = ['completed', 'failed', 'cancelled'];
 
 describe('migration beyond one browser', () => {
-  let server, browser;
-  const pageErrors = [];
-  before(async () => {
-    server = await startServer();
-    browser = await chromium.launch({ executablePath: findChrome(), args: CHROME_ARGS });
-  });
-  after(async () => {
-    await browser?.close();
-    server?.stop();
-  });
-
+  const session = contextPerTab();
   /** A tab in a browser context of its own: no BroadcastChannel, storage or certificate shared. */
-  async function open(query) {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(server.base + query);
-    await page.waitForFunction(() => typeof window.qmp === 'function', null, { timeout: 30000 });
-    return new Tab(page);
-  }
+  const open = (query) => session.open(query);
 
   async function runningSource(query, secret) {
     const a = await open(query);
@@ -86,15 +68,8 @@ describe('migration beyond one browser', () => {
   });
 
   it('a tab a link opened as ?incoming=webrtc: takes nothing until its person agrees (or the code is given)', async () => {
-    const ctx = await browser.newContext();
-    const tab = async (q) => {
-      const page = await ctx.newPage();
-      page.on('pageerror', (e) => pageErrors.push(e.message));
-      await page.goto(server.base + q);
-      await page.waitForFunction(() => typeof window.qmp === 'function', null, { timeout: 30000 });
-      return new Tab(page);
-    };
-    const b = await tab('?incoming=webrtc:&S&relay=off');
+    const b = await open('?incoming=webrtc:&S&relay=off');
+    const tab = (q) => session.open(q, { context: b.context });
     const facts = await b.ret('x-tabmig-pairing');
     assert.equal(facts.agreed, false);
     const { id } = await b.ret('x-tabmig-peer');
@@ -109,7 +84,7 @@ describe('migration beyond one browser', () => {
     await a.ret('migrate-set-parameters', { 'tls-creds': facts.code });
     await a.ret('migrate', { uri: `webrtc:${id}` });
     await finishAndCompare(a, b);
-    await ctx.close();
+    await b.context.close();
   });
 
   it('through copy-paste tokens, with no server in the middle', async () => {
@@ -154,7 +129,6 @@ describe('migration beyond one browser', () => {
     }
   });
 
-  after(() => assert.deepEqual(pageErrors, []));
 });
 
 async function pollToken(tab) {

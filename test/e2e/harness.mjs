@@ -19,8 +19,11 @@ function freePort() {
   });
 }
 
-/** Starts `vite preview` on the built page (building it first if there is no dist/). */
-export async function startServer() {
+/**
+ * Starts `vite preview` on the built page (building it first if there is no dist/). `env` adds
+ * to the server's environment (e.g. TABMIG_RELAY_LIMITS for the relay's limits).
+ */
+export async function startServer({ env = {} } = {}) {
   if (!existsSync('dist/index.html')) {
     await new Promise((resolve, reject) => {
       const b = spawn('npx', ['vite', 'build', '--logLevel', 'warn'], { stdio: 'inherit' });
@@ -31,6 +34,7 @@ export async function startServer() {
   const proc = spawn('npx', ['vite', 'preview', '--port', String(port), '--strictPort', '--host', '127.0.0.1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
+    env: { ...process.env, ...env },
   });
   let log = '';
   proc.stdout.on('data', (d) => (log += d));
@@ -45,6 +49,8 @@ export async function startServer() {
   }
   return {
     base,
+    /** What the server printed so far (the relay logs its refusals there). */
+    log: () => log,
     stop() {
       try {
         process.kill(-proc.pid, 'SIGTERM');
