@@ -11,7 +11,7 @@ import { listenLoopback } from '../transport/loopback.js';
 import type { MigrationLink } from '../transport/link.js';
 import { CHANNEL, type ChannelRoute } from '../transport/routes.js';
 import type { PairingPolicy } from '../transport/pairing.js';
-import type { Signaling } from '../transport/signaling.js';
+import type { PeerVia, Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { acceptFromPeer } from '../transport/webrtc.js';
 import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from './destination/incoming-protocol.js';
