@@ -206,6 +206,8 @@ export class IncomingThread {
         enabled: this.options.postcopyRam,
         blocktime: this.options.capability('postcopy-blocktime'),
         sendRp: (bytes) => this.sendRp(bytes),
+        // Receipts for release-ram travel worker to worker, beside the stream (placed-pages.ts).
+        sendReceipt: (msg) => this.switchoverLink.sendDirect(msg),
         setStatus: (from, to, error) => this.setStatus(from, to, error),
         log: (text) => this.post({ type: 'command', name: text }),
       });
@@ -321,6 +323,7 @@ export class IncomingThread {
       this.loadFailed(errorText(e));
     } finally {
       clearInterval(progress);
+      this.postcopy?.stop();
       multifd?.close();
       loadCleanupAll(handlers);
       this.progress(ramLoad.totals.pages);
@@ -421,7 +424,11 @@ export class IncomingThread {
     for (;;) {
       try {
         const res = await continueLoadVm(r, options, state);
-        if (res.reachedEof) break;
+        if (res.reachedEof) {
+          // Requested pages still on their way on the preempt channel land before the end.
+          await pc.drained();
+          break;
+        }
       } catch (e) {
         this.idle?.disarm();
         r = await this.pausePostcopy(errorText(e));

@@ -7,7 +7,7 @@
 // Runs in the incoming worker, beside the incoming thread (which hands it the commands and, after
 // RUN, the rest of the main stream).
 
-import { PageGate } from '../../guest/page-gate.js';
+import { GateWord, PageGate } from '../../guest/page-gate.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import type { MigrationChannel } from '../../transport/channel.js';
 import { CHANNEL } from '../../transport/routes.js';
@@ -15,6 +15,7 @@ import { IncomingBlock } from '../incoming-block.js';
 import { PageStatus, type PageState } from '../page-state.js';
 import type { PagePlacer } from '../ram/ram-load.js';
 import type { MigrationStatus } from '../state.js';
+import { PlacedPages, RECEIPT_INTERVAL_MS, type PlacedMessage } from './placed-pages.js';
 import {
   RAM_BLOCK_MAIN,
   RamReader,
@@ -27,6 +28,9 @@ import {
   type MigCommand,
   type RamVisitor,
 } from '../stream/index.js';
+
+/** How long the end of postcopy waits for in-flight preempt pages without one arriving. */
+const DRAIN_STALL_MS = 30_000;
 
 /** QEMU's MIGRATION_RESUME_ACK_VALUE. */
 export const RESUME_ACK_VALUE = 1;
@@ -46,6 +50,11 @@ export interface PostcopyIncomingInput {
   readonly blocktime: boolean;
   /** The return path's writer (the current connection's). */
   sendRp(bytes: Uint8Array): void;
+  /**
+   * A delivery receipt for release-ram (placed-pages.ts), on the switchover channel; false when
+   * there is none now (the receipt waits for the next connection). Absent: no receipts.
+   */
+  sendReceipt?(msg: PlacedMessage): boolean;
   /** Moves the incoming status (compare-and-set) and tells the main thread. */
   setStatus(from: MigrationStatus, to: MigrationStatus, error?: string): void;
   log(text: string): void;
@@ -60,7 +69,10 @@ export class PostcopyIncoming implements PagePlacer {
   private faultLoop: Promise<void> | null = null;
   private stopped = false;
   private lastBlockSent = false;
-  private preempt: { channel: MigrationChannel; reader: StreamReader } | null = null;
+  private preempt: { channel: MigrationChannel; reader: StreamReader; ended: boolean } | null = null;
+  /** Pages placed since the last receipt, and the timer that sends receipts. */
+  private readonly placed = new PlacedPages();
+  private receiptTimer: ReturnType<typeof setInterval> | null = null;
   requests = 0;
 
   constructor(private readonly input: PostcopyIncomingInput) {
@@ -86,6 +98,7 @@ export class PostcopyIncoming implements PagePlacer {
     if (this.state === 'listening' || this.state === 'running') {
       this.gate.markPresent(page);
       if (this.input.pageState) Atomics.store(this.input.pageState.bytes, page, PageStatus.RECEIVED);
+      if (this.input.sendReceipt) this.placed.add(page);
     } else {
       this.gate.setPresentPlain(page, true);
     }
@@ -140,6 +153,15 @@ export class PostcopyIncoming implements PagePlacer {
     this.input.setStatus('active', 'postcopy-active');
     if (channels) this.openPreempt(channels);
     this.faultLoop ??= this.serveFaults();
+    if (this.input.sendReceipt) this.receiptTimer ??= setInterval(() => this.sendReceipts(), RECEIPT_INTERVAL_MS);
+  }
+
+  /** Tells the source which pages arrived since the last receipt (release-ram waits for them). */
+  private sendReceipts(): void {
+    if (this.placed.empty || this.input.block.status !== 'postcopy-active') return;
+    const msgs = this.placed.take();
+    const unsent = msgs.findIndex((m) => !this.input.sendReceipt!(m));
+    if (unsent >= 0) this.placed.putBack(msgs.slice(unsent));
   }
 
   /** loadvm_postcopy_handle_run: the device state is in; the guest starts with pages missing. */
@@ -193,19 +215,33 @@ export class PostcopyIncoming implements PagePlacer {
     }
   }
 
+  /** Asks for every fault not present nor asked yet: one request per run of consecutive pages. */
   private requestFaults(faults: readonly number[]): void {
-    const ps = this.input.pageSize;
+    let first = -1;
+    let count = 0;
     for (const p of faults) {
       if (p < 0 || p >= this.pages || this.gate.isPresent(p) || this.asked[p]) continue;
       this.asked[p] = 1;
       this.input.pageState?.set(p, PageStatus.REQUESTED);
       this.requests++;
-      // The first request names the block; later ones of the same block omit it (QEMU's rule).
-      this.input.sendRp(
-        encodeRpMessage(this.lastBlockSent ? { type: 'REQ_PAGES', start: p * ps, length: ps } : { type: 'REQ_PAGES_ID', start: p * ps, length: ps, blockName: RAM_BLOCK_MAIN }),
-      );
-      this.lastBlockSent = true;
+      if (count > 0 && p === first + count) {
+        count++;
+        continue;
+      }
+      if (count > 0) this.request(first, count);
+      first = p;
+      count = 1;
     }
+    if (count > 0) this.request(first, count);
+  }
+
+  private request(first: number, count: number): void {
+    const ps = this.input.pageSize;
+    const start = first * ps;
+    const length = count * ps;
+    // The first request names the block; later ones of the same block omit it (QEMU's rule).
+    this.input.sendRp(encodeRpMessage(this.lastBlockSent ? { type: 'REQ_PAGES', start, length } : { type: 'REQ_PAGES_ID', start, length, blockName: RAM_BLOCK_MAIN }));
+    this.lastBlockSent = true;
   }
 
   private *pendingRequested(): Iterable<number> {
@@ -230,8 +266,13 @@ export class PostcopyIncoming implements PagePlacer {
     }
     const channel = channels.open(CHANNEL.postcopy);
     const reader = new StreamReader(channel);
-    this.preempt = { channel, reader };
-    void this.readPreempt(reader);
+    const preempt = { channel, reader, ended: false };
+    this.preempt = preempt;
+    void this.readPreempt(reader).finally(() => {
+      preempt.ended = true;
+      // Wake a drain waiting for pages that will never come now.
+      Atomics.notify(this.gate.words, GateWord.LANDED);
+    });
   }
 
   private visitor: RamVisitor | null = null;
@@ -252,9 +293,32 @@ export class PostcopyIncoming implements PagePlacer {
     }
   }
 
+  /**
+   * The main stream reached EOF: every page was sent, each once, on the main stream or the
+   * preempt channel, so a page still missing is in flight on the latter. Resolves once each one
+   * landed; throws (the link is as good as broken: postcopy pauses, and a recovery resends them)
+   * if the preempt channel ended first, or none landed for DRAIN_STALL_MS.
+   */
+  async drained(): Promise<void> {
+    let missing = this.gate.missingCount();
+    let progressAt = performance.now();
+    while (missing > 0) {
+      if (!this.preempt || this.preempt.ended) throw new Error(`postcopy: the stream ended with ${missing} pages still to come`);
+      if (performance.now() - progressAt > DRAIN_STALL_MS) throw new Error(`postcopy: ${missing} pages still to come and none arrived for ${DRAIN_STALL_MS} ms`);
+      const seen = Atomics.load(this.gate.words, GateWord.LANDED);
+      const w = Atomics.waitAsync(this.gate.words, GateWord.LANDED, seen, 100);
+      if (w.async) await w.value;
+      const now = this.gate.missingCount();
+      if (now < missing) progressAt = performance.now();
+      missing = now;
+    }
+  }
+
   /** Everything arrived (EOF of the main stream): the gate goes off, the fault handler stops. */
   finish(): void {
     this.state = 'end';
+    this.sendReceipts();
+    this.stopTimers();
     this.stopped = true;
     if (this.gate.missingCount() === 0) this.gate.setActive(false);
     else this.input.log(`postcopy ended with ${this.gate.missingCount()} pages missing`);
@@ -263,8 +327,14 @@ export class PostcopyIncoming implements PagePlacer {
 
   /** The incoming migration is over for good (failed or cancelled): nothing waits any more. */
   stop(): void {
+    this.stopTimers();
     this.stopped = true;
     this.preempt?.reader.shutdown();
+  }
+
+  private stopTimers(): void {
+    if (this.receiptTimer !== null) clearInterval(this.receiptTimer);
+    this.receiptTimer = null;
   }
 
   blocktime(): { total: number; perVcpu: number[] } | null {

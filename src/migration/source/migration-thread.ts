@@ -32,6 +32,7 @@ import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
 import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
 import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
+import { forEachPlaced, isPlacedMessage } from '../postcopy/placed-pages.js';
 import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeSectionFooter, writeSectionPart } from '../stream/index.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
@@ -54,6 +55,8 @@ const CANCEL_SETTLE_MS = 1000;
 const MAX_DISCARDS_PER_COMMAND = 12;
 /** Chunk size of the postcopy preempt channel: a requested page leaves in a message of its own. */
 const PREEMPT_CHUNK = 16 * 1024;
+/** Requested pages sent at a time (a preempt channel's worth: 256 KiB). */
+const REQUEST_BATCH = 64;
 /** How long a recovery waits for each step of the destination's half of the handshake. */
 const RESUME_STEP_TIMEOUT_MS = 30_000;
 /** How often, at most, the decision drains the queue to measure the handshake with nothing ahead of it. */
@@ -179,6 +182,12 @@ export class MigrationThread {
   /** The destination's worker said something on the switchover channel. */
   private heard(m: unknown): void {
     this.destinationAlive();
+    if (isPlacedMessage(m)) {
+      // release-ram's receipts: the destination holds these pages now.
+      const ram = this.pcRam;
+      if (ram?.switched && !forEachPlaced(m, ram.pageCount, (p) => ram.delivered(p))) this.post({ type: 'log', text: 'postcopy: a malformed page receipt from the destination was ignored' });
+      return;
+    }
     if (isProbe(m)) {
       if (m.echo) {
         const { ms, offset } = echoFigures(m, performance.now());
@@ -880,7 +889,8 @@ export class MigrationThread {
         continue;
       }
       if (st !== 'postcopy-active') return;
-      this.serveRequests();
+      await this.serveRequests();
+      if (this.block.status !== 'postcopy-active') continue;
       if (ram.remainingBytes === 0 && !pc.hasRequests) break;
       if (this.w.error || this.preempt?.error) {
         this.pausePostcopy((this.w.error ?? this.preempt!.error)!.message);
@@ -908,16 +918,34 @@ export class MigrationThread {
     this.allSent = true;
     await this.awaitReturnPathShut();
     if (this.block.status !== 'postcopy-active') return;
+    // The destination has every page (its SHUT after EOF): release-ram gives back the rest.
+    ram.allDelivered();
     this.calculateComplete();
     this.setRunstate('postmigrate');
     this.transition('postcopy-active', 'completed');
   }
 
-  /** migrate_handle_rp_req_pages' other half: queued requests go out now, ahead of the scan. */
-  private serveRequests(): void {
-    const pages = this.pc!.popRequests();
+  /**
+   * migrate_handle_rp_req_pages' other half: queued requests go out now, ahead of the scan, a
+   * batch at a time and only as fast as their channel drains (a destination asking for all of
+   * RAM at once must not queue all of RAM in memory here).
+   */
+  private async serveRequests(): Promise<void> {
+    const pc = this.pc!;
+    while (pc.hasRequests && this.block.status === 'postcopy-active') {
+      if (!this.preemptRam && this.channels?.has(CHANNEL.postcopy)) this.openPreempt(this.channels);
+      const w = this.preempt ?? this.w;
+      if (w.error) return;
+      if (w.needsDrain) {
+        await w.ready();
+        continue;
+      }
+      this.sendRequested(pc.popRequests(REQUEST_BATCH));
+    }
+  }
+
+  private sendRequested(pages: readonly number[]): void {
     if (!pages.length) return;
-    if (!this.preemptRam && this.channels?.has(CHANNEL.postcopy)) this.openPreempt(this.channels);
     if (!this.preemptRam) {
       // No preempt channel: the pages go on the main stream, framed as a part of the RAM
       // section (this runs between iterations, at a section boundary).
@@ -952,10 +980,11 @@ export class MigrationThread {
     const s = this.block.status;
     if (s !== 'postcopy-active' && s !== 'postcopy-recover') return;
     if (!this.transition(s, 'postcopy-paused', reason)) return;
+    this.pc!.bump(PcWord.PAUSES);
     this.w.shutdown();
     this.preempt?.shutdown();
     void this.target.abort(reason).catch(() => {});
-    this.pc!.bump(PcWord.REQ_HEAD); // wake the postcopy loop
+    this.pc!.wake(); // the postcopy loop sees the pause now
   }
 
   /**
