@@ -4,10 +4,11 @@
 // refuses (the source runs its guest again: the destination's never ran). The same faults between
 // real tabs are in test/e2e/postcopy.test.mjs.
 
+import { DeviceName } from '../src/guest/device-state.js';
 import { PAGE_SIZE } from '../src/guest/memory-map.js';
 import { PageStatus } from '../src/migration/page-state.js';
 import { equal, eventually, ok } from './helpers/assert.js';
-import { abCheck, abPasses, loopbackName, MiB, perTest, runsOnKeepingAbInvariant, type Tab } from './fixtures/migration-harness.js';
+import { abCheck, abPasses, advances, loopbackName, MiB, perTest, runsOnKeepingAbInvariant, type Tab } from './fixtures/migration-harness.js';
 
 const { tab } = perTest();
 const SLOW_SCAN = 64 << 10;
@@ -96,5 +97,35 @@ describe('postcopy faults: a RAM hash on a destination missing most of its pages
     equal(hash.hash, await a.ramHash(), 'the hash is of the guest as the source left it');
     await completes(a, b);
     equal(await b.ramHash(), hash.hash, 'nothing changed since (the destination is under -S)');
+  });
+});
+
+describe('postcopy faults: a package the destination refuses', () => {
+  it("the refusal reaches the source, which runs its guest again; the destination's never ran", async () => {
+    const b = await tab({ incoming: 'defer', name: 'dest' });
+    await b.setCaps({ 'postcopy-ram': true });
+    const uri = `loopback:${loopbackName('pc-refused')}`;
+    await b.ok('migrate-incoming', { uri });
+    const a = await tab({ program: 'ab', name: 'source' });
+    await abPasses(a, 1);
+    // A display whose frame lies outside RAM: the destination's device check refuses it, and in
+    // postcopy the device state comes only in the package.
+    a.machine.deviceState.set(DeviceName.DISPLAY, 'width', 64);
+    a.machine.deviceState.set(DeviceName.DISPLAY, 'height', 64);
+    a.machine.deviceState.set(DeviceName.DISPLAY, 'enable', 1);
+    await a.setCaps({ 'postcopy-ram': true, 'return-path': true, 'release-ram': true });
+    await a.setParams({ 'max-bandwidth': 64 << 10, 'max-postcopy-bandwidth': SLOW_SCAN });
+    await a.ok('migrate', { uri });
+    await a.ok('migrate-start-postcopy');
+    const failed = await a.waitStatus(['failed', 'completed'], 30000);
+    equal(failed.status, 'failed', 'the source hears of the refusal');
+    ok(/tabmig-display/.test(failed['error-desc']), `the destination's reason: ${failed['error-desc']}`);
+    equal(await a.runstate(), 'running', 'the source runs its guest again');
+    await advances(a, 'the guest to run at the source');
+    equal((await b.waitStatus(['failed', 'completed'], 30000)).status, 'failed');
+    equal(await b.runstate(), 'inmigrate', "the destination's guest never ran");
+    ok(!b.machine.pageGate.active, 'no reader of the destination waits on a page');
+    await a.ok('stop');
+    equal(abCheck(a.machine.ramBytes, a.machine.ramSize), null, "the source's RAM is whole (release-ram gave nothing back)");
   });
 });

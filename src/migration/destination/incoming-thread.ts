@@ -570,7 +570,8 @@ export class IncomingThread {
   private discard(error: string): void {
     this.block.setWord(IncomingWord.PHASE, Phase.DISCARDED);
     const s = this.block.status;
-    if (s === 'setup' || s === 'active') this.setStatus(s, 'failed', error);
+    // postcopy-active from LISTEN on: a package refused before its RUN started no guest either.
+    if (s === 'setup' || s === 'active' || (s === 'postcopy-active' && !this.postcopy?.running)) this.setStatus(s, 'failed', error);
   }
 
   /** Anything thrown before the verdict: tell the source why (SHUT 1, and 'failed'), discard. */

@@ -883,6 +883,10 @@ export class MigrationThread {
     ram.urgent = () => pc.hasRequests;
     this.w.setRateLimit(this.postcopyRateLimit);
     for (;;) {
+      if (this.refusedBeforeRun()) {
+        this.resumeAfterRefusal();
+        return;
+      }
       const st = this.block.status;
       if (st === 'postcopy-paused') {
         if (!(await this.postcopyPaused())) return;
@@ -996,13 +1000,17 @@ export class MigrationThread {
     const set = this.pendingConnection ?? (await new Promise<ChannelSet | null>((resolve) => {
       this.reconnected = resolve;
       const check = () => {
-        if (this.block.status !== 'postcopy-paused') resolve(null);
+        if (this.block.status !== 'postcopy-paused' || this.refusedBeforeRun()) resolve(null);
         else setTimeout(check, 200);
       };
       check();
     }));
     this.reconnected = null;
     this.pendingConnection = null;
+    if (this.refusedBeforeRun()) {
+      this.resumeAfterRefusal();
+      return false;
+    }
     if (!set || this.block.status !== 'postcopy-paused') return this.block.status === 'postcopy-active';
     if (!this.transition('postcopy-paused', 'postcopy-recover')) return false;
     this.block.setWord(MigWord.LINK_LOST, 0);
@@ -1038,6 +1046,33 @@ export class MigrationThread {
       this.pausePostcopy(e instanceof Error ? e.message : String(e));
       return this.block.status === 'postcopy-paused';
     }
+  }
+
+  /**
+   * The destination refused the package (a device check failed, a section version it does not
+   * know) and said so: it says 'failed' only while still loading, before RUN started its guest.
+   * The switch did not happen, and this side's copy is whole as long as release-ram gave nothing
+   * back (it gives a page back only on the destination's word that it placed it, after RUN).
+   */
+  private refusedBeforeRun(): boolean {
+    return this.pcRam?.switched === true && this.inPostcopy() && this.block.word(MigWord.DEST_READY) === DestReady.FAILED;
+  }
+
+  /** The guest never left: the commit is taken back, the guest runs here again, the migration fails. */
+  private resumeAfterRefusal(): void {
+    const s = this.block.status;
+    if (this.pcRam!.released > 0) {
+      // It placed pages (so its guest ran) yet says it refused: nothing here can be trusted to run.
+      this.post({ type: 'log', text: `postcopy: the destination says it refused the package after it took ${this.pcRam!.released} pages; this side stays paused` });
+      return;
+    }
+    Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.COMMITTED, Commit.ABANDONED);
+    this.error ??= 'The destination refused the postcopy package before its guest ran';
+    this.w.shutdown();
+    this.preempt?.shutdown();
+    if (this.vmWasRunning && this.ctl.runstate === 'finish-migrate') this.setRunstate('running');
+    this.transition(s, 'failed', this.error);
+    this.post({ type: 'log', text: 'postcopy: the destination refused the package before its guest ran; the guest runs here again' });
   }
 
   /** Waits for a postcopy word to leave `value` while recovering; false if the recovery broke. */
