@@ -15,7 +15,7 @@ import { PostcopyRamSaveHandler, discardRangesOf } from '../src/migration/postco
 import { PageSender } from '../src/migration/ram/page-sender.js';
 import { IncomingBlock } from '../src/migration/incoming-block.js';
 import type { FromReturnPath } from '../src/migration/source/source-protocol.js';
-import { BufferSink, RAM_BLOCK_MAIN, StreamWriter, encodeRpMessage, packRecvBitmap, type RpMessage } from '../src/migration/stream/index.js';
+import { BufferSink, RAM_BLOCK_MAIN, StreamWriter, decodeRpMessages, encodeRpMessage, packRecvBitmap, type RpMessage } from '../src/migration/stream/index.js';
 import { fromMessagePort, type MigrationChannel } from '../src/transport/channel.js';
 import { CHANNEL, type ChannelMessage } from '../src/transport/routes.js';
 import { deepEqual, equal, eventually, ok, throws } from './helpers/assert.js';
@@ -108,6 +108,23 @@ describe('postcopy: page requests on the return path (source)', () => {
     await r.dest.close();
     await new Promise((res) => setTimeout(res, 300));
     equal(r.block.word(MigWord.LINK_LOST), 0, 'paused: nothing to lose');
+  });
+
+  it('a received bitmap outside a recovery marks the return path bad (ram_dirty_bitmap_reload)', async () => {
+    const r = rig();
+    r.block.reset('postcopy-active');
+    await refused(r, [{ type: 'RECV_BITMAP', blockName: RAM_BLOCK_MAIN }], 'ram_dirty_bitmap_reload: incorrect state postcopy-active');
+    equal(r.pc.word(PcWord.BITMAP_SEQ), 0, 'no bitmap taken');
+  });
+
+  it('RESUME_ACK outside a recovery moves nothing', async () => {
+    const r = rig();
+    r.block.reset('postcopy-active');
+    await r.dest.write(encodeRpMessage({ type: 'RESUME_ACK', value: 1 }));
+    await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES_ID', start: 0, length: PAGE_SIZE, blockName: RAM_BLOCK_MAIN }));
+    await eventually(() => r.pc.hasRequests, 10000, 'the request after it');
+    equal(r.pc.word(PcWord.RESUME_ACK), 0);
+    equal(r.block.word(MigWord.RP_ERROR), 0);
   });
 
   it('checkRequest: the same rules, pure', () => {
@@ -254,6 +271,44 @@ describe('postcopy: POSTCOPY_ADVISE at the destination', () => {
     equal(pc.state, 'advised');
     equal(msg(() => pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE })), 'CMD_POSTCOPY_ADVISE in wrong postcopy state (1)');
     equal(msg(() => pc.run(() => {})), 'CMD_POSTCOPY_RUN in wrong postcopy state (1)');
+  });
+});
+
+describe('postcopy: POSTCOPY_RESUME and RECV_BITMAP at the destination', () => {
+  function recovering() {
+    const sent: Uint8Array[] = [];
+    const logs: string[] = [];
+    const block = new IncomingBlock();
+    for (const [from, to] of [['none', 'setup'], ['setup', 'active'], ['active', 'postcopy-active']] as const) block.compareAndSet(from, to);
+    const pc = new PostcopyIncoming({
+      ram: new Uint8Array(8 * PAGE_SIZE),
+      pageSize: PAGE_SIZE,
+      gate: new PageGate(8),
+      pageState: null,
+      block,
+      enabled: true,
+      blocktime: false,
+      sendRp: (b) => sent.push(b),
+      setStatus: (from, to) => void block.compareAndSet(from, to),
+      log: (t) => logs.push(t),
+    });
+    return { pc, block, sent, logs };
+  }
+
+  it('acts on them only while recovering, as QEMU: otherwise the command is reported and ignored', async () => {
+    const { pc, block, sent, logs } = recovering();
+    pc.resume();
+    await pc.sendRecvBitmap(RAM_BLOCK_MAIN);
+    equal(sent.length, 0, 'no RESUME_ACK nor bitmap outside a recovery');
+    equal(block.status, 'postcopy-active');
+    deepEqual(logs, ['loadvm_postcopy_handle_resume: illegal resume received', 'loadvm_handle_recv_bitmap: illegal RECV_BITMAP received (state postcopy-active)']);
+    block.compareAndSet('postcopy-active', 'postcopy-paused');
+    block.compareAndSet('postcopy-paused', 'postcopy-recover');
+    await pc.sendRecvBitmap(RAM_BLOCK_MAIN);
+    pc.resume();
+    equal(sent.length, 2, 'the bitmap, then RESUME_ACK');
+    deepEqual(decodeRpMessages(sent[1]!), [{ type: 'RESUME_ACK', value: 1 }]);
+    equal(block.status, 'postcopy-active');
   });
 });
 

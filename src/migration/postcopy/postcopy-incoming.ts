@@ -178,9 +178,18 @@ export class PostcopyIncoming implements PagePlacer {
     this.state = 'running';
   }
 
-  /** RECV_BITMAP (recovery): what arrived here, so the source re-sends the rest. */
+  /**
+   * RECV_BITMAP (recovery): what arrived here, so the source re-sends the rest. Only a recovery
+   * asks for it (the source takes one in postcopy-recover only); outside one it is reported
+   * and ignored, so nothing reaches a return path that does not expect it.
+   */
   async sendRecvBitmap(blockName: string): Promise<void> {
-    if (blockName !== RAM_BLOCK_MAIN) throw new Error(`RECV_BITMAP: block '${blockName}' not found`);
+    if (blockName !== RAM_BLOCK_MAIN) throw new Error(`loadvm_handle_recv_bitmap: block '${blockName}' not found`);
+    const status = this.input.block.status;
+    if (status !== 'postcopy-recover') {
+      this.input.log(`loadvm_handle_recv_bitmap: illegal RECV_BITMAP received (state ${status})`);
+      return;
+    }
     const sink = new BufferSink();
     const w = new StreamWriter(sink);
     w.putBytes(encodeRpMessage({ type: 'RECV_BITMAP', blockName }));
@@ -189,8 +198,15 @@ export class PostcopyIncoming implements PagePlacer {
     this.input.sendRp(sink.toBytes());
   }
 
-  /** POSTCOPY_RESUME: both sides agree; ask again for every page still awaited. */
+  /**
+   * POSTCOPY_RESUME: both sides agree; ask again for every page still awaited. Outside a
+   * recovery it is reported and ignored, without failing the load (loadvm_postcopy_handle_resume).
+   */
   resume(): void {
+    if (this.input.block.status !== 'postcopy-recover') {
+      this.input.log('loadvm_postcopy_handle_resume: illegal resume received');
+      return;
+    }
     this.input.setStatus('postcopy-recover', 'postcopy-active');
     this.input.sendRp(encodeRpMessage({ type: 'RESUME_ACK', value: RESUME_ACK_VALUE }));
     this.asked = new Uint8Array(this.pages);

@@ -120,8 +120,13 @@ async function serve(b: MigrationBlock): Promise<void> {
           break;
         }
         case 'RECV_BITMAP': {
-          if (!postcopy || b.status !== 'postcopy-recover') {
+          if (!postcopy) {
             markBad(b, invalidMessage(msg));
+            return;
+          }
+          if (b.status !== 'postcopy-recover') {
+            // ram_dirty_bitmap_reload: only a recovery asked for one.
+            markBad(b, `ram_dirty_bitmap_reload: incorrect state ${b.status}`);
             return;
           }
           if (msg.blockName !== RAM_BLOCK_MAIN) {
@@ -139,6 +144,9 @@ async function serve(b: MigrationBlock): Promise<void> {
             markBad(b, `migrate_handle_rp_resume_ack: illegal resume_ack value ${msg.value}`);
             return;
           }
+          // Both sides are active again, if a recovery was under way (QEMU's compare-and-set):
+          // an acknowledgement outside one moves nothing.
+          if (b.status !== 'postcopy-recover') break;
           postcopy.block.bump(PcWord.RESUME_ACK);
           post({ type: 'rp-message', name: 'RESUME_ACK', value: msg.value });
           break;
