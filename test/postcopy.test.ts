@@ -244,6 +244,15 @@ describe('postcopy: the discard bitmap', () => {
     throws(() => applyDiscard([{ start: 100, length: PAGE_SIZE }], PAGE_SIZE, pages, () => {}), 'an unaligned range');
     throws(() => pc.discard({ type: 'POSTCOPY_RAM_DISCARD', blockName: 'other', ranges }), 'an unknown block');
   });
+
+  it('a command of overlapping ranges costs what the pages it covers cost, once each', () => {
+    const pages = 16384;
+    // As many whole-RAM ranges as a 64 KiB command can hold.
+    const ranges = Array.from({ length: 4000 }, () => ({ start: 0, length: pages * PAGE_SIZE }));
+    let touched = 0;
+    equal(applyDiscard(ranges, PAGE_SIZE, pages, (first, end) => (touched += end - first)), pages);
+    equal(touched, pages, 'every page dropped once');
+  });
 });
 
 describe('postcopy: POSTCOPY_ADVISE at the destination', () => {
