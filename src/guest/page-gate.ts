@@ -207,13 +207,14 @@ export class PageGate {
     };
     let left = missing();
     for (const p of left) this.pushFault(p);
+    // Each wake looks only at the pages still awaited (a RAM hash waits on every page at once).
+    const stillMissing = () => (left = left.filter((p) => !this.isPresent(p)));
     while (left.length && this.active) {
       const seen = Atomics.load(this.words, GateWord.LANDED);
-      left = missing();
-      if (!left.length) break;
+      if (!stillMissing().length) break;
       const w = Atomics.waitAsync(this.words, GateWord.LANDED, seen, 200);
       if (w.async) await w.value;
-      left = missing();
+      stillMissing();
     }
   }
 

@@ -324,6 +324,8 @@ export class PostcopyIncoming implements PagePlacer {
       const seen = Atomics.load(this.gate.words, GateWord.LANDED);
       const w = Atomics.waitAsync(this.gate.words, GateWord.LANDED, seen, 100);
       if (w.async) await w.value;
+      // A look over every page at most every 20 ms, however many pages land meanwhile.
+      await new Promise((r) => setTimeout(r, 20));
       const now = this.gate.missingCount();
       if (now < missing) progressAt = performance.now();
       missing = now;
