@@ -8,7 +8,7 @@ import { DeviceName } from '../src/guest/device-state.js';
 import { PAGE_SIZE } from '../src/guest/memory-map.js';
 import { PageStatus } from '../src/migration/page-state.js';
 import { equal, eventually, ok } from './helpers/assert.js';
-import { abCheck, abPasses, advances, loopbackName, MiB, perTest, runsOnKeepingAbInvariant, type Tab } from './fixtures/migration-harness.js';
+import { abCheck, abPasses, advances, loopbackName, MiB, perTest, postcopyCompletes, recoverPostcopy, runsOnKeepingAbInvariant, type Tab } from './fixtures/migration-harness.js';
 
 const { tab } = perTest();
 const SLOW_SCAN = 64 << 10;
@@ -31,20 +31,6 @@ async function inPostcopy(opts: { ramSize?: number; caps?: Record<string, boolea
   return { a, b };
 }
 
-async function recover(a: Tab, b: Tab): Promise<void> {
-  const uri = `loopback:${loopbackName('pc-faults-recover')}`;
-  await b.ok('migrate-recover', { uri });
-  await a.ok('migrate', { uri, resume: true });
-  await a.waitStatus(['postcopy-active', 'completed'], 30000);
-}
-
-async function completes(a: Tab, b: Tab): Promise<void> {
-  await a.setParams({ 'max-postcopy-bandwidth': 0 });
-  equal((await a.waitStatus(['completed', 'failed'], 60000)).status, 'completed');
-  equal((await b.waitStatus(['completed', 'failed'], 30000)).status, 'completed');
-  equal(await a.runstate(), 'postmigrate', 'the source never ran the guest again');
-}
-
 describe('postcopy faults: release-ram across a pause', () => {
   it('gives a page back only once the destination holds it: a pause and a recovery lose no page', async () => {
     const { a, b } = await inPostcopy({ caps: { 'release-ram': true } });
@@ -62,8 +48,8 @@ describe('postcopy faults: release-ram across a pause', () => {
     for (let p = 0; p < gate.pages; p++) {
       if (pageState.get(p) === PageStatus.RELEASED) ok(gate.isPresent(p), `page ${p} released at the source but missing at the destination`);
     }
-    await recover(a, b);
-    await completes(a, b);
+    await recoverPostcopy(a, b);
+    await postcopyCompletes(a, b);
     equal(abCheck(b.machine.ramBytes, b.machine.ramSize), null, 'a-b invariant at the destination');
     let released = 0;
     for (let p = 0; p < gate.pages; p++) if (pageState.get(p) === PageStatus.RELEASED) released++;
@@ -95,7 +81,7 @@ describe('postcopy faults: a RAM hash on a destination missing most of its pages
     const hash = await b.ok('x-tabmig-ram-hash');
     // Every page was brought in to hash it; the source stopped at the switch, so its RAM is the guest's.
     equal(hash.hash, await a.ramHash(), 'the hash is of the guest as the source left it');
-    await completes(a, b);
+    await postcopyCompletes(a, b);
     equal(await b.ramHash(), hash.hash, 'nothing changed since (the destination is under -S)');
   });
 });

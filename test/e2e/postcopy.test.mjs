@@ -80,6 +80,14 @@ describe('postcopy between two tabs', () => {
     return { a, b, id };
   }
 
+  /** Both sides paused: migrate-recover on the destination, migrate resume=true on the source; the scan at full speed. */
+  async function recovers(a, b, id) {
+    await b.ret('migrate-recover', { uri: 'webrtc:' });
+    await a.ret('migrate', { uri: 'webrtc:' + id, resume: true });
+    await a.until('query-migrate', (v) => v.status === 'postcopy-active' || v.status === 'completed', 60000);
+    await a.ret('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
+  }
+
   async function completes(a, b) {
     const info = await a.until('query-migrate', (v) => FINAL.includes(v.status), 240000);
     assert.equal(info.status, 'completed', JSON.stringify(info).slice(0, 300));
@@ -144,10 +152,7 @@ describe('postcopy between two tabs', () => {
     await a.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     await b.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     // And the third time it works.
-    await b.ret('migrate-recover', { uri: 'webrtc:' });
-    await a.ret('migrate', { uri: 'webrtc:' + id, resume: true });
-    await a.until('query-migrate', (v) => v.status === 'postcopy-active' || v.status === 'completed', 60000);
-    await a.ret('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
+    await recovers(a, b, id);
     await completes(a, b);
     await a.page.close();
     await b.page.close();
@@ -160,10 +165,7 @@ describe('postcopy between two tabs', () => {
     assert.deepEqual(await b.ret('x-tabmig-drop-link'), { dropped: true });
     await a.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     await b.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
-    await b.ret('migrate-recover', { uri: 'webrtc:' });
-    await a.ret('migrate', { uri: 'webrtc:' + id, resume: true });
-    await a.until('query-migrate', (v) => v.status === 'postcopy-active' || v.status === 'completed', 60000);
-    await a.ret('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
+    await recovers(a, b, id);
     await completes(a, b);
     await a.page.close();
     await b.page.close();

@@ -55,6 +55,8 @@ const CANCEL_SETTLE_MS = 1000;
 const MAX_DISCARDS_PER_COMMAND = 12;
 /** Chunk size of the postcopy preempt channel: a requested page leaves in a message of its own. */
 const PREEMPT_CHUNK = 16 * 1024;
+/** How long a SHUT 1 in postcopy waits for the destination's word that it refused the package. */
+const REFUSAL_WAIT_MS = 2000;
 /** Requested pages sent at a time (a preempt channel's worth: 256 KiB). */
 const REQUEST_BATCH = 64;
 /** How long a recovery waits for each step of the destination's half of the handshake. */
@@ -920,7 +922,17 @@ export class MigrationThread {
     this.block.set(MigCounter.TRANSFERRED, this.sent());
     if (this.w.error) throw this.w.error;
     this.allSent = true;
-    await this.awaitReturnPathShut();
+    try {
+      await this.awaitReturnPathShut();
+    } catch (e) {
+      // SHUT 1 after a short postcopy may be the refusal of the package: its 'failed' comes
+      // on the switchover channel a moment later, and then the guest runs here again.
+      if (this.block.word(MigWord.RP_SHUT) === 2 && (await this.refusalArrives())) {
+        this.resumeAfterRefusal();
+        return;
+      }
+      throw e;
+    }
     if (this.block.status !== 'postcopy-active') return;
     // The destination has every page (its SHUT after EOF): release-ram gives back the rest.
     ram.allDelivered();
@@ -1056,6 +1068,13 @@ export class MigrationThread {
    */
   private refusedBeforeRun(): boolean {
     return this.pcRam?.switched === true && this.inPostcopy() && this.block.word(MigWord.DEST_READY) === DestReady.FAILED;
+  }
+
+  /** Waits (briefly) for the destination's 'failed' that follows its SHUT 1. */
+  private async refusalArrives(): Promise<boolean> {
+    const deadline = performance.now() + REFUSAL_WAIT_MS;
+    while (!this.refusedBeforeRun() && performance.now() < deadline) await this.block.waitWhile(MigWord.DEST_READY, DestReady.WAITING, 100);
+    return this.refusedBeforeRun();
   }
 
   /** The guest never left: the commit is taken back, the guest runs here again, the migration fails. */
