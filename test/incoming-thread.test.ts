@@ -6,6 +6,7 @@
 import { ControlBlock } from '../src/guest/control-block.js';
 import { DeviceState } from '../src/guest/device-state.js';
 import { PAGE_SIZE, RAM_BASE } from '../src/guest/memory-map.js';
+import { PageGate } from '../src/guest/page-gate.js';
 import { ABORTED_TEXT, IncomingThread } from '../src/migration/destination/incoming-thread.js';
 import type { FromIncoming, IncomingStart } from '../src/migration/destination/incoming-protocol.js';
 import { idleTimeoutText } from '../src/migration/destination/idle-watch.js';
@@ -21,6 +22,7 @@ import {
   decodeRpMessages,
   writeCommand,
   writeConfiguration,
+  writeSectionFull,
   writeStreamHeader,
   type RpMessage,
 } from '../src/migration/stream/index.js';
@@ -85,7 +87,7 @@ interface Rig {
   statuses(): string[];
 }
 
-function rig(opts: { autostart?: boolean; idleMs?: number; handshake?: boolean } = {}): Rig {
+function rig(opts: { autostart?: boolean; idleMs?: number; handshake?: boolean; postcopy?: PageGate } = {}): Rig {
   const mainPair = new MessageChannel();
   const rpPair = new MessageChannel();
   const channels = new ChannelSet();
@@ -102,6 +104,7 @@ function rig(opts: { autostart?: boolean; idleMs?: number; handshake?: boolean }
   const pageState = new PageState(PAGES);
   const options = new MigrationOptions();
   if (opts.idleMs !== undefined) options.setParameters({ 'x-incoming-idle-timeout': opts.idleMs });
+  if (opts.postcopy) options.setCapabilities([{ capability: 'postcopy-ram', state: true }], { status: 'none', inmigrate: true, postcopyRamSupportedByHost: () => true });
   const posts: FromIncoming[] = [];
   const start: IncomingStart = {
     type: 'start',
@@ -114,6 +117,7 @@ function rig(opts: { autostart?: boolean; idleMs?: number; handshake?: boolean }
     source: { kind: 'channel' },
     machineType: MACHINE_TYPE,
     handshake: opts.handshake,
+    ...(opts.postcopy ? { pageGate: opts.postcopy.buffer } : {}),
   };
   const thread = new IncomingThread(start, channels, (m) => posts.push(m));
   const rp = fromMessagePort(rpPair.port1, { label: 'return-path' });
@@ -219,6 +223,35 @@ describe('incoming thread', () => {
     equal(r.control.runstate, 'inmigrate');
     equal(r.control.generation, gen);
     equal(r.block.runstate, null);
+  });
+
+  it('a postcopy package it refuses (a section version it does not know) fails before RUN: the source hears why, no guest is given', async () => {
+    const gate = new PageGate(PAGES);
+    const r = rig({ postcopy: gate });
+    const gen = r.control.generation;
+    const pkg = new BufferSink();
+    const pw = new StreamWriter(pkg);
+    writeCommand(pw, { type: 'POSTCOPY_LISTEN' });
+    writeSectionFull(pw, 2, 'cpu', 0, 99);
+    writeCommand(pw, { type: 'POSTCOPY_RUN' });
+    await pw.flush();
+    await r.main.write(
+      await snapshotBytes('running', (w) => {
+        writeCommand(w, { type: 'OPEN_RETURN_PATH' });
+        writeCommand(w, { type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE });
+        writeCommand(w, { type: 'PACKAGED', data: pkg.toBytes() });
+      }),
+    );
+    await r.run;
+    deepEqual(r.statuses(), ['setup', 'active', 'postcopy-active', 'failed'], 'postcopy-active at LISTEN, failed at the refusal (not stuck)');
+    const failed = r.said().find((m) => m.switchover === 'failed');
+    ok(failed && failed.switchover === 'failed', "'failed' said to the source: it may run its guest again");
+    match(failed.error, /unsupported version 99 for 'cpu'/);
+    await eventually(() => r.rpMessages.some((m) => m.type === 'SHUT'), 10000, 'SHUT on the return path');
+    deepEqual(r.rpMessages.at(-1), { type: 'SHUT', error: 1 });
+    equal(r.control.runstate, 'inmigrate', 'no guest given');
+    equal(r.control.generation, gen);
+    ok(!gate.active, 'no page gate left on');
   });
 
   it('abort after ready discards: status failed, still inmigrate', async () => {

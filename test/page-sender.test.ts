@@ -22,7 +22,7 @@ async function readChannel(bytes: Uint8Array, compressed = false): Promise<Map<n
   await reader.readPart({
     page: (_b, offset, data) => got.set(offset, data[0]!),
     zeroPage: (_b, offset) => got.set(offset, 0),
-    compressedPage: (_b, offset, data) => got.set(offset, data[0]!),
+    compressedPage: (_b, offset, data) => void got.set(offset, data[0]!),
   });
   return got;
 }

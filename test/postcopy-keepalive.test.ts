@@ -7,7 +7,7 @@
 // still flows unless the source is held. Two tabs in one page over loopback.
 
 import { equal, notEqual, ok } from './helpers/assert.js';
-import { abPasses, loopbackName, perTest, runsOnKeepingAbInvariant, type Tab } from './fixtures/migration-harness.js';
+import { abPasses, loopbackName, perTest, postcopyCompletes, recoverPostcopy, runsOnKeepingAbInvariant, type Tab } from './fixtures/migration-harness.js';
 
 const { tab, onCleanup } = perTest();
 const TIMEOUT = 1000;
@@ -55,20 +55,9 @@ async function bothPause(a: Tab, b: Tab, t0: number): Promise<number> {
   throw new Error(`not both postcopy-paused within ${TIMEOUT + SLACK} ms: source ${(await a.queryMigrate()).status}, destination ${(await b.queryMigrate()).status}`);
 }
 
-/** migrate-recover on a fresh loopback name, migrate resume=true: back to postcopy-active. */
-async function recover(a: Tab, b: Tab): Promise<void> {
-  const uri = `loopback:${loopbackName('pc-recover')}`;
-  await b.ok('migrate-recover', { uri });
-  await a.ok('migrate', { uri, resume: true });
-  await a.waitStatus(['postcopy-active', 'completed'], 30000);
-}
-
 /** Lets postcopy finish at full speed; then the guest is the destination's, whole. */
 async function completes(a: Tab, b: Tab): Promise<void> {
-  await a.setParams({ 'max-postcopy-bandwidth': 0 });
-  equal((await a.waitStatus(['completed', 'failed'], 60000)).status, 'completed');
-  equal((await b.waitStatus(['completed', 'failed'], 30000)).status, 'completed');
-  equal(await a.runstate(), 'postmigrate', 'the source never ran the guest again');
+  await postcopyCompletes(a, b);
   await runsOnKeepingAbInvariant(b);
 }
 
@@ -83,7 +72,7 @@ describe('keepalive in postcopy: silence pauses, it does not fail', () => {
       ok(detect >= TIMEOUT / 2, `${round}: paused after ${Math.round(detect)} ms, too soon for the timeout`);
       ok(detect < TIMEOUT + SLACK, `${round}: paused within the bound (${Math.round(detect)} ms)`);
       await a.ok('x-tabmig-delay-control', SPEAKING);
-      await recover(a, b);
+      await recoverPostcopy(a, b);
       equal((await a.queryMigrate()).status, 'postcopy-active', `${round}: recovered, still in postcopy (the scan is slow)`);
     }
     await completes(a, b);
@@ -110,7 +99,7 @@ describe('keepalive in postcopy: silence pauses, it does not fail', () => {
     await a.ok('x-tabmig-delay-control', SPEAKING);
     await a.ok('x-tabmig-release');
     await bothPause(a, b, performance.now());
-    await recover(a, b);
+    await recoverPostcopy(a, b);
     await completes(a, b);
   });
 });

@@ -8,13 +8,14 @@ import { PageGate } from '../src/guest/page-gate.js';
 import { PAGE_SIZE } from '../src/guest/memory-map.js';
 import { MigWord, MigrationBlock } from '../src/migration/migration-block.js';
 import { PageState, PageStatus } from '../src/migration/page-state.js';
-import { PostcopyBlock, checkRequest } from '../src/migration/postcopy/postcopy-block.js';
+import { PcWord, PostcopyBlock, checkRequest } from '../src/migration/postcopy/postcopy-block.js';
 import { PostcopyIncoming, applyDiscard } from '../src/migration/postcopy/postcopy-incoming.js';
+import { PlacedPages, forEachPlaced } from '../src/migration/postcopy/placed-pages.js';
 import { PostcopyRamSaveHandler, discardRangesOf } from '../src/migration/postcopy/postcopy-ram-save.js';
 import { PageSender } from '../src/migration/ram/page-sender.js';
 import { IncomingBlock } from '../src/migration/incoming-block.js';
 import type { FromReturnPath } from '../src/migration/source/source-protocol.js';
-import { BufferSink, RAM_BLOCK_MAIN, StreamWriter, encodeRpMessage, packRecvBitmap, type RpMessage } from '../src/migration/stream/index.js';
+import { BufferSink, RAM_BLOCK_MAIN, StreamWriter, decodeRpMessages, encodeRpMessage, packRecvBitmap, type RpMessage } from '../src/migration/stream/index.js';
 import { fromMessagePort, type MigrationChannel } from '../src/transport/channel.js';
 import { CHANNEL, type ChannelMessage } from '../src/transport/routes.js';
 import { deepEqual, equal, eventually, ok, throws } from './helpers/assert.js';
@@ -109,12 +110,94 @@ describe('postcopy: page requests on the return path (source)', () => {
     equal(r.block.word(MigWord.LINK_LOST), 0, 'paused: nothing to lose');
   });
 
+  it('a received bitmap outside a recovery marks the return path bad (ram_dirty_bitmap_reload)', async () => {
+    const r = rig();
+    r.block.reset('postcopy-active');
+    await refused(r, [{ type: 'RECV_BITMAP', blockName: RAM_BLOCK_MAIN }], 'ram_dirty_bitmap_reload: incorrect state postcopy-active');
+    equal(r.pc.word(PcWord.BITMAP_SEQ), 0, 'no bitmap taken');
+  });
+
+  it('RESUME_ACK outside a recovery moves nothing', async () => {
+    const r = rig();
+    r.block.reset('postcopy-active');
+    await r.dest.write(encodeRpMessage({ type: 'RESUME_ACK', value: 1 }));
+    await r.dest.write(encodeRpMessage({ type: 'REQ_PAGES_ID', start: 0, length: PAGE_SIZE, blockName: RAM_BLOCK_MAIN }));
+    await eventually(() => r.pc.hasRequests, 10000, 'the request after it');
+    equal(r.pc.word(PcWord.RESUME_ACK), 0);
+    equal(r.block.word(MigWord.RP_ERROR), 0);
+  });
+
   it('checkRequest: the same rules, pure', () => {
     const blocks = [{ name: RAM_BLOCK_MAIN, length: RAM }];
     const memo = { lastBlock: null as string | null };
     deepEqual(checkRequest({ type: 'REQ_PAGES_ID', start: 0, length: 3 * PAGE_SIZE, blockName: RAM_BLOCK_MAIN }, blocks, PAGE_SIZE, memo), { ok: true, block: RAM_BLOCK_MAIN, pages: [0, 1, 2] });
     equal(memo.lastBlock, RAM_BLOCK_MAIN);
     equal(checkRequest({ type: 'REQ_PAGES', start: PAGE_SIZE, length: 100 }, blocks, PAGE_SIZE, memo).ok, false, 'a length that is not whole pages');
+  });
+});
+
+describe('postcopy: the bounded rings (faults at the destination, page requests at the source)', () => {
+  it('the fault ring takes a missing range wider than its slots: every page asked for once, no spin', async () => {
+    const pages = 16384;
+    const gate = new PageGate(pages);
+    gate.reset(false);
+    gate.setActive(true);
+    // The RAM hash of a destination missing everything, and the display asking the same pages again.
+    void gate.whenPresent(0, pages * PAGE_SIZE);
+    void gate.whenPresent(0, 64 * PAGE_SIZE);
+    const asked = new Uint8Array(pages);
+    let rounds = 0;
+    for (;;) {
+      const t0 = performance.now();
+      await gate.waitForFaults(50);
+      const got = gate.popFaults();
+      if (got.length === 0) {
+        ok(performance.now() - t0 >= 10, 'an empty ring is waited on, not spun on');
+        break;
+      }
+      for (const p of got) asked[p]++;
+      ok(++rounds < 100, 'the ring drains');
+    }
+    for (let p = 0; p < pages; p++) equal(asked[p], 1, `page ${p} asked for once`);
+    gate.setActive(false);
+  });
+
+  it('the source queues each page request once, whatever the number of requests, and its indices never go negative', () => {
+    const pc = new PostcopyBlock(PAGES);
+    for (let round = 0; round < 3; round++) for (let p = 0; p < PAGES; p++) pc.pushRequest(p);
+    const got = pc.popRequests();
+    equal(got.length, PAGES, 'a page asked for again before it was sent is queued once');
+    equal(new Set(got).size, PAGES);
+    // Indices near the end of the int32 range wrap without a negative slot or a lost page.
+    Atomics.store(pc.words, PcWord.REQ_HEAD, 0x7fff_fff0);
+    Atomics.store(pc.words, PcWord.REQ_TAIL, 0x7fff_fff0);
+    for (let p = 0; p < 40; p++) pc.pushRequest(p);
+    ok(pc.hasRequests);
+    deepEqual(pc.popRequests(), Array.from({ length: 40 }, (_, i) => i));
+    ok(!pc.hasRequests);
+  });
+});
+
+describe("postcopy: release-ram's delivery receipts", () => {
+  it('the destination reports the pages it placed as runs; the source reads back exactly those', () => {
+    const placed = new PlacedPages();
+    for (const p of [4, 5, 6, 10, 2, 3]) placed.add(p);
+    const msgs = placed.take();
+    deepEqual(msgs, [{ postcopyPlaced: [4, 3, 10, 1, 2, 2] }]);
+    ok(placed.empty, 'taken');
+    const seen: number[] = [];
+    ok(forEachPlaced(msgs[0]!, 16, (p) => seen.push(p)));
+    deepEqual(seen, [4, 5, 6, 10, 2, 3]);
+    placed.putBack(msgs);
+    deepEqual(placed.take(), msgs, 'a receipt that could not be sent goes with the next');
+  });
+
+  it('a malformed receipt names no page at all', () => {
+    for (const bad of [[1], [0, 0], [-1, 2], [15, 2], [1.5, 1], ['1', 1]]) {
+      let named = 0;
+      equal(forEachPlaced({ postcopyPlaced: bad as number[] }, 16, () => named++), false, JSON.stringify(bad));
+      equal(named, 0);
+    }
   });
 });
 
@@ -161,6 +244,15 @@ describe('postcopy: the discard bitmap', () => {
     throws(() => applyDiscard([{ start: 100, length: PAGE_SIZE }], PAGE_SIZE, pages, () => {}), 'an unaligned range');
     throws(() => pc.discard({ type: 'POSTCOPY_RAM_DISCARD', blockName: 'other', ranges }), 'an unknown block');
   });
+
+  it('a command of overlapping ranges costs what the pages it covers cost, once each', () => {
+    const pages = 16384;
+    // As many whole-RAM ranges as a 64 KiB command can hold.
+    const ranges = Array.from({ length: 4000 }, () => ({ start: 0, length: pages * PAGE_SIZE }));
+    let touched = 0;
+    equal(applyDiscard(ranges, PAGE_SIZE, pages, (first, end) => (touched += end - first)), pages);
+    equal(touched, pages, 'every page dropped once');
+  });
 });
 
 describe('postcopy: POSTCOPY_ADVISE at the destination', () => {
@@ -188,6 +280,44 @@ describe('postcopy: POSTCOPY_ADVISE at the destination', () => {
     equal(pc.state, 'advised');
     equal(msg(() => pc.advise({ type: 'POSTCOPY_ADVISE', hostPageSize: PAGE_SIZE, targetPageSize: PAGE_SIZE })), 'CMD_POSTCOPY_ADVISE in wrong postcopy state (1)');
     equal(msg(() => pc.run(() => {})), 'CMD_POSTCOPY_RUN in wrong postcopy state (1)');
+  });
+});
+
+describe('postcopy: POSTCOPY_RESUME and RECV_BITMAP at the destination', () => {
+  function recovering() {
+    const sent: Uint8Array[] = [];
+    const logs: string[] = [];
+    const block = new IncomingBlock();
+    for (const [from, to] of [['none', 'setup'], ['setup', 'active'], ['active', 'postcopy-active']] as const) block.compareAndSet(from, to);
+    const pc = new PostcopyIncoming({
+      ram: new Uint8Array(8 * PAGE_SIZE),
+      pageSize: PAGE_SIZE,
+      gate: new PageGate(8),
+      pageState: null,
+      block,
+      enabled: true,
+      blocktime: false,
+      sendRp: (b) => sent.push(b),
+      setStatus: (from, to) => void block.compareAndSet(from, to),
+      log: (t) => logs.push(t),
+    });
+    return { pc, block, sent, logs };
+  }
+
+  it('acts on them only while recovering, as QEMU: otherwise the command is reported and ignored', async () => {
+    const { pc, block, sent, logs } = recovering();
+    pc.resume();
+    await pc.sendRecvBitmap(RAM_BLOCK_MAIN);
+    equal(sent.length, 0, 'no RESUME_ACK nor bitmap outside a recovery');
+    equal(block.status, 'postcopy-active');
+    deepEqual(logs, ['loadvm_postcopy_handle_resume: illegal resume received', 'loadvm_handle_recv_bitmap: illegal RECV_BITMAP received (state postcopy-active)']);
+    block.compareAndSet('postcopy-active', 'postcopy-paused');
+    block.compareAndSet('postcopy-paused', 'postcopy-recover');
+    await pc.sendRecvBitmap(RAM_BLOCK_MAIN);
+    pc.resume();
+    equal(sent.length, 2, 'the bitmap, then RESUME_ACK');
+    deepEqual(decodeRpMessages(sent[1]!), [{ type: 'RESUME_ACK', value: 1 }]);
+    equal(block.status, 'postcopy-active');
   });
 });
 
@@ -302,15 +432,47 @@ describe('postcopy: RAM on the source after the switch', () => {
     return { h, ram, sender, pageState, pages };
   }
 
-  it('sends a requested page once, and release-ram gives it back (zeroed, RELEASED)', () => {
+  it('sends a requested page once; release-ram gives it back (zeroed, RELEASED) once the destination holds it', () => {
     const { h, ram, sender, pageState } = handler(true);
     h.switched = true;
     ok(h.sendUrgent(3, sender.main), 'sent');
     ok(!h.sendUrgent(3, sender.main), 'not twice');
+    equal(ram[3 * PAGE_SIZE], 4, 'sent is not delivered: a pause may still throw the bytes away');
+    equal(pageState.get(3), PageStatus.SENT);
+    h.delivered(3);
     equal(ram[3 * PAGE_SIZE], 0, 'released: the page is zero here now');
     equal(pageState.get(3), PageStatus.RELEASED);
-    equal(ram[4 * PAGE_SIZE], 5, 'the others are untouched');
+    h.delivered(4);
+    equal(ram[4 * PAGE_SIZE], 5, 'a page not sent yet is never given back, whatever a receipt says');
     equal(h.remainingBytes, 15 * PAGE_SIZE);
+  });
+
+  it('release-ram in a recovery: pages the destination holds are given back, the others kept and sent again', () => {
+    const { h, ram, sender, pageState, pages } = handler(true);
+    h.switched = true;
+    for (const p of [1, 2, 3]) h.sendUrgent(p, sender.main);
+    const received = new Uint8Array(pages);
+    received[2] = 1;
+    equal(h.reloadFromReceived(packRecvBitmap(received)), pages - 1);
+    equal(ram[2 * PAGE_SIZE], 0, 'held at the destination: given back');
+    equal(pageState.get(2), PageStatus.RELEASED);
+    equal(ram[1 * PAGE_SIZE], 2, 'lost on the way: kept, to be sent again');
+    equal(ram[3 * PAGE_SIZE], 4);
+    // A destination that now says it lacks a page it confirmed before cannot be served.
+    h.sendUrgent(1, sender.main);
+    h.delivered(1);
+    throws(() => h.reloadFromReceived(packRecvBitmap(new Uint8Array(pages))), 'a given-back page the bitmap lacks');
+  });
+
+  it('release-ram: every page still held is given back once the destination has them all', () => {
+    const { h, ram, sender, pageState } = handler(true);
+    h.switched = true;
+    h.sendUrgent(5, sender.main);
+    h.allDelivered();
+    equal(ram[5 * PAGE_SIZE], 0);
+    equal(pageState.get(5), PageStatus.RELEASED);
+    equal(ram[6 * PAGE_SIZE], 7, 'pages never sent after the switch are not released');
+    equal(h.released, 1);
   });
 
   it('without release-ram the page stays, marked sent; pending is all postcopyable', () => {

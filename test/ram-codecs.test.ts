@@ -8,6 +8,7 @@ import { PageCache } from '../src/migration/ram/codecs/page-cache.js';
 import { XbzrleCodec } from '../src/migration/ram/codecs/xbzrle-codec.js';
 import { uleb128DecodeSmall, uleb128EncodeSmall, xbzrleDecode, xbzrleEncode } from '../src/migration/ram/codecs/xbzrle.js';
 import { DecompressError, compressPage, decompressPage } from '../src/migration/ram/codecs/zlib-page.js';
+import { zlibSync } from 'fflate';
 import {
   MULTIFD_FLAG_SYNC,
   MULTIFD_INIT_BYTES,
@@ -23,6 +24,7 @@ import {
 } from '../src/migration/ram/codecs/multifd.js';
 import { MultifdPageSender } from '../src/migration/ram/multifd-sender.js';
 import { MultifdReceiver } from '../src/migration/ram/multifd-receiver.js';
+import { LoadCodecs } from '../src/migration/ram/codecs/load-codecs.js';
 import { BufferSink, RAM_BLOCK_MAIN, RamReader, RamWriter, StreamReader, StreamWriter, chunkSource, type RamBlock } from '../src/migration/stream/index.js';
 import { deepEqual, equal, ok, throws } from './helpers/assert.js';
 
@@ -181,11 +183,26 @@ describe('compressed pages', () => {
     await new RamReader(StreamReader.fromBytes(bytes), [block], { allowCompressed: true }).readPart({
       page: () => {},
       zeroPage: () => {},
-      compressedPage: (_b, _o, data) => got.push(data.slice()),
+      compressedPage: (_b, _o, data) => void got.push(data.slice()),
     });
     const out = new Uint8Array(PAGE);
     decompressPage(got[0]!, out);
     deepEqual(out, page);
+  });
+
+  it('a record that inflates past a page (a zlib bomb) is refused without being held', () => {
+    const bomb = zlibSync(new Uint8Array(1 << 20), { level: 9 });
+    ok(bomb.length < PAGE, `a megabyte of zeros in ${bomb.length} bytes`);
+    const out = new Uint8Array(PAGE).fill(7);
+    let e: unknown;
+    try {
+      decompressPage(bomb, out);
+    } catch (x) {
+      e = x;
+    }
+    ok(e instanceof DecompressError, 'refused');
+    equal((e as Error).message, 'decompress data failed: it inflates to more than a page');
+    ok(out.every((b) => b === 7), 'the page is left as it was');
   });
 
   it('random data still fits the record bound; bad data is a DecompressError', () => {
@@ -201,6 +218,35 @@ describe('compressed pages', () => {
       e = x;
     }
     ok(e instanceof DecompressError);
+  });
+});
+
+describe('the decompress backlog', () => {
+  it('holds at most a bounded number of pages in the pool: the loader waits for the pool, as QEMU waits for a free decompress thread', async () => {
+    let submitted = 0;
+    const release: (() => void)[] = [];
+    const pool = {
+      size: 2,
+      decompress: () => {
+        submitted++;
+        return new Promise<void>((r) => release.push(r));
+      },
+      terminate: () => {},
+    };
+    const codecs = new LoadCodecs({ ram: new Uint8Array(PAGE), pageSize: PAGE, pool, errorCheck: true });
+    const z = compressPage(randomPage(3), 1)!;
+    let waitedAt = -1;
+    for (let i = 0; i < 10000; i++) {
+      const w = codecs.compressed(0, z);
+      if (w) {
+        waitedAt = i;
+        for (const r of release.splice(0)) r();
+        await w;
+        break;
+      }
+    }
+    ok(waitedAt >= 0 && submitted <= 64, `the loader was made to wait after ${submitted} pages in flight`);
+    await codecs.drain();
   });
 });
 
@@ -264,6 +310,26 @@ describe('multifd layout', () => {
     equal(flushes, 1);
     deepEqual(dst, src);
     equal(rx.pages, pages);
+    rx.close();
+  });
+});
+
+describe('multifd: a channel that ends early', () => {
+  it('closed cleanly before its SYNC: the flush fails at once instead of waiting for ever', async () => {
+    const uuid = new Uint8Array(16);
+    // Channel 0 says who it is and then closes in good order; channel 1 syncs as it should.
+    const c0 = chunkSource([encodeInit({ uuid, id: 0 })]);
+    const sync = encodePacketHeader({ flags: MULTIFD_FLAG_SYNC, size: 4, used: 0, packetNum: 0, block: '', offsets: [] });
+    const c1 = chunkSource([encodeInit({ uuid, id: 1 }), sync]);
+    const rx = new MultifdReceiver([c0, c1], { ram: new Uint8Array(4 * PAGE), pageSize: PAGE, blockName: RAM_BLOCK_MAIN, maxPageCount: 4 });
+    const outcome = await Promise.race([
+      rx.flush().then(
+        () => 'flushed',
+        (e: Error) => e.message,
+      ),
+      new Promise<string>((r) => setTimeout(() => r('still waiting'), 3000)),
+    ]);
+    equal(outcome, 'multifd: channel 0 closed before its sync 1');
     rx.close();
   });
 });

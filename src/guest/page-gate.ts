@@ -7,12 +7,17 @@
 //
 // One SharedArrayBuffer, created with the machine and handed to the vCPU at start:
 //   Int32 words   ACTIVE (gate on), HEAD/TAIL of the fault ring, LANDED (bumped and notified
-//                 each time pages land), WAITING (page + 1 the vCPU waits on, 0 if none)
+//                 each time pages land), WAITING (page + 1 the vCPU waits on, 0 if none), PAGES
 //   BigInt64      blocked microseconds: all vCPUs blocked (QEMU's postcopy-blocktime), per vCPU,
 //                 and the number of faults
-//   Int32 ring    page numbers + 1 (0 = empty slot), FAULT_RING entries
+//   Int32         the vCPU's last waits (µs)
+//   Int32 ring    page numbers + 1 (0 = empty slot); a power of two at least the page count
+//   Uint8 queued  one byte per page: 1 while the page sits in the ring
 //   Uint8 map     one byte per page: nonzero once the page's contents are in RAM (QEMU's
 //                 receivedmap; also the RECV_BITMAP of postcopy recovery)
+// The ring is bounded without ever being full: a page is queued at most once at a time (the
+// queued map), so it never holds more entries than there are pages, however wide a range a
+// reader waits on (the RAM hash waits on all of it) and however often it asks.
 // The gate costs the vCPU nothing while ACTIVE is 0: it looks at the word once per slice.
 
 import { BlocktimeTracker } from './blocktime.js';
@@ -25,6 +30,8 @@ export const GateWord = {
   WAITING: 4,
   /** Waits recorded in the latency ring so far. */
   LAT_COUNT: 5,
+  /** Guest pages the gate covers (the layout follows from it). */
+  PAGES: 6,
 } as const;
 
 const WORDS = 8;
@@ -34,13 +41,19 @@ const B_FAULTS = 1;
 const B_VCPU0 = 2;
 export const GATE_VCPUS = 1;
 const BIGS = 2 + GATE_VCPUS;
-export const FAULT_RING = 4096;
 /** The last LATENCY_RING waits of the vCPU, in microseconds (the bench's fault latency). */
 export const LATENCY_RING = 1024;
-const FIXED = WORDS * 4 + BIGS * 8 + FAULT_RING * 4 + LATENCY_RING * 4;
+const FIXED = WORDS * 4 + BIGS * 8 + LATENCY_RING * 4;
+
+/** Slots of a ring that holds each of `pages` pages at most once: a power of two (indices wrap by mask). */
+export function ringSlots(pages: number): number {
+  let n = 1;
+  while (n < pages) n *= 2;
+  return n;
+}
 
 export function pageGateBytes(pages: number): number {
-  return FIXED + pages;
+  return FIXED + ringSlots(pages) * 4 + 2 * pages;
 }
 
 export class PageGate {
@@ -48,20 +61,26 @@ export class PageGate {
   readonly bigs: BigInt64Array;
   readonly ring: Int32Array;
   readonly latencies: Int32Array;
+  /** One byte per page: 1 while the page is in the fault ring. */
+  private readonly queued: Uint8Array;
   /** One byte per page: nonzero once present. */
   readonly present: Uint8Array;
   readonly pages: number;
+  private readonly mask: number;
   private readonly tracker = new BlocktimeTracker(GATE_VCPUS);
 
   constructor(source: number | SharedArrayBuffer) {
     const buffer = typeof source === 'number' ? new SharedArrayBuffer(pageGateBytes(source)) : source;
-    const fixed = FIXED;
-    this.pages = buffer.byteLength - fixed;
     this.words = new Int32Array(buffer, 0, WORDS);
+    if (typeof source === 'number') this.words[GateWord.PAGES] = source;
+    this.pages = this.words[GateWord.PAGES]!;
+    const slots = ringSlots(this.pages);
+    this.mask = slots - 1;
     this.bigs = new BigInt64Array(buffer, WORDS * 4, BIGS);
-    this.ring = new Int32Array(buffer, WORDS * 4 + BIGS * 8, FAULT_RING);
-    this.latencies = new Int32Array(buffer, WORDS * 4 + BIGS * 8 + FAULT_RING * 4, LATENCY_RING);
-    this.present = new Uint8Array(buffer, fixed, this.pages);
+    this.latencies = new Int32Array(buffer, WORDS * 4 + BIGS * 8, LATENCY_RING);
+    this.ring = new Int32Array(buffer, FIXED, slots);
+    this.queued = new Uint8Array(buffer, FIXED + slots * 4, this.pages);
+    this.present = new Uint8Array(buffer, FIXED + slots * 4 + this.pages, this.pages);
   }
 
   get buffer(): SharedArrayBuffer {
@@ -88,6 +107,7 @@ export class PageGate {
     Atomics.store(this.words, GateWord.TAIL, 0);
     Atomics.store(this.words, GateWord.WAITING, 0);
     this.ring.fill(0);
+    this.queued.fill(0);
     this.bigs.fill(0n);
     Atomics.store(this.words, GateWord.LAT_COUNT, 0);
   }
@@ -110,10 +130,12 @@ export class PageGate {
     this.present[page] = present ? 1 : 0;
   }
 
-  /** Queues a fault for the fault handler (any thread). */
+  /** Queues a fault for the fault handler (any thread); a page already in the ring is not queued again. */
   pushFault(page: number): void {
+    if (page < 0 || page >= this.pages || Atomics.compareExchange(this.queued, page, 0, 1) !== 0) return;
+    // At most one slot per page is ever taken: the ring (≥ pages slots) cannot overrun its tail.
     const at = Atomics.add(this.words, GateWord.HEAD, 1);
-    Atomics.store(this.ring, at % FAULT_RING, page + 1);
+    Atomics.store(this.ring, at & this.mask, page + 1);
     Atomics.notify(this.words, GateWord.HEAD);
   }
 
@@ -123,22 +145,28 @@ export class PageGate {
     let tail = Atomics.load(this.words, GateWord.TAIL);
     const head = Atomics.load(this.words, GateWord.HEAD);
     while (tail !== head) {
-      const slot = tail % FAULT_RING;
+      const slot = tail & this.mask;
       const v = Atomics.load(this.ring, slot);
       if (v === 0) break; // reserved by a producer that has not stored yet
       Atomics.store(this.ring, slot, 0);
+      tail = (tail + 1) | 0;
+      Atomics.store(this.words, GateWord.TAIL, tail);
+      // Only once its slot is free may the page be queued again (a reader that still finds it missing).
+      Atomics.store(this.queued, v - 1, 0);
       out.push(v - 1);
-      tail++;
     }
-    Atomics.store(this.words, GateWord.TAIL, tail);
     return out;
   }
 
-  /** The fault handler waits here (without blocking its worker) for the next fault. */
+  /**
+   * The fault handler waits here (without blocking its worker) for the next fault. A slot a
+   * producer reserved but has not filled yet is waited on briefly, never spun on.
+   */
   async waitForFaults(timeoutMs: number): Promise<void> {
     const head = Atomics.load(this.words, GateWord.HEAD);
-    if (head !== Atomics.load(this.words, GateWord.TAIL)) return;
-    const w = Atomics.waitAsync(this.words, GateWord.HEAD, head, timeoutMs);
+    const tail = Atomics.load(this.words, GateWord.TAIL);
+    if (head !== tail && Atomics.load(this.ring, tail & this.mask) !== 0) return;
+    const w = Atomics.waitAsync(this.words, GateWord.HEAD, head, head !== tail ? Math.min(1, timeoutMs) : timeoutMs);
     if (w.async) await w.value;
   }
 
@@ -179,13 +207,14 @@ export class PageGate {
     };
     let left = missing();
     for (const p of left) this.pushFault(p);
+    // Each wake looks only at the pages still awaited (a RAM hash waits on every page at once).
+    const stillMissing = () => (left = left.filter((p) => !this.isPresent(p)));
     while (left.length && this.active) {
       const seen = Atomics.load(this.words, GateWord.LANDED);
-      left = missing();
-      if (!left.length) break;
+      if (!stillMissing().length) break;
       const w = Atomics.waitAsync(this.words, GateWord.LANDED, seen, 200);
       if (w.async) await w.value;
-      left = missing();
+      stillMissing();
     }
   }
 

@@ -15,6 +15,14 @@
 export const DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024; // Chromium's SCTP maxMessageSize
 export const DEFAULT_HIGH_WATER_MARK = 4 * 1024 * 1024; // well below Chromium's 16 MiB send queue
 export const DEFAULT_LOW_WATER_MARK = 1024 * 1024;
+/**
+ * A data channel's receive window: bytes the peer may have sent that this side has not read yet.
+ * A data channel delivers every message it gets, read or not, so the reader's consumption is
+ * acknowledged in-band and the writer waits for room (back-pressure end to end); a peer that
+ * sends past the window is cut off. Wide enough for the wire's rate over a slow path
+ * (8 MiB at 100 ms round trip is 80 MB/s).
+ */
+export const RECEIVE_WINDOW = 8 * 1024 * 1024;
 
 /** Any failure of a transport (connect, signaling, channel). `message` is user-facing. */
 export class TransportError extends Error {
@@ -134,6 +142,8 @@ abstract class BaseChannel implements MigrationChannel {
   /** Set when the peer ended orderly: reads return null once the queue is empty. */
   protected remoteEnded = false;
   private queue: Uint8Array[] = [];
+  /** Bytes in `queue`: received, not yet read. */
+  private queuedBytes = 0;
   private readers: Waiter<Uint8Array | null>[] = [];
   private drainers: Waiter<void>[] = [];
   private pendingOpen: Uint8Array[] = [];
@@ -172,6 +182,7 @@ abstract class BaseChannel implements MigrationChannel {
     this.handler = fn;
     while (fn && this.handler === fn && this.queue.length) {
       const c = this.queue.shift()!;
+      this.queuedBytes -= c.byteLength;
       this.consumed(c.byteLength);
       fn(c);
     }
@@ -184,8 +195,16 @@ abstract class BaseChannel implements MigrationChannel {
   protected abstract transportEnd(): Promise<void>;
   /** Tell the peer (best effort) and tear down now. */
   protected abstract transportAbort(reason: string): void;
-  /** Received bytes were handed to the consumer (loopback uses it for credit). */
+  /** Received bytes were handed to the consumer (the credit the writer waits for). */
   protected consumed(_bytes: number): void {}
+  /** Whether the peer can take one more message now (its receive window); the adapter knows. */
+  protected peerHasRoom(): boolean {
+    return true;
+  }
+  /** Most bytes the peer may leave unread here before it is cut off. */
+  protected receiveLimit(): number {
+    return Infinity;
+  }
 
   // ---- called by adapters ----
   protected markOpen(): void {
@@ -215,7 +234,14 @@ abstract class BaseChannel implements MigrationChannel {
     if (r) {
       this.consumed(chunk.byteLength);
       r.resolve(chunk);
-    } else this.queue.push(chunk);
+      return;
+    }
+    if (this.queuedBytes + chunk.byteLength > this.receiveLimit()) {
+      this.abort(`the peer sent past its receive window (${this.queuedBytes + chunk.byteLength} bytes unread, at most ${this.receiveLimit()})`);
+      return;
+    }
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.byteLength;
   }
 
   /** The peer ended orderly: queued data stays readable, then read() gives null. */
@@ -232,7 +258,7 @@ abstract class BaseChannel implements MigrationChannel {
   }
 
   protected bufferedLow(): void {
-    if (this.bufferedAmount > this.lowWaterMark) return;
+    if (this.bufferedAmount > this.lowWaterMark || !this.peerHasRoom()) return;
     const d = this.drainers;
     this.drainers = [];
     for (const w of d) w.resolve();
@@ -283,7 +309,7 @@ abstract class BaseChannel implements MigrationChannel {
 
   drain(): Promise<void> {
     if (this.closeInfo) return this.bufferedAmount === 0 && this.closeInfo.ok ? Promise.resolve() : Promise.reject(this.closedError());
-    if (this.bufferedAmount <= this.lowWaterMark) return Promise.resolve();
+    if (this.bufferedAmount <= this.lowWaterMark && this.peerHasRoom()) return Promise.resolve();
     return new Promise((resolve, reject) => this.drainers.push({ resolve, reject }));
   }
 
@@ -291,7 +317,7 @@ abstract class BaseChannel implements MigrationChannel {
     if (this._state === 'connecting') await this.opened.catch(() => {});
     for (let at = 0; at < chunk.byteLength; ) {
       const piece = chunk.subarray(at, Math.min(at + this.maxMessageSize, chunk.byteLength));
-      if (this.bufferedAmount + piece.byteLength > this.highWaterMark) await this.drain();
+      while (this.bufferedAmount + piece.byteLength > this.highWaterMark || !this.peerHasRoom()) await this.drain();
       this.send(piece);
       at += piece.byteLength;
     }
@@ -302,6 +328,7 @@ abstract class BaseChannel implements MigrationChannel {
   read(): Promise<Uint8Array | null> {
     const c = this.queue.shift();
     if (c) {
+      this.queuedBytes -= c.byteLength;
       this.consumed(c.byteLength);
       return Promise.resolve(c);
     }
@@ -346,11 +373,22 @@ abstract class BaseChannel implements MigrationChannel {
 // RTCDataChannel adapter
 
 // In-band control messages travel as strings; migration bytes are always binary, so they never
-// collide. A data channel that closes without END first means the peer was lost.
+// collide. A data channel that closes without END first means the peer was lost. ACK says how
+// many bytes the reader took since its last ACK (the receive window's credit).
 const DC_END = '\u0000tabmig:end';
 const DC_ABORT = '\u0000tabmig:abort:';
+const DC_ACK = '\u0000tabmig:ack:';
+/** Bytes taken before an ACK goes at once; less is acknowledged within ACK_DELAY_MS. */
+const DC_ACK_BATCH = 256 * 1024;
+const DC_ACK_DELAY_MS = 10;
 
 class DataChannelAdapter extends BaseChannel {
+  /** Bytes sent that the peer's reader has not acknowledged yet. */
+  private unacked = 0;
+  /** Bytes this side's reader took and has not acknowledged yet. */
+  private toAck = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | null = null;
+
   constructor(private readonly dc: RTCDataChannel, opts: ChannelOptions) {
     super(dc.label || `data channel ${dc.id}`, opts);
     dc.binaryType = 'arraybuffer';
@@ -375,7 +413,13 @@ class DataChannelAdapter extends BaseChannel {
     if (data instanceof ArrayBuffer) {
       this.deliver(new Uint8Array(data));
     } else if (typeof data === 'string') {
-      if (data === DC_END) {
+      if (data.startsWith(DC_ACK)) {
+        const n = Number(data.slice(DC_ACK.length));
+        if (Number.isSafeInteger(n) && n > 0) {
+          this.unacked = Math.max(0, this.unacked - n);
+          this.bufferedLow();
+        }
+      } else if (data === DC_END) {
         this.peerEnded();
         // Our side of the channel goes too; the peer already considers it done.
         this.dc.close();
@@ -395,9 +439,37 @@ class DataChannelAdapter extends BaseChannel {
     return this._state === 'closed' ? 0 : this.dc.bufferedAmount;
   }
 
+  protected override peerHasRoom(): boolean {
+    return this.unacked + this.maxMessageSize <= RECEIVE_WINDOW;
+  }
+
+  protected override receiveLimit(): number {
+    return RECEIVE_WINDOW;
+  }
+
+  protected override consumed(bytes: number): void {
+    if (this._state === 'closed' || this.remoteEnded) return;
+    this.toAck += bytes;
+    if (this.toAck >= DC_ACK_BATCH) this.sendAck();
+    else this.ackTimer ??= setTimeout(() => this.sendAck(), DC_ACK_DELAY_MS);
+  }
+
+  private sendAck(): void {
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    if (!this.toAck || this.dc.readyState !== 'open') return;
+    try {
+      this.dc.send(DC_ACK + this.toAck);
+      this.toAck = 0;
+    } catch {
+      // the channel is going: the close says so
+    }
+  }
+
   protected transportSend(chunk: Uint8Array): void {
     try {
       this.dc.send(chunk as Uint8Array<ArrayBuffer>);
+      this.unacked += chunk.byteLength;
     } catch (e) {
       const reason = `send failed: ${(e as Error).message}`;
       this.fail('transport', reason);

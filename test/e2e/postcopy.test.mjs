@@ -48,25 +48,44 @@ describe('postcopy between two tabs', () => {
     return (await tab.ret('x-tabmig-guest-info')).instructions > a;
   }
 
-  /** A destination with postcopy-ram (and blocktime), a running ab source; switched to postcopy. */
-  async function switched(postcopyBandwidth) {
+  /**
+   * A destination with postcopy-ram (and blocktime), a running ab source; switched to postcopy.
+   * `early`: precopy barely starts (nearly every page is still missing at the switch).
+   */
+  async function switched(postcopyBandwidth, { releaseRam = false, early = false, program = { program: 'ab', args: `size=${SIZE >> 20}M` } } = {}) {
     const b = await session.browser.open('?m=64M&incoming=defer&name=dest');
     await b.ret('migrate-set-capabilities', caps({ 'postcopy-ram': true, 'postcopy-blocktime': true, events: true }));
     await b.ret('migrate-incoming', { uri: 'webrtc:' });
     const { id } = await b.ret('x-tabmig-peer');
     const a = await session.browser.open('?m=64M&S&name=source');
-    await a.ret('migrate-set-capabilities', caps({ 'postcopy-ram': true, 'return-path': true, events: true }));
+    await a.ret('migrate-set-capabilities', caps({ 'postcopy-ram': true, 'return-path': true, events: true, 'release-ram': releaseRam }));
     if (postcopyBandwidth) await a.ret('migrate-set-parameters', { 'max-postcopy-bandwidth': postcopyBandwidth });
-    await a.ret('x-tabmig-load', { program: 'ab', args: `size=${SIZE >> 20}M` });
+    if (early) await a.ret('migrate-set-parameters', { 'max-bandwidth': 64 << 10 });
+    await a.ret('x-tabmig-load', program);
     await a.ret('cont');
     await sleep(300);
     await a.ret('migrate', { uri: 'webrtc:' + id });
-    await a.until('query-migrate', (v) => v.status === 'active', 30000);
-    await sleep(1000);
+    if (!early) {
+      await a.until('query-migrate', (v) => v.status === 'active', 30000);
+      await sleep(1000);
+    }
     await a.ret('migrate-start-postcopy');
+    return { a, b, id };
+  }
+
+  async function inPostcopy(postcopyBandwidth, options) {
+    const { a, b, id } = await switched(postcopyBandwidth, options);
     await a.until('query-migrate', (v) => v.status !== 'active', 30000);
     await b.until('query-status', (v) => v.status === 'running', 30000);
     return { a, b, id };
+  }
+
+  /** Both sides paused: migrate-recover on the destination, migrate resume=true on the source; the scan at full speed. */
+  async function recovers(a, b, id) {
+    await b.ret('migrate-recover', { uri: 'webrtc:' });
+    await a.ret('migrate', { uri: 'webrtc:' + id, resume: true });
+    await a.until('query-migrate', (v) => v.status === 'postcopy-active' || v.status === 'completed', 60000);
+    await a.ret('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
   }
 
   async function completes(a, b) {
@@ -81,7 +100,7 @@ describe('postcopy between two tabs', () => {
   }
 
   it('moves a guest precopy cannot converge; the destination runs while pages still come', async () => {
-    const { a, b } = await switched(0);
+    const { a, b } = await inPostcopy(0);
     const during = (await a.ret('query-migrate')).status;
     assert.ok(['postcopy-active', 'completed'].includes(during), during);
     const info = await completes(a, b);
@@ -98,7 +117,7 @@ describe('postcopy between two tabs', () => {
   });
 
   it('recovers from migrate-pause: both sides pause, then recover and resume', async () => {
-    const { a, b, id } = await switched(2 << 20);
+    const { a, b, id } = await inPostcopy(2 << 20);
     await a.ret('migrate-pause');
     await a.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     await b.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
@@ -117,7 +136,7 @@ describe('postcopy between two tabs', () => {
   });
 
   it("recovers after the destination's connection is dropped, and after a second failure during the handshake", async () => {
-    const { a, b, id } = await switched(2 << 20);
+    const { a, b, id } = await inPostcopy(2 << 20);
     assert.deepEqual(await b.ret('x-tabmig-drop-link'), { dropped: true });
     await a.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     await b.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
@@ -133,12 +152,88 @@ describe('postcopy between two tabs', () => {
     await a.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     await b.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
     // And the third time it works.
-    await b.ret('migrate-recover', { uri: 'webrtc:' });
-    await a.ret('migrate', { uri: 'webrtc:' + id, resume: true });
-    await a.until('query-migrate', (v) => v.status === 'postcopy-active' || v.status === 'completed', 60000);
-    await a.ret('migrate-set-parameters', { 'max-postcopy-bandwidth': 0 });
+    await recovers(a, b, id);
     await completes(a, b);
     await a.page.close();
     await b.page.close();
   });
+
+  it('release-ram: the link dropped during the background scan, recovered; no page given back was lost', async () => {
+    const { a, b, id } = await inPostcopy(256 << 10, { releaseRam: true });
+    // The scan has pages in flight (and some given back on the destination's receipts) when the link goes.
+    await a.until('x-tabmig-postcopy-info', (v) => v['page-states'].released > 0, 30000);
+    assert.deepEqual(await b.ret('x-tabmig-drop-link'), { dropped: true });
+    await a.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
+    await b.until('query-migrate', (v) => v.status === 'postcopy-paused', 30000);
+    await recovers(a, b, id);
+    await completes(a, b);
+    await a.page.close();
+    await b.page.close();
+  });
+
+  it('a RAM hash asked of a destination still missing some 16k pages is answered, and the migration completes', async () => {
+    const { a, b } = await inPostcopy(256 << 10, { early: true });
+    const info = await b.ret('x-tabmig-postcopy-info');
+    assert.ok(info['missing-pages'] > 12 * 1024, `pages missing at the destination: ${info['missing-pages']}`);
+    const { hash } = await b.ret('x-tabmig-ram-hash');
+    assert.match(hash, /^[0-9a-f]{64}$/);
+    assert.equal((await b.ret('x-tabmig-postcopy-info'))['missing-pages'], 0, 'every page was brought in to hash it');
+    await completes(a, b);
+    await a.page.close();
+    await b.page.close();
+  });
+
+  it('a package the destination refuses (a device check fails): the source runs its guest again', async () => {
+    // A guest that points the display at a frame outside RAM: the device check refuses it at
+    // the destination, and in postcopy the device state travels only in the package.
+    const { a, b } = await switched(0, { early: true, program: { elf: badDisplayElf(), name: 'bad-display' } });
+    const failed = await a.until('query-migrate', (v) => FINAL.includes(v.status), 60000);
+    assert.equal(failed.status, 'failed', JSON.stringify(failed).slice(0, 300));
+    assert.match(failed['error-desc'], /tabmig-display/);
+    assert.equal((await a.ret('query-status')).status, 'running', 'the source runs its guest again');
+    assert.ok(await runs(a), 'and the guest advances there');
+    assert.equal((await b.until('query-migrate', (v) => FINAL.includes(v.status), 30000)).status, 'failed');
+    assert.equal((await b.ret('query-status')).status, 'inmigrate', "the destination's guest never ran");
+    await a.page.close();
+    await b.page.close();
+  });
 });
+
+/**
+ * A tiny RV32 guest, as an ELF in base64: enables a 64x64 display whose frame is at address 0
+ * (outside RAM), then counts in a loop.
+ */
+function badDisplayElf() {
+  const code = [
+    0x100012b7, // lui  t0, 0x10001       (the display's registers)
+    0x04000313, // addi t1, zero, 64
+    0x0062a223, // sw   t1, 4(t0)         width
+    0x0062a423, // sw   t1, 8(t0)         height
+    0x00100313, // addi t1, zero, 1
+    0x0062a823, // sw   t1, 16(t0)        enable (fb_addr stays 0)
+    0x00138393, // addi t2, t2, 1
+    0xffdff06f, // j    .-4
+  ];
+  const text = new Uint8Array(new Uint32Array(code).buffer);
+  const file = new Uint8Array(52 + 32 + text.length);
+  const v = new DataView(file.buffer);
+  file.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1]);
+  v.setUint16(16, 2, true); // ET_EXEC
+  v.setUint16(18, 243, true); // EM_RISCV
+  v.setUint32(20, 1, true);
+  v.setUint32(24, RAM_BASE, true); // entry
+  v.setUint32(28, 52, true); // phoff
+  v.setUint16(40, 52, true);
+  v.setUint16(42, 32, true);
+  v.setUint16(44, 1, true);
+  v.setUint32(52, 1, true); // PT_LOAD
+  v.setUint32(56, 84, true); // offset
+  v.setUint32(60, RAM_BASE, true);
+  v.setUint32(64, RAM_BASE, true);
+  v.setUint32(68, text.length, true);
+  v.setUint32(72, text.length, true);
+  v.setUint32(76, 7, true);
+  v.setUint32(80, 4, true);
+  file.set(text, 84);
+  return Buffer.from(file).toString('base64');
+}

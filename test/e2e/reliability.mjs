@@ -388,7 +388,7 @@ export async function runFault(browser, a, { phase, fault, returnPath, rnd, spar
   const ctx = { a, b, id, returnPath, rnd, closed: false };
   a.closed = false;
   b.closed = false;
-  await a.ret('migrate-set-capabilities', caps({ events: true, 'return-path': returnPath, 'pause-before-switchover': false, 'postcopy-ram': postcopy }));
+  await a.ret('migrate-set-capabilities', caps({ events: true, 'return-path': returnPath, 'pause-before-switchover': false, 'postcopy-ram': postcopy, 'release-ram': !!phase.releaseRam }));
   await a.ret('migrate-set-parameters', { 'max-bandwidth': 0, 'max-postcopy-bandwidth': 0, 'x-outgoing-idle-timeout': 2000 });
   let where, t0;
   try {

@@ -204,6 +204,8 @@ export class IncomingThread {
         enabled: this.options.postcopyRam,
         blocktime: this.options.capability('postcopy-blocktime'),
         sendRp: (bytes) => this.sendRp(bytes),
+        // Receipts for release-ram travel worker to worker, beside the stream (placed-pages.ts).
+        sendReceipt: (msg) => this.switchoverLink.sendDirect(msg),
         setStatus: (from, to, error) => this.setStatus(from, to, error),
         log: (text) => this.post({ type: 'command', name: text }),
       });
@@ -319,6 +321,7 @@ export class IncomingThread {
       this.loadFailed(errorText(e));
     } finally {
       clearInterval(progress);
+      this.postcopy?.stop();
       multifd?.close();
       loadCleanupAll(handlers);
       this.progress(ramLoad.totals.pages);
@@ -419,7 +422,11 @@ export class IncomingThread {
     for (;;) {
       try {
         const res = await continueLoadVm(r, options, state);
-        if (res.reachedEof) break;
+        if (res.reachedEof) {
+          // Requested pages still on their way on the preempt channel land before the end.
+          await pc.drained();
+          break;
+        }
       } catch (e) {
         this.idle?.disarm();
         r = await this.pausePostcopy(errorText(e));
@@ -583,7 +590,8 @@ export class IncomingThread {
   private discard(error: string): void {
     this.block.setWord(IncomingWord.PHASE, Phase.DISCARDED);
     const s = this.block.status;
-    if (s === 'setup' || s === 'active') this.setStatus(s, 'failed', error);
+    // postcopy-active from LISTEN on: a package refused before its RUN started no guest either.
+    if (s === 'setup' || s === 'active' || (s === 'postcopy-active' && !this.postcopy?.running)) this.setStatus(s, 'failed', error);
   }
 
   /** Anything thrown before the verdict: tell the source why (SHUT 1, and 'failed'), discard. */

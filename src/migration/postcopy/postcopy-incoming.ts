@@ -7,7 +7,7 @@
 // Runs in the incoming worker, beside the incoming thread (which hands it the commands and, after
 // RUN, the rest of the main stream).
 
-import { PageGate } from '../../guest/page-gate.js';
+import { GateWord, PageGate } from '../../guest/page-gate.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import type { MigrationChannel } from '../../transport/channel.js';
 import { CHANNEL } from '../../transport/routes.js';
@@ -15,6 +15,7 @@ import { IncomingBlock } from '../incoming-block.js';
 import { PageStatus, type PageState } from '../page-state.js';
 import type { PagePlacer } from '../ram/ram-load.js';
 import type { MigrationStatus } from '../state.js';
+import { PlacedPages, RECEIPT_INTERVAL_MS, type PlacedMessage } from './placed-pages.js';
 import {
   RAM_BLOCK_MAIN,
   RamReader,
@@ -27,6 +28,9 @@ import {
   type MigCommand,
   type RamVisitor,
 } from '../stream/index.js';
+
+/** How long the end of postcopy waits for in-flight preempt pages without one arriving. */
+const DRAIN_STALL_MS = 30_000;
 
 /** QEMU's MIGRATION_RESUME_ACK_VALUE. */
 export const RESUME_ACK_VALUE = 1;
@@ -46,6 +50,11 @@ export interface PostcopyIncomingInput {
   readonly blocktime: boolean;
   /** The return path's writer (the current connection's). */
   sendRp(bytes: Uint8Array): void;
+  /**
+   * A delivery receipt for release-ram (placed-pages.ts), on the switchover channel; false when
+   * there is none now (the receipt waits for the next connection). Absent: no receipts.
+   */
+  sendReceipt?(msg: PlacedMessage): boolean;
   /** Moves the incoming status (compare-and-set) and tells the main thread. */
   setStatus(from: MigrationStatus, to: MigrationStatus, error?: string): void;
   log(text: string): void;
@@ -60,7 +69,10 @@ export class PostcopyIncoming implements PagePlacer {
   private faultLoop: Promise<void> | null = null;
   private stopped = false;
   private lastBlockSent = false;
-  private preempt: { channel: MigrationChannel; reader: StreamReader } | null = null;
+  private preempt: { channel: MigrationChannel; reader: StreamReader; ended: boolean } | null = null;
+  /** Pages placed since the last receipt, and the timer that sends receipts. */
+  private readonly placed = new PlacedPages();
+  private receiptTimer: ReturnType<typeof setInterval> | null = null;
   requests = 0;
 
   constructor(private readonly input: PostcopyIncomingInput) {
@@ -86,6 +98,7 @@ export class PostcopyIncoming implements PagePlacer {
     if (this.state === 'listening' || this.state === 'running') {
       this.gate.markPresent(page);
       if (this.input.pageState) Atomics.store(this.input.pageState.bytes, page, PageStatus.RECEIVED);
+      if (this.input.sendReceipt) this.placed.add(page);
     } else {
       this.gate.setPresentPlain(page, true);
     }
@@ -124,9 +137,9 @@ export class PostcopyIncoming implements PagePlacer {
     }
     this.state = 'discard';
     if (cmd.blockName !== RAM_BLOCK_MAIN) throw new Error(`ram_discard_range: Failed to find block '${cmd.blockName}'`);
-    applyDiscard(cmd.ranges, this.input.pageSize, this.pages, (p) => {
-      this.gate.setPresentPlain(p, false);
-      this.input.pageState?.set(p, PageStatus.CLEAN);
+    applyDiscard(cmd.ranges, this.input.pageSize, this.pages, (first, end) => {
+      this.gate.present.fill(0, first, end);
+      this.input.pageState?.bytes.fill(PageStatus.CLEAN, first, end);
     });
   }
 
@@ -140,6 +153,15 @@ export class PostcopyIncoming implements PagePlacer {
     this.input.setStatus('active', 'postcopy-active');
     if (channels) this.openPreempt(channels);
     this.faultLoop ??= this.serveFaults();
+    if (this.input.sendReceipt) this.receiptTimer ??= setInterval(() => this.sendReceipts(), RECEIPT_INTERVAL_MS);
+  }
+
+  /** Tells the source which pages arrived since the last receipt (release-ram waits for them). */
+  private sendReceipts(): void {
+    if (this.placed.empty || this.input.block.status !== 'postcopy-active') return;
+    const msgs = this.placed.take();
+    const unsent = msgs.findIndex((m) => !this.input.sendReceipt!(m));
+    if (unsent >= 0) this.placed.putBack(msgs.slice(unsent));
   }
 
   /** loadvm_postcopy_handle_run: the device state is in; the guest starts with pages missing. */
@@ -156,9 +178,18 @@ export class PostcopyIncoming implements PagePlacer {
     this.state = 'running';
   }
 
-  /** RECV_BITMAP (recovery): what arrived here, so the source re-sends the rest. */
+  /**
+   * RECV_BITMAP (recovery): what arrived here, so the source re-sends the rest. Only a recovery
+   * asks for it (the source takes one in postcopy-recover only); outside one it is reported
+   * and ignored, so nothing reaches a return path that does not expect it.
+   */
   async sendRecvBitmap(blockName: string): Promise<void> {
-    if (blockName !== RAM_BLOCK_MAIN) throw new Error(`RECV_BITMAP: block '${blockName}' not found`);
+    if (blockName !== RAM_BLOCK_MAIN) throw new Error(`loadvm_handle_recv_bitmap: block '${blockName}' not found`);
+    const status = this.input.block.status;
+    if (status !== 'postcopy-recover') {
+      this.input.log(`loadvm_handle_recv_bitmap: illegal RECV_BITMAP received (state ${status})`);
+      return;
+    }
     const sink = new BufferSink();
     const w = new StreamWriter(sink);
     w.putBytes(encodeRpMessage({ type: 'RECV_BITMAP', blockName }));
@@ -167,8 +198,15 @@ export class PostcopyIncoming implements PagePlacer {
     this.input.sendRp(sink.toBytes());
   }
 
-  /** POSTCOPY_RESUME: both sides agree; ask again for every page still awaited. */
+  /**
+   * POSTCOPY_RESUME: both sides agree; ask again for every page still awaited. Outside a
+   * recovery it is reported and ignored, without failing the load (loadvm_postcopy_handle_resume).
+   */
   resume(): void {
+    if (this.input.block.status !== 'postcopy-recover') {
+      this.input.log('loadvm_postcopy_handle_resume: illegal resume received');
+      return;
+    }
     this.input.setStatus('postcopy-recover', 'postcopy-active');
     this.input.sendRp(encodeRpMessage({ type: 'RESUME_ACK', value: RESUME_ACK_VALUE }));
     this.asked = new Uint8Array(this.pages);
@@ -193,19 +231,33 @@ export class PostcopyIncoming implements PagePlacer {
     }
   }
 
+  /** Asks for every fault not present nor asked yet: one request per run of consecutive pages. */
   private requestFaults(faults: readonly number[]): void {
-    const ps = this.input.pageSize;
+    let first = -1;
+    let count = 0;
     for (const p of faults) {
       if (p < 0 || p >= this.pages || this.gate.isPresent(p) || this.asked[p]) continue;
       this.asked[p] = 1;
       this.input.pageState?.set(p, PageStatus.REQUESTED);
       this.requests++;
-      // The first request names the block; later ones of the same block omit it (QEMU's rule).
-      this.input.sendRp(
-        encodeRpMessage(this.lastBlockSent ? { type: 'REQ_PAGES', start: p * ps, length: ps } : { type: 'REQ_PAGES_ID', start: p * ps, length: ps, blockName: RAM_BLOCK_MAIN }),
-      );
-      this.lastBlockSent = true;
+      if (count > 0 && p === first + count) {
+        count++;
+        continue;
+      }
+      if (count > 0) this.request(first, count);
+      first = p;
+      count = 1;
     }
+    if (count > 0) this.request(first, count);
+  }
+
+  private request(first: number, count: number): void {
+    const ps = this.input.pageSize;
+    const start = first * ps;
+    const length = count * ps;
+    // The first request names the block; later ones of the same block omit it (QEMU's rule).
+    this.input.sendRp(encodeRpMessage(this.lastBlockSent ? { type: 'REQ_PAGES', start, length } : { type: 'REQ_PAGES_ID', start, length, blockName: RAM_BLOCK_MAIN }));
+    this.lastBlockSent = true;
   }
 
   private *pendingRequested(): Iterable<number> {
@@ -230,8 +282,13 @@ export class PostcopyIncoming implements PagePlacer {
     }
     const channel = channels.open(CHANNEL.postcopy);
     const reader = new StreamReader(channel);
-    this.preempt = { channel, reader };
-    void this.readPreempt(reader);
+    const preempt = { channel, reader, ended: false };
+    this.preempt = preempt;
+    void this.readPreempt(reader).finally(() => {
+      preempt.ended = true;
+      // Wake a drain waiting for pages that will never come now.
+      Atomics.notify(this.gate.words, GateWord.LANDED);
+    });
   }
 
   private visitor: RamVisitor | null = null;
@@ -252,9 +309,34 @@ export class PostcopyIncoming implements PagePlacer {
     }
   }
 
+  /**
+   * The main stream reached EOF: every page was sent, each once, on the main stream or the
+   * preempt channel, so a page still missing is in flight on the latter. Resolves once each one
+   * landed; throws (the link is as good as broken: postcopy pauses, and a recovery resends them)
+   * if the preempt channel ended first, or none landed for DRAIN_STALL_MS.
+   */
+  async drained(): Promise<void> {
+    let missing = this.gate.missingCount();
+    let progressAt = performance.now();
+    while (missing > 0) {
+      if (!this.preempt || this.preempt.ended) throw new Error(`postcopy: the stream ended with ${missing} pages still to come`);
+      if (performance.now() - progressAt > DRAIN_STALL_MS) throw new Error(`postcopy: ${missing} pages still to come and none arrived for ${DRAIN_STALL_MS} ms`);
+      const seen = Atomics.load(this.gate.words, GateWord.LANDED);
+      const w = Atomics.waitAsync(this.gate.words, GateWord.LANDED, seen, 100);
+      if (w.async) await w.value;
+      // A look over every page at most every 20 ms, however many pages land meanwhile.
+      await new Promise((r) => setTimeout(r, 20));
+      const now = this.gate.missingCount();
+      if (now < missing) progressAt = performance.now();
+      missing = now;
+    }
+  }
+
   /** Everything arrived (EOF of the main stream): the gate goes off, the fault handler stops. */
   finish(): void {
     this.state = 'end';
+    this.sendReceipts();
+    this.stopTimers();
     this.stopped = true;
     if (this.gate.missingCount() === 0) this.gate.setActive(false);
     else this.input.log(`postcopy ended with ${this.gate.missingCount()} pages missing`);
@@ -263,8 +345,14 @@ export class PostcopyIncoming implements PagePlacer {
 
   /** The incoming migration is over for good (failed or cancelled): nothing waits any more. */
   stop(): void {
+    this.stopTimers();
     this.stopped = true;
     this.preempt?.reader.shutdown();
+  }
+
+  private stopTimers(): void {
+    if (this.receiptTimer !== null) clearInterval(this.receiptTimer);
+    this.receiptTimer = null;
   }
 
   blocktime(): { total: number; perVcpu: number[] } | null {
@@ -278,18 +366,28 @@ export class PostcopyIncoming implements PagePlacer {
   }
 }
 
-/** The pages a discard command names, clipped to RAM (the discard bitmap's receiving end). */
-export function applyDiscard(ranges: readonly { start: number; length: number }[], pageSize: number, pages: number, drop: (page: number) => void): number {
-  let n = 0;
+/**
+ * The pages a discard command names (the discard bitmap's receiving end), as disjoint runs
+ * [first, end): each range checked, then merged, so a command of overlapping ranges (up to some
+ * 4000 in 64 KiB) costs what the pages it covers cost, once each. Returns the pages dropped.
+ */
+export function applyDiscard(ranges: readonly { start: number; length: number }[], pageSize: number, pages: number, drop: (first: number, end: number) => void): number {
+  const runs: [number, number][] = [];
   for (const r of ranges) {
     if (r.start % pageSize !== 0 || r.length % pageSize !== 0) throw new Error(`ram_discard_range: unaligned range start 0x${r.start.toString(16)} length 0x${r.length.toString(16)}`);
     const first = r.start / pageSize;
-    const last = (r.start + r.length) / pageSize;
-    if (last > pages) throw new Error(`ram_discard_range: Overrun block 'ram' (start 0x${r.start.toString(16)} length 0x${r.length.toString(16)})`);
-    for (let p = first; p < last; p++) {
-      drop(p);
-      n++;
-    }
+    const end = (r.start + r.length) / pageSize;
+    if (end > pages) throw new Error(`ram_discard_range: Overrun block 'ram' (start 0x${r.start.toString(16)} length 0x${r.length.toString(16)})`);
+    if (end > first) runs.push([first, end]);
+  }
+  runs.sort((a, b) => a[0] - b[0]);
+  let n = 0;
+  let at = 0;
+  while (at < runs.length) {
+    let [first, end] = runs[at++]!;
+    while (at < runs.length && runs[at]![0] <= end) end = Math.max(end, runs[at++]![1]);
+    drop(first, end);
+    n += end - first;
   }
   return n;
 }

@@ -25,6 +25,8 @@ export interface MultifdReceiverOptions {
 
 export class MultifdReceiver {
   private readonly syncs: number[];
+  /** Channels whose stream ended (a clean close): they will reach no further SYNC. */
+  private readonly ended: boolean[];
   /** MULTIFD_FLUSH records the main stream has read. */
   private flushesRead = 0;
   /** Rounds every channel may go past (the main stream finished waiting for them). */
@@ -40,6 +42,7 @@ export class MultifdReceiver {
     private readonly o: MultifdReceiverOptions,
   ) {
     this.syncs = sources.map(() => 0);
+    this.ended = sources.map(() => false);
     this.readers = sources.map((s) => new StreamReader(s));
     this.readers.forEach((r, i) => void this.run(r, i));
   }
@@ -55,7 +58,12 @@ export class MultifdReceiver {
 
   private async drain(): Promise<void> {
     const target = this.flushesRead;
-    while (!this.error && this.syncs.some((s) => s < target)) await this.changed();
+    while (!this.error && this.syncs.some((s) => s < target)) {
+      // A channel that ended short of this round's SYNC would keep the load waiting for ever.
+      const short = this.syncs.findIndex((s, i) => s < target && this.ended[i]);
+      if (short >= 0) throw new MultifdError(`multifd: channel ${short} closed before its sync ${target}`);
+      await this.changed();
+    }
     if (this.error) throw this.error;
     if (target > this.released) {
       this.released = target;
@@ -77,7 +85,11 @@ export class MultifdReceiver {
       const init = decodeInit(r.getBytes(MULTIFD_INIT_BYTES), this.readers.length);
       if (init.id !== i) throw new MultifdError(`multifd: channel ${i} introduced itself as channel ${init.id}`);
       for (;;) {
-        if (await r.atEnd()) return;
+        if (await r.atEnd()) {
+          this.ended[i] = true;
+          this.notify();
+          return;
+        }
         await r.ensure(MULTIFD_PACKET_FIXED);
         const h = decodePacketFixed(r.getBytes(MULTIFD_PACKET_FIXED), this.o.maxPageCount);
         await r.ensure(8 * h.size);

@@ -141,10 +141,11 @@ export function ramLoadHandler(opts: RamLoadOptions): RamLoadHandler {
       totals.xbzrlePages++;
     };
     visitor.compressedPage = (_b, offset, data) => {
-      codecs.compressed(offset, data);
+      const waiting = codecs.compressed(offset, data);
       received(offset);
       totals.pages++;
       totals.compressedPages++;
+      return waiting;
     };
   }
   const multifd = opts.multifd ?? null;

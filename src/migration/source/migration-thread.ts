@@ -32,6 +32,7 @@ import { ConvergenceWatch } from './convergence.js';
 import { RoundRecorder } from './round-recorder.js';
 import { PcWord, PostcopyBlock } from '../postcopy/postcopy-block.js';
 import { PostcopyRamSaveHandler } from '../postcopy/postcopy-ram-save.js';
+import { forEachPlaced, isPlacedMessage } from '../postcopy/placed-pages.js';
 import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeSectionFooter, writeSectionPart } from '../stream/index.js';
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
@@ -54,6 +55,10 @@ const CANCEL_SETTLE_MS = 1000;
 const MAX_DISCARDS_PER_COMMAND = 12;
 /** Chunk size of the postcopy preempt channel: a requested page leaves in a message of its own. */
 const PREEMPT_CHUNK = 16 * 1024;
+/** How long a SHUT 1 in postcopy waits for the destination's word that it refused the package. */
+const REFUSAL_WAIT_MS = 2000;
+/** Requested pages sent at a time (a preempt channel's worth: 256 KiB). */
+const REQUEST_BATCH = 64;
 /** How long a recovery waits for each step of the destination's half of the handshake. */
 const RESUME_STEP_TIMEOUT_MS = 30_000;
 /** How often, at most, the decision drains the queue to measure the handshake with nothing ahead of it. */
@@ -182,6 +187,12 @@ export class MigrationThread {
   /** The destination's worker said something on the switchover channel. */
   private heard(m: unknown): void {
     this.destinationAlive();
+    if (isPlacedMessage(m)) {
+      // release-ram's receipts: the destination holds these pages now.
+      const ram = this.pcRam;
+      if (ram?.switched && !forEachPlaced(m, ram.pageCount, (p) => ram.delivered(p))) this.post({ type: 'log', text: 'postcopy: a malformed page receipt from the destination was ignored' });
+      return;
+    }
     if (isProbe(m)) {
       if (m.echo) {
         const { ms, offset } = echoFigures(m, performance.now());
@@ -891,13 +902,18 @@ export class MigrationThread {
     ram.urgent = () => pc.hasRequests;
     this.w.setRateLimit(this.postcopyRateLimit);
     for (;;) {
+      if (this.refusedBeforeRun()) {
+        this.resumeAfterRefusal();
+        return;
+      }
       const st = this.block.status;
       if (st === 'postcopy-paused') {
         if (!(await this.postcopyPaused())) return;
         continue;
       }
       if (st !== 'postcopy-active') return;
-      this.serveRequests();
+      await this.serveRequests();
+      if (this.block.status !== 'postcopy-active') continue;
       if (ram.remainingBytes === 0 && !pc.hasRequests) break;
       if (this.w.error || this.preempt?.error) {
         this.pausePostcopy((this.w.error ?? this.preempt!.error)!.message);
@@ -923,18 +939,46 @@ export class MigrationThread {
     this.block.set(MigCounter.TRANSFERRED, this.sent());
     if (this.w.error) throw this.w.error;
     this.allSent = true;
-    await this.awaitReturnPathShut();
+    try {
+      await this.awaitReturnPathShut();
+    } catch (e) {
+      // SHUT 1 after a short postcopy may be the refusal of the package: its 'failed' comes
+      // on the switchover channel a moment later, and then the guest runs here again.
+      if (this.block.word(MigWord.RP_SHUT) === 2 && (await this.refusalArrives())) {
+        this.resumeAfterRefusal();
+        return;
+      }
+      throw e;
+    }
     if (this.block.status !== 'postcopy-active') return;
+    // The destination has every page (its SHUT after EOF): release-ram gives back the rest.
+    ram.allDelivered();
     this.calculateComplete();
     this.setRunstate('postmigrate');
     this.transition('postcopy-active', 'completed');
   }
 
-  /** migrate_handle_rp_req_pages' other half: queued requests go out now, ahead of the scan. */
-  private serveRequests(): void {
-    const pages = this.pc!.popRequests();
+  /**
+   * migrate_handle_rp_req_pages' other half: queued requests go out now, ahead of the scan, a
+   * batch at a time and only as fast as their channel drains (a destination asking for all of
+   * RAM at once must not queue all of RAM in memory here).
+   */
+  private async serveRequests(): Promise<void> {
+    const pc = this.pc!;
+    while (pc.hasRequests && this.block.status === 'postcopy-active') {
+      if (!this.preemptRam && this.channels?.has(CHANNEL.postcopy)) this.openPreempt(this.channels);
+      const w = this.preempt ?? this.w;
+      if (w.error) return;
+      if (w.needsDrain) {
+        await w.ready();
+        continue;
+      }
+      this.sendRequested(pc.popRequests(REQUEST_BATCH));
+    }
+  }
+
+  private sendRequested(pages: readonly number[]): void {
     if (!pages.length) return;
-    if (!this.preemptRam && this.channels?.has(CHANNEL.postcopy)) this.openPreempt(this.channels);
     if (!this.preemptRam) {
       // No preempt channel: the pages go on the main stream, framed as a part of the RAM
       // section (this runs between iterations, at a section boundary).
@@ -969,10 +1013,11 @@ export class MigrationThread {
     const s = this.block.status;
     if (s !== 'postcopy-active' && s !== 'postcopy-recover') return;
     if (!this.transition(s, 'postcopy-paused', reason)) return;
+    this.pc!.bump(PcWord.PAUSES);
     this.w.shutdown();
     this.preempt?.shutdown();
     void this.target.abort(reason).catch(() => {});
-    this.pc!.bump(PcWord.REQ_HEAD); // wake the postcopy loop
+    this.pc!.wake(); // the postcopy loop sees the pause now
   }
 
   /**
@@ -984,13 +1029,17 @@ export class MigrationThread {
     const set = this.pendingConnection ?? (await new Promise<ChannelSet | null>((resolve) => {
       this.reconnected = resolve;
       const check = () => {
-        if (this.block.status !== 'postcopy-paused') resolve(null);
+        if (this.block.status !== 'postcopy-paused' || this.refusedBeforeRun()) resolve(null);
         else setTimeout(check, 200);
       };
       check();
     }));
     this.reconnected = null;
     this.pendingConnection = null;
+    if (this.refusedBeforeRun()) {
+      this.resumeAfterRefusal();
+      return false;
+    }
     if (!set || this.block.status !== 'postcopy-paused') return this.block.status === 'postcopy-active';
     if (!this.transition('postcopy-paused', 'postcopy-recover')) return false;
     this.block.setWord(MigWord.LINK_LOST, 0);
@@ -1026,6 +1075,40 @@ export class MigrationThread {
       this.pausePostcopy(e instanceof Error ? e.message : String(e));
       return this.block.status === 'postcopy-paused';
     }
+  }
+
+  /**
+   * The destination refused the package (a device check failed, a section version it does not
+   * know) and said so: it says 'failed' only while still loading, before RUN started its guest.
+   * The switch did not happen, and this side's copy is whole as long as release-ram gave nothing
+   * back (it gives a page back only on the destination's word that it placed it, after RUN).
+   */
+  private refusedBeforeRun(): boolean {
+    return this.pcRam?.switched === true && this.inPostcopy() && this.block.destinationSaid(this.migrationId) === 'failed';
+  }
+
+  /** Waits (briefly) for the destination's 'failed' that follows its SHUT 1. */
+  private async refusalArrives(): Promise<boolean> {
+    const deadline = performance.now() + REFUSAL_WAIT_MS;
+    while (!this.refusedBeforeRun() && performance.now() < deadline) await this.block.waitWhile(MigWord.DEST_READY, this.block.word(MigWord.DEST_READY), 100);
+    return this.refusedBeforeRun();
+  }
+
+  /** The guest never left: the commit is taken back, the guest runs here again, the migration fails. */
+  private resumeAfterRefusal(): void {
+    const s = this.block.status;
+    if (this.pcRam!.released > 0) {
+      // It placed pages (so its guest ran) yet says it refused: nothing here can be trusted to run.
+      this.post({ type: 'log', text: `postcopy: the destination says it refused the package after it took ${this.pcRam!.released} pages; this side stays paused` });
+      return;
+    }
+    Atomics.compareExchange(this.block.words, MigWord.COMMIT, Commit.COMMITTED, Commit.ABANDONED);
+    this.error ??= 'The destination refused the postcopy package before its guest ran';
+    this.w.shutdown();
+    this.preempt?.shutdown();
+    if (this.vmWasRunning && this.ctl.runstate === 'finish-migrate') this.setRunstate('running');
+    this.transition(s, 'failed', this.error);
+    this.post({ type: 'log', text: 'postcopy: the destination refused the package before its guest ran; the guest runs here again' });
   }
 
   /** Waits for a postcopy word to leave `value` while recovering; false if the recovery broke. */

@@ -67,14 +67,18 @@ function invalidMessage(msg: RpMessage): string {
  * connection's, while postcopy is active or recovering: the old connection's channels close
  * after a pause, perhaps while the next recovery is already under way.
  */
-function lostInPostcopy(b: MigrationBlock, set: ChannelSet): void {
+function lostInPostcopy(b: MigrationBlock, set: ChannelSet, pauses: number): void {
   const s = b.status;
+  // A pause since this return path was served makes it an old connection's, even if the next
+  // connection's channels have not reached this worker yet.
+  if (postcopy && postcopy.block.word(PcWord.PAUSES) !== pauses) return;
   if ((s === 'postcopy-active' || s === 'postcopy-recover') && set === channels) b.setWord(MigWord.LINK_LOST, 1);
 }
 
 async function serve(b: MigrationBlock): Promise<void> {
   running = true;
   const set = channels;
+  const pauses = postcopy?.block.word(PcWord.PAUSES) ?? 0;
   const rp = set.open(CHANNEL.returnPath);
   const reader = new StreamReader(rp);
   try {
@@ -82,7 +86,7 @@ async function serve(b: MigrationBlock): Promise<void> {
       const msg = await readRpMessage(reader);
       if (!msg) {
         if (inPostcopy(b)) {
-          lostInPostcopy(b, set);
+          lostInPostcopy(b, set, pauses);
           return;
         }
         if (b.word(MigWord.RP_SHUT) === 0) markBad(b, 'RP: the destination closed the return path before it was done');
@@ -116,8 +120,13 @@ async function serve(b: MigrationBlock): Promise<void> {
           break;
         }
         case 'RECV_BITMAP': {
-          if (!postcopy || b.status !== 'postcopy-recover') {
+          if (!postcopy) {
             markBad(b, invalidMessage(msg));
+            return;
+          }
+          if (b.status !== 'postcopy-recover') {
+            // ram_dirty_bitmap_reload: only a recovery asked for one.
+            markBad(b, `ram_dirty_bitmap_reload: incorrect state ${b.status}`);
             return;
           }
           if (msg.blockName !== RAM_BLOCK_MAIN) {
@@ -135,6 +144,9 @@ async function serve(b: MigrationBlock): Promise<void> {
             markBad(b, `migrate_handle_rp_resume_ack: illegal resume_ack value ${msg.value}`);
             return;
           }
+          // Both sides are active again, if a recovery was under way (QEMU's compare-and-set):
+          // an acknowledgement outside one moves nothing.
+          if (b.status !== 'postcopy-recover') break;
           postcopy.block.bump(PcWord.RESUME_ACK);
           post({ type: 'rp-message', name: 'RESUME_ACK', value: msg.value });
           break;
@@ -142,7 +154,7 @@ async function serve(b: MigrationBlock): Promise<void> {
     }
   } catch (e) {
     if (!inPostcopy(b)) markBad(b, e instanceof Error ? e.message : String(e));
-    else lostInPostcopy(b, set);
+    else lostInPostcopy(b, set, pauses);
   } finally {
     running = false;
     void set.closeAll();

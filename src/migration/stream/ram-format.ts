@@ -158,8 +158,8 @@ export interface RamVisitor {
   zeroPage(block: RamBlock, offset: number, fill: number): void;
   /** Required only if the stream carries XBZRLE pages (the decoder checks the data itself). */
   xbzrlePage?(block: RamBlock, offset: number, encoded: Uint8Array): void;
-  /** Required only if compressed pages are allowed. */
-  compressedPage?(block: RamBlock, offset: number, compressed: Uint8Array): void;
+  /** Required only if compressed pages are allowed; a promise holds the reader (a full decompress backlog). */
+  compressedPage?(block: RamBlock, offset: number, compressed: Uint8Array): void | Promise<void>;
   /** The multifd channels are synced to here; a promise holds the reader until they are. */
   multifdFlush?(): void | Promise<void>;
 }
@@ -258,8 +258,9 @@ export class RamReader {
           }
           if (!visitor.compressedPage) throw r.fail(new StreamFormatError('unexpected-compressed-page', 'Received an unexpected compressed page'));
           if (!r.has(len)) await r.ensure(len);
-          visitor.compressedPage(block, offset, r.getBytes(len));
+          const waiting = visitor.compressedPage(block, offset, r.getBytes(len));
           stats.compressedPages++;
+          if (waiting) await waiting;
           break;
         }
         case RamFlag.MEM_SIZE:

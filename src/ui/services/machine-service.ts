@@ -67,13 +67,23 @@ export class MachineService {
     return this.machine.ramSize;
   }
 
-  /** Postcopy: whether [offset, offset + length) of RAM has a page that has not arrived; asks for it. */
+  /**
+   * Postcopy: whether [offset, offset + length) of RAM has a page that has not arrived; asks for
+   * it. The display asks every frame: one wait per range at a time, however long a pause lasts.
+   */
   missing(offset: number, length: number): boolean {
     const gate = this.machine.pageGate;
     if (!gate || !gate.anyMissing(offset, length)) return false;
-    void gate.whenPresent(offset, length);
+    const key = `${offset}:${length}`;
+    if (!this.awaited.has(key)) {
+      this.awaited.add(key);
+      void gate.whenPresent(offset, length).finally(() => this.awaited.delete(key));
+    }
     return true;
   }
+
+  /** Ranges whose pages are being waited for (at most a few: the frames being drawn). */
+  private readonly awaited = new Set<string>();
 
   get ramBytes(): Uint8Array {
     return this.machine.ramBytes;

@@ -47,7 +47,12 @@ export class StreamCheckError extends Error {
 /** Commands a saved stream may carry; anything else belongs to a live (or postcopy) migration. */
 const SNAPSHOT_COMMANDS: ReadonlySet<MigCommand['type']> = new Set(['OPEN_RETURN_PATH', 'PING']);
 
-const SKIP_PAGES: RamVisitor = { page() {}, zeroPage() {} };
+/**
+ * Every record kind the destination's loader takes from a saved stream: plain and zero pages,
+ * XBZRLE (always understood) and compressed pages (a stream saved with `compress` on; loading it
+ * needs `compress` on, as in QEMU). Their framing and bounds are checked by RamReader; contents skipped.
+ */
+const SKIP_PAGES: RamVisitor = { page() {}, zeroPage() {}, xbzrlePage() {}, compressedPage() {} };
 
 /**
  * The `ram` section read by the stream layer's RamReader (block list, flags, offsets, page
@@ -64,7 +69,7 @@ function ramCheckHandler(ramSize: number, onPart?: (stats: RamPartStats) => void
       checkRamSectionVersion(r, ctx);
       if (r !== reader || !ramReader) {
         reader = r;
-        ramReader = new RamReader(r, [{ name: RAM_BLOCK_MAIN, length: ramSize }], { pageSize: PAGE_SIZE });
+        ramReader = new RamReader(r, [{ name: RAM_BLOCK_MAIN, length: ramSize }], { pageSize: PAGE_SIZE, allowCompressed: true });
       }
       const stats = await ramReader.readPart(SKIP_PAGES);
       onPart?.(stats);

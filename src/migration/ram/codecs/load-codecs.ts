@@ -7,6 +7,9 @@
 
 import { StreamFormatError } from '../../stream/index.js';
 import type { CodecPool } from './codec-pool.js';
+
+/** Compressed pages a decompress worker may have queued before the loader waits for the pool. */
+const BACKLOG_PER_WORKER = 16;
 import { xbzrleDecode } from './xbzrle.js';
 import { decompressPage } from './zlib-page.js';
 
@@ -14,7 +17,7 @@ export interface LoadCodecOptions {
   ram: Uint8Array;
   pageSize: number;
   /** decompress-threads workers; null: inflate in line. */
-  pool?: CodecPool | null;
+  pool?: Pick<CodecPool, 'size' | 'decompress' | 'terminate'> | null;
   /** The `decompress-error-check` global: a page that does not inflate fails the load. */
   errorCheck: boolean;
 }
@@ -33,7 +36,12 @@ export class LoadCodecs {
     this.xbzrlePages++;
   }
 
-  compressed(offset: number, data: Uint8Array): void {
+  /**
+   * A compressed page: inflated in line, or handed to the pool. The pool's backlog is bounded
+   * (QEMU's loader waits for a free decompress thread): once it is full this returns a promise,
+   * and the reader reads nothing more until the pages in flight have landed.
+   */
+  compressed(offset: number, data: Uint8Array): Promise<void> | void {
     this.compressedPages++;
     const pool = this.o.pool;
     if (!pool) {
@@ -45,6 +53,14 @@ export class LoadCodecs {
       return;
     }
     this.waiting.push(pool.decompress(offset, data).catch((e: unknown) => this.failed(e)));
+    if (this.waiting.length >= BACKLOG_PER_WORKER * Math.max(1, pool.size)) return this.settle();
+  }
+
+  /** Waits for every page in flight (failures are kept for drain()). */
+  private async settle(): Promise<void> {
+    const w = this.waiting;
+    this.waiting = [];
+    await Promise.all(w);
   }
 
   /** End of a part: every page of it is in RAM. Throws the first decompression failure. */

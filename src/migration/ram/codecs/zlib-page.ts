@@ -17,14 +17,21 @@ export function compressPage(page: Uint8Array, level: number): Uint8Array | null
   return z.length <= compressPageBound(page.length) ? z : null;
 }
 
-/** Inflates `z` into `out` (exactly one page). Throws DecompressError on bad data or length. */
+/**
+ * Inflates `z` into `out` (exactly one page). Throws DecompressError on bad data or length.
+ * The output buffer is one page and a byte, as QEMU's uncompress() into a page-sized buffer: a
+ * record that inflates to more (a zlib bomb: a few KiB that expand to megabytes) is refused
+ * without ever being held. Its decoding still runs over the record, which the record's own
+ * bound (compressPageBound) limits: at most deflate's 1032:1, some 4 MiB of work per record.
+ */
 export function decompressPage(z: Uint8Array, out: Uint8Array): void {
   let page: Uint8Array;
   try {
-    page = unzlibSync(z);
+    page = unzlibSync(z, { out: new Uint8Array(out.length + 1) });
   } catch (e) {
     throw new DecompressError(`decompress data failed: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (page.length > out.length) throw new DecompressError('decompress data failed: it inflates to more than a page');
   if (page.length !== out.length) throw new DecompressError(`decompress data failed: ${page.length} bytes, not a page`);
   out.set(page);
 }
