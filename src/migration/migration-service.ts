@@ -473,8 +473,11 @@ export class MigrationService extends EventTarget {
     const uri = parseMigrationUri(uriText, 'incoming');
     if (uri.kind === 'defer') return;
     this.incomingBlocktime = this.options.capability('postcopy-blocktime');
-    const inc = new IncomingMigration(this.machine, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
+    // The live options: the incoming thread takes them when the source connects, so what is
+    // switched on in the waiting tab counts (QEMU reads the destination's capabilities then).
+    const inc = new IncomingMigration(this.machine, this.options, uri, this.signaling, MACHINE_TYPE, {
       status: (to, error) => {
+        if (to === 'active') this.incomingBlocktime = this.options.capability('postcopy-blocktime');
         if (to === 'postcopy-paused') this.recoverTriggered = false;
         this.setIncoming(to, error);
       },

@@ -13,6 +13,7 @@ import { CHANNEL, type ChannelRoute, type ChannelTarget } from '../transport/rou
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
+import { sideCapabilities } from './capability-agreement.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { PostcopyBlock } from './postcopy/postcopy-block.js';
@@ -146,7 +147,9 @@ export class OutgoingMigration {
       } else if (uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
         const peer = uri.peer!;
-        const link = await connectToPeer(this.signaling, peer, { routes, info: { ramSize: this.machine.ramSize }, secret: this.options.tlsCreds, ...this.ice });
+        // The capabilities both ends must agree on travel in the hello: the destination checks them.
+        const info = { ramSize: this.machine.ramSize, ...sideCapabilities((c) => this.options.capability(c)) };
+        const link = await connectToPeer(this.signaling, peer, { routes, info, secret: this.options.tlsCreds, ...this.ice });
         this.attach(link, (reason) => `Connection to peer ${peer} lost: ${reason}`);
       }
       if (this.ended) this.link?.close('migration ended');

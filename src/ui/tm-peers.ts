@@ -9,6 +9,7 @@ import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from '
 import { isDeferredIncoming, type PeerView } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
 import { CONSENT_KEY } from '../transport/consent.js';
+import { carrySettingsOverReload } from './services/carried-settings.js';
 
 /**
  * The tabs that can take part in a migration: this one (its peer id, to be typed or copied into
@@ -305,6 +306,8 @@ export class TmPeers extends LitElement {
     } catch {
       // no storage: the reloaded tab asks once more
     }
+    const m = this.migration.service;
+    if (m) carrySettingsOverReload(m.options);
     this.navigate(incomingPageUrl(location.href, 'webrtc:'));
   }
 
