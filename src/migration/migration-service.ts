@@ -124,6 +124,12 @@ export class MigrationService extends EventTarget {
     return this.incomingState.status;
   }
 
+  /** The URI of the last outgoing migration, as given to `migrate` ('' before the first). */
+  get outgoingUri(): string {
+    return this.outUri;
+  }
+  private outUri = '';
+
   get lastError(): string | null {
     return this.outError ?? this.inError;
   }
@@ -279,6 +285,7 @@ export class MigrationService extends EventTarget {
     this.block.set(MigCounter.START_TIME, Date.now());
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
+    this.outUri = typeof uriText === 'string' ? uriText : '';
     this.rounds.reset();
     // migrate-start-postcopy before migrate is remembered (QEMU keeps start_postcopy set).
     const early = this.postcopyAskedEarly;

@@ -1,5 +1,6 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
+import { formatTime } from './format.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import type { MigrationLogEntry } from './services/migration-view.js';
@@ -49,8 +50,7 @@ function restates(note: Line, events: readonly Line[]): boolean {
 }
 
 function clock(t: number): string {
-  const d = new Date(t);
-  return `${d.toLocaleTimeString('en-GB', { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  return formatTime(t, true);
 }
 
 function eventLine(e: QmpEvent): Line {

@@ -97,6 +97,7 @@ export class TmHeader extends LitElement {
         <span class="tagline">live migration of a running machine between browser tabs</span>
       </div>
       <div class="tab">
+        <slot></slot>
         ${this.vmName
           ? html`<div class="field"><span class="label">This tab</span><span class="value" title="VM name">${this.vmName}</span></div>`
           : nothing}

@@ -65,6 +65,10 @@ export class TmPeers extends LitElement {
         gap: 0.5rem 0.75rem;
         margin-top: 0.75rem;
       }
+      .incoming.failed .why {
+        flex-basis: 100%;
+        color: var(--tm-danger);
+      }
       .incoming .why {
         flex: 1 1 14rem;
         margin: 0;
@@ -235,6 +239,14 @@ export class TmPeers extends LitElement {
         ${m.incomingStatus === 'active' ? 'receiving a migration…' : 'waiting for an incoming migration…'}
         ${bytes > 0 ? html`<span class="bytes">${formatBytes(bytes)} received</span>` : nothing}
       </div>`;
+    }
+    if (this.machine.service?.runstate === 'inmigrate' && m.incomingStatus === 'failed') {
+      // The load failed and started nothing: this tab may wait for another migration at once.
+      return html`<div class="incoming failed" role="alert">
+          <p class="why"><b>The incoming migration failed:</b> ${m.lastError ?? 'no reason given'}. Nothing of it runs here.</p>
+          <button class="primary listen" @click=${this.listen} title="QMP migrate-incoming {uri: webrtc:}">Wait for a migration again</button>
+        </div>
+        ${renderOutcome(this.listenOutcome)}`;
     }
     if (isDeferredIncoming(m, this.machine.service?.runstate)) {
       return html`<div class="incoming">

@@ -1,5 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
+import { formatTime } from './format.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { highlightJson } from './json-highlight.js';
 import { hmpCommand, type QmpCommand, type QmpEvent, type QmpReply } from './services/qmp-client.js';
@@ -25,8 +26,7 @@ const CHIPS: { label: string; line: string; title: string }[] = [
 
 function eventTime(e: QmpEvent): string {
   const ms = e.timestamp.seconds * 1000 + Math.floor(e.timestamp.microseconds / 1000);
-  const d = new Date(ms);
-  return `${d.toLocaleTimeString('en-GB', { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  return formatTime(ms, true);
 }
 
 /**

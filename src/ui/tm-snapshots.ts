@@ -4,7 +4,7 @@ import { MachineController } from './controllers/machine-controller.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { SnapshotsController } from './controllers/snapshots-controller.js';
-import { formatBytes } from './format.js';
+import { formatBytes, formatDateTime, formatTime } from './format.js';
 import { incomingPageUrl, navigateTo, type Navigate } from './page-url.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { isDeferredIncoming } from './services/migration-view.js';
@@ -19,17 +19,11 @@ export function snapshotNameForFile(fileName: string): string {
 }
 
 function when(t: number): string {
-  const d = new Date(t);
-  const today = new Date().toDateString() === d.toDateString();
-  const time = d.toLocaleTimeString('en-GB', { hour12: false, hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  return today ? `today ${time}` : `${d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short' })} ${time}`;
+  return formatDateTime(t);
 }
 
 function defaultName(): string {
-  const d = new Date();
-  const hh = String(d.getHours()).padStart(2, '0');
-  const mm = String(d.getMinutes()).padStart(2, '0');
-  return `snap-${hh}${mm}`;
+  return `snap-${formatTime(Date.now()).replace(/:/g, '').slice(0, 4)}`;
 }
 
 function hasFiles(e: DragEvent): boolean {
