@@ -97,7 +97,10 @@ export class IncomingMigration {
     this.hooks.status('setup');
     this.startSource = source;
     // A saved stream is read at once; a connection's thread starts when the source connects.
-    if (source.kind !== 'channel') this.startThread();
+    if (source.kind !== 'channel') {
+      this.hooks.log(`incoming migration from ${this.uri.uri}`);
+      this.startThread();
+    }
   }
 
   private startSource: StreamSourceSpec | null = null;
@@ -189,6 +192,9 @@ export class IncomingMigration {
       return;
     }
     this.startThread();
+    // Who the guest comes from, for the log (and the destination's console mark).
+    const remote = (link as { remote?: { id?: unknown; name?: unknown } }).remote;
+    if (remote && typeof remote.id === 'string') this.hooks.log(`incoming migration from '${remote.id}' (${String(remote.name ?? '')})`);
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
       else if (isKeepalive(data)) {

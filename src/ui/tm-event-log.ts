@@ -198,20 +198,22 @@ export class TmEventLog extends LitElement {
           <label title="Also show the migration's own notes (state changes, return path, stream commands)"
             ><input type="checkbox" .checked=${this.showMigration} @change=${(e: Event) => (this.showMigration = (e.target as HTMLInputElement).checked)} /> migration notes</label
           >
-          <button class="link" @click=${() => (this.since = Date.now())}>clear</button>
+          <button class="link" @click=${() => (this.since = Date.now())} aria-label="clear the event log">clear</button>
         </span>
         <p class="hint">Newest first: QMP events (turn on the <code>events</code> capability for MIGRATION) and the migration's own notes.</p>
       </div>
       <div class="panel-body">
-        <ul class="log" role="log" aria-label="Events">
+        <div role="log" aria-label="Events">
           ${lines.length
-            ? lines.map(
-                (l) => html`<li class="${l.source} tone-${l.tone}">
-                  <span class="time">${clock(l.t)}</span><span class="name">${l.name}</span><span class="text">${l.text}</span>
-                </li>`,
-              )
-            : html`<li class="empty">Nothing yet: events arrive as the guest stops, resumes and migrates.</li>`}
-        </ul>
+            ? html`<ul class="log">
+                ${lines.map(
+                  (l) => html`<li class="${l.source} tone-${l.tone}">
+                    <span class="time">${clock(l.t)}</span><span class="name">${l.name}</span><span class="text">${l.text}</span>
+                  </li>`,
+                )}
+              </ul>`
+            : html`<p class="log empty">Nothing yet: events arrive as the guest stops, resumes and migrates.</p>`}
+        </div>
       </div>
     </section>`;
   }

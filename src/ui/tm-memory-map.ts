@@ -170,8 +170,10 @@ export class TmMemoryMap extends LitElement {
       pre {
         margin: 0.4rem 0 0;
         padding: 0.5rem 0.7rem;
-        max-height: 10rem;
+        max-height: 14rem;
         overflow: auto;
+        white-space: pre-wrap;
+        overflow-wrap: anywhere;
         background: var(--tm-term-bg);
         color: var(--tm-term-fg);
         border-radius: 6px;

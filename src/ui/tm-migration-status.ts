@@ -221,9 +221,7 @@ export class TmMigrationStatus extends LitElement {
         font-family: var(--tm-mono);
         font-size: 0.74rem;
         color: var(--tm-muted);
-        white-space: nowrap;
-        overflow: hidden;
-        text-overflow: ellipsis;
+        overflow-wrap: anywhere;
       }
       dd {
         margin: 0;
@@ -240,7 +238,7 @@ export class TmMigrationStatus extends LitElement {
         margin-left: 0.25rem;
       }
       .tile.absent dd {
-        color: #a3adbb;
+        color: var(--tm-muted);
         font-weight: 400;
         font-size: 0.8rem;
         font-family: var(--tm-font);

@@ -216,7 +216,7 @@ export class TmPeers extends LitElement {
           <span class="label">This tab's peer id</span>
           <span class="id" title="Others migrate to webrtc:${sig?.id ?? ''}">${sig?.id || '—'}</span>
           <span class="name">${sig?.name ?? ''}</span>
-          <button @click=${this.copy} ?disabled=${!sig?.id} title="Copy webrtc:${sig?.id ?? ''} to the clipboard">${this.copied ? 'Copied ✓' : 'Copy'}</button>
+          <button @click=${this.copy} ?disabled=${!sig?.id} aria-label=${this.copied ? 'Copied ✓ the peer id' : 'Copy the peer id'} title="Copy webrtc:${sig?.id ?? ''} to the clipboard">${this.copied ? 'Copied ✓' : 'Copy'}</button>
         </div>
         ${this.renderIncoming()}
         <h3>Other tabs and peers (${peers.length})</h3>
@@ -283,7 +283,7 @@ export class TmPeers extends LitElement {
           />`
         : nothing}
       ${ready
-        ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} title="QMP migrate {uri: webrtc:${p.id}}">
+        ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} aria-label="Migrate → to ${p.name}" title="QMP migrate {uri: webrtc:${p.id}}">
             Migrate →
           </button>`
         : nothing}

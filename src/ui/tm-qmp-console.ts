@@ -57,7 +57,7 @@ export class TmQmpConsole extends LitElement {
       }
       .log {
         flex: 1 1 auto;
-        min-height: 10rem;
+        min-height: 16rem;
         margin: 0 1rem;
         padding: 0.6rem 0.75rem;
         overflow: auto;
@@ -209,10 +209,10 @@ export class TmQmpConsole extends LitElement {
           <label class="events" title="Show QMP events (STOP, RESUME, MIGRATION, …) as they arrive"
             ><input type="checkbox" .checked=${this.showEvents} @change=${(e: Event) => (this.showEvents = (e.target as HTMLInputElement).checked)} /> events</label
           >
-          <button class="link" @click=${() => (this.entries = [])} ?disabled=${this.entries.length === 0}>clear</button>
+          <button class="link" @click=${() => (this.entries = [])} ?disabled=${this.entries.length === 0} aria-label="clear the QMP transcript">clear</button>
         </span>
       </div>
-      <div class="chips" aria-label="Quick commands">
+      <div class="chips" role="group" aria-label="Quick commands">
         ${CHIPS.map(
           (c) =>
             html`<button class="chip ${c.line.startsWith('{') ? '' : 'hmp'}" title=${c.title} ?disabled=${this.busy} @click=${() => this.send(c.line)}>${c.label}</button>`,
@@ -232,7 +232,7 @@ export class TmQmpConsole extends LitElement {
           spellcheck="false"
           @keydown=${this.onKeyDown}
         />
-        <button class="primary" type="submit" ?disabled=${this.busy}>Send</button>
+        <button class="primary" type="submit" ?disabled=${this.busy} aria-label="Send the command">Send</button>
       </form>
     </section>`;
   }

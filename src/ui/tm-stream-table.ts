@@ -75,6 +75,12 @@ export class TmStreamTable extends LitElement {
       font-size: 0.76rem;
       white-space: normal;
     }
+    /* The name column wraps, so the id, version and size columns stay in view in a narrow panel. */
+    td:nth-child(3) {
+      white-space: normal;
+      overflow-wrap: anywhere;
+      min-width: 7rem;
+    }
   `;
 
   @property({ attribute: false }) rows: readonly StreamRow[] = [];
