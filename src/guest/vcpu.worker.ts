@@ -137,7 +137,7 @@ class VcpuThread {
     this.cpu.loadState();
     // A new guest state (a load, a reset, a migration that arrived): the page's instruction
     // counter goes on from the guest's own minstret, so a migrated guest keeps its count.
-    if (fresh) Atomics.store(this.ctl.i64, Ctl64.INSTRET, BigInt(this.cpu.instructionsRetired));
+    if (fresh) this.ctl.instructionsRetired = this.cpu.instructionsRetired;
     this.cpu.setTohost(this.state.get(DeviceName.MACHINE, 'tohost'));
     this.runningSince = performance.now();
     Atomics.store(this.ctl.i64, Ctl64.STARTED_AT_US, BigInt(Math.floor(wallClockMicros())));

@@ -1,8 +1,9 @@
 // The memory map after a migration: each page coloured by the round it was last sent in. Live,
-// a page is 'sent' from the moment it leaves until the next dirty sync, so the map notes the round
-// of every page it sees sent on each frame it draws; once the migration has ended, that is the
-// picture a class can read at leisure: round 1 swept everything, later rounds only the pages the
-// guest kept writing (its writable working set), the last one the stop-and-copy's.
+// a page is 'dirty' from the sync that finds it until it leaves, then 'sent' until the next sync,
+// so the map notes the round of every page it sees in either state on each frame it draws. Once
+// the migration has ended, that is the picture a class can read at leisure: round 1 swept
+// everything, later rounds only the pages the guest kept writing (its writable working set), the
+// last one the stop-and-copy's.
 
 /** Colours for rounds 1, 2, 3, 4 and 5 or later (light to dark), and for the last round. */
 export const ROUND_COLOURS: readonly [number, number, number][] = [
@@ -38,13 +39,17 @@ export class LastSentRounds {
     this.last = 0;
   }
 
-  /** Notes `round` for every page whose state byte is `sent` now. */
-  note(states: Uint8Array, sent: number, round: number): void {
+  /**
+   * Notes `round` for every page whose state byte is `sent`, or `toSend` (it leaves in this round,
+   * or later if written again): a tab that missed frames still knows each page's round.
+   */
+  note(states: Uint8Array, sent: number, round: number, toSend = sent): void {
     const r = this.rounds;
     const n = Math.min(states.length, r.length);
     let any = false;
     for (let p = 0; p < n; p++) {
-      if (states[p] === sent) {
+      const st = states[p];
+      if (st === sent || st === toSend) {
         r[p] = round;
         any = true;
       }

@@ -129,7 +129,8 @@ export class TmApp extends LitElement {
       .sides tm-peers {
         order: -1;
       }
-      .sides > * > :not(tm-qmp-console) {
+      .sides > * > :not(tm-qmp-console),
+      .stage > * {
         flex: none;
       }
       @media (min-width: 1400px) and (min-height: 641px) {
@@ -348,7 +349,12 @@ export class TmApp extends LitElement {
   private readonly startWatch = new MigrationStartWatch();
   private watched?: MigrationView;
   private readonly onMigrationChange = () => {
-    if (this.watched && this.startWatch.began(this.watched)) this.view = 'migration';
+    if (!this.watched || !this.startWatch.began(this.watched)) return;
+    this.view = 'migration';
+    // The migration's panels from their top, wherever the person had scrolled the side to.
+    void this.updateComplete.then(() => {
+      for (const el of this.renderRoot.querySelectorAll('.sides, .migration')) el.scrollTop = 0;
+    });
   };
 
   private defaultHistory?: HistoryService;

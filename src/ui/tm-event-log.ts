@@ -73,12 +73,16 @@ export class TmEventLog extends LitElement {
     panelStyles,
     toneStyles,
     css`
+      .log ul {
+        margin: 0;
+        padding: 0;
+        list-style: none;
+      }
       .log {
         max-height: 19rem;
         overflow: auto;
         margin: 0;
         padding: 0.3rem 0;
-        list-style: none;
         border: 1px solid var(--tm-border);
         border-radius: 8px;
         background: #fafbfc;
@@ -121,6 +125,7 @@ export class TmEventLog extends LitElement {
         color: #2d3643;
       }
       .empty {
+        margin: 0;
         padding: 0.6rem 0.8rem;
         color: var(--tm-muted);
         display: block;
@@ -203,16 +208,16 @@ export class TmEventLog extends LitElement {
         <p class="hint">Newest first: QMP events (turn on the <code>events</code> capability for MIGRATION) and the migration's own notes.</p>
       </div>
       <div class="panel-body">
-        <div role="log" aria-label="Events">
+        <div class="log" role="log" aria-label="Events" tabindex="0">
           ${lines.length
-            ? html`<ul class="log">
+            ? html`<ul>
                 ${lines.map(
                   (l) => html`<li class="${l.source} tone-${l.tone}">
                     <span class="time">${clock(l.t)}</span><span class="name">${l.name}</span><span class="text">${l.text}</span>
                   </li>`,
                 )}
               </ul>`
-            : html`<p class="log empty">Nothing yet: events arrive as the guest stops, resumes and migrates.</p>`}
+            : html`<p class="empty">Nothing yet: events arrive as the guest stops, resumes and migrates.</p>`}
         </div>
       </div>
     </section>`;

@@ -304,7 +304,7 @@ export class TmMemoryMap extends LitElement {
           )}
         </ul>`}
         ${this.dump
-          ? html`<pre aria-label="Page dump"><span class="hint">(qemu) ${this.dump.command}</span>\n${this.dump.text}</pre>`
+          ? html`<pre aria-label="Page dump" tabindex="0"><span class="hint">(qemu) ${this.dump.command}</span>\n${this.dump.text}</pre>`
           : nothing}
       </div>
     </section>`;
@@ -418,7 +418,7 @@ export class TmMemoryMap extends LitElement {
       this.byRoundGeneration = m.rounds.generation;
       this.byRound.reset(bytes.length);
     }
-    if (!isFinished(out)) this.byRound.note(bytes, PageStatus.SENT, m.rounds.count + 1);
+    if (!isFinished(out)) this.byRound.note(bytes, PageStatus.SENT, m.rounds.count + 1, PageStatus.DIRTY);
     if (out !== this.lastOutgoing) {
       // The stop-and-copy may be over between two frames: its pages are still marked sent.
       if (out === 'completed') this.byRound.finish(bytes, PageStatus.SENT, m.rounds.count);

@@ -3,7 +3,7 @@ import { customElement, property } from 'lit/decorators.js';
 import uPlot from 'uplot';
 import { PlotSet } from './controllers/plot-set.js';
 import { RoundsController } from './controllers/rounds-controller.js';
-import { formatBytes, formatMbps, formatShort } from './format.js';
+import { formatBytes, formatCount, formatMbps, formatShort } from './format.js';
 import { explainDifference, predictPrecopy, type ModelRound, type PrecopyPrediction } from './precopy-model.js';
 import type { MigrationView, RoundRecord } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
@@ -291,7 +291,7 @@ export class TmMigrationCharts extends LitElement {
         <dt>downtime</dt>
         <dd>${p.converges ? p.rounds.length : '∞'} <span class="hint">/ ${records.length} measured</span></dd>
         <dd>${p.converges ? `${(p.totalTime / 1000).toFixed(2)} s` : '∞'}${measuredTotal !== undefined ? html` <span class="hint">/ ${(measuredTotal / 1000).toFixed(2)} s</span>` : nothing}</dd>
-        <dd>${p.converges ? `${p.downtime.toFixed(0)} ms` : '–'}${info?.downtime !== undefined ? html` <span class="hint">/ ${info.downtime} ms</span>` : nothing}</dd>
+        <dd>${p.converges ? `${p.downtime.toFixed(0)} ms` : '–'}${info?.downtime !== undefined ? html` <span class="hint">/ ${formatCount(info.downtime)} ms</span>` : nothing}</dd>
       </dl>
       <p>${explainDifference(p, records, info?.downtime)}</p>
     </div>`;

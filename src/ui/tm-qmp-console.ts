@@ -218,7 +218,7 @@ export class TmQmpConsole extends LitElement {
             html`<button class="chip ${c.line.startsWith('{') ? '' : 'hmp'}" title=${c.title} ?disabled=${this.busy} @click=${() => this.send(c.line)}>${c.label}</button>`,
         )}
       </div>
-      <div class="log" role="log" aria-label="QMP transcript" @scroll=${this.onScroll}>
+      <div class="log" role="log" aria-label="QMP transcript" tabindex="0" @scroll=${this.onScroll}>
         ${this.entries.length === 0
           ? html`<p class="empty">Replies and events appear here. Try a chip above, or type <code>{"execute": "query-status"}</code>.</p>`
           : this.entries.filter((e) => this.showEvents || e.kind !== 'event').map((e) => this.renderEntry(e))}

@@ -43,7 +43,7 @@ export class TmRunComparison extends LitElement {
       table {
         width: 100%;
         border-collapse: collapse;
-        font-size: 0.86rem;
+        font-size: 0.82rem;
         font-variant-numeric: tabular-nums;
       }
       caption {
@@ -58,9 +58,17 @@ export class TmRunComparison extends LitElement {
         text-align: right;
         white-space: nowrap;
       }
-      thead th {
+      /* Headers and run names wrap, so every column fits a narrow panel; figures stay on one line. */
+      thead th,
+      tbody th {
         white-space: normal;
+        overflow-wrap: break-word;
       }
+      th,
+      td {
+        padding: 0.3rem 0.3rem;
+      }
+
       caption {
         overflow-wrap: anywhere;
       }
@@ -127,7 +135,7 @@ export class TmRunComparison extends LitElement {
     const bestBytes = best((r) => r.result.ram?.transferred);
     const cell = (v: number | undefined, b: number, fmt: (v: number) => string) =>
       html`<td class=${v === b ? 'best' : ''}>${v === undefined ? '–' : fmt(v)}</td>`;
-    return html`<div class="table-wrap"><table data-compare-table>
+    return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${this.caption}><table data-compare-table>
         <caption>
           ${this.caption}
         </caption>
@@ -137,7 +145,7 @@ export class TmRunComparison extends LitElement {
             <th scope="col" title="query-migrate total-time: from migrate to completed">Total time</th>
             <th scope="col" title="query-migrate downtime (what info migrate says): from the switchover's stop to the guest's start on the destination; for postcopy, the switch">downtime</th>
             <th scope="col" title="The longest pause the guest itself saw (its own clock; the stress guest prints it). For stop-and-copy it spans stop → cont, so it is longer than the migration's total time; for postcopy it adds the waits for pages">Guest saw</th>
-            <th scope="col" title="query-migrate ram.transferred: stream bytes sent">Bytes sent</th>
+            <th scope="col" title="query-migrate ram.transferred: stream bytes sent">Bytes</th>
             <th scope="col" title="dirty-sync-count: dirty-log syncs, the rounds (the round records count the same)">Rounds</th>
           </tr>
         </thead>

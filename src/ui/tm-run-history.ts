@@ -130,7 +130,7 @@ export class TmRunHistory extends LitElement {
       <input type="checkbox" aria-label="Select run ${id} (${when}, ${name})" .checked=${this.selected.has(id)} @change=${(e: Event) => this.select(id, (e.target as HTMLInputElement).checked)} />
       <div>
         <b>${r.label || r.method}</b>${r.uri ? html` <span class="meta">${r.uri}</span>` : nothing} <span class=${ok ? '' : 'failed'}>${r.result.status}</span>
-        <div class="meta ${ok ? '' : 'failed'}">${when} · ${figures.join(' · ')}</div>
+        <div class="meta ${ok ? '' : 'failed'}" data-figures>${when} · ${figures.join(' · ')}</div>
       </div>
       <span>
         <button class="small" @click=${() => (this.shown = [r])} aria-label="Open run ${id} (${when}, ${name})">Open</button>
@@ -145,7 +145,7 @@ export class TmRunHistory extends LitElement {
       .map(([c]) => c);
     return html`<details>
       <summary>Capabilities (${caps.join(', ') || 'none'}) and parameters</summary>
-      <pre>${JSON.stringify(r.parameters, null, 2)}</pre>
+      <pre tabindex="0" aria-label="Parameters of the run">${JSON.stringify(r.parameters, null, 2)}</pre>
     </details>`;
   }
 

@@ -2,12 +2,12 @@ import { LitElement, css, html, nothing } from 'lit';
 import { customElement } from 'lit/decorators.js';
 import { RoundsController } from './controllers/rounds-controller.js';
 import type { MigrationLogEntry, MigrationView } from './services/migration-view.js';
-import { formatDuration } from './format.js';
+import { formatDuration, formatMs } from './format.js';
 import { panelStyles } from './styles/theme.js';
 
 /** The phases a class is taught, and the QAPI statuses that make each. */
 export const PHASES = {
-  connect: { colour: '#8a94a3', statuses: [], explain: 'Connecting: status setup while the link to the destination is made (not counted in setup-time, as in QEMU).' },
+  connect: { colour: '#6b7686', statuses: [], explain: 'Connecting: status setup while the link to the destination is made (not counted in setup-time, as in QEMU).' },
   setup: { colour: '#5f6b7a', statuses: ['setup'], explain: 'Setup: the stream and channels open, the dirty log starts, capabilities are agreed (query-migrate setup-time).' },
   rounds: { colour: '#3451d1', statuses: ['active'], explain: 'Rounds (precopy): the guest runs while RAM is sent, then what it dirtied, round after round.' },
   switchover: {
@@ -25,6 +25,9 @@ export const PHASES = {
 } as const;
 
 type Phase = keyof typeof PHASES;
+
+/** A segment names its phase only when it is this share of the bar or more (the legend names all). */
+const LABEL_SHARE = 0.18;
 
 function phaseOf(status: string): Phase | null {
   for (const [k, v] of Object.entries(PHASES)) if ((v.statuses as readonly string[]).includes(status)) return k as Phase;
@@ -109,9 +112,11 @@ export class TmStateTimeline extends LitElement {
         color: #fff;
         font-size: 0.72rem;
         line-height: 1.6rem;
-        padding-left: 0.3rem;
         white-space: nowrap;
         overflow: hidden;
+      }
+      .seg .label {
+        padding-left: 0.3rem;
       }
       .tick {
         position: absolute;
@@ -192,18 +197,18 @@ export class TmStateTimeline extends LitElement {
             data-phase=${s.phase}
             data-ms=${Math.round(length(s))}
             title="${PHASES[s.phase].explain} (${formatDuration(length(s))})"
-            style="left:${pct(s.start)};width:calc(${pct(s.end)} - ${pct(s.start)});background:${PHASES[s.phase].colour}"
+            style="left:min(${pct(s.start)}, 100% - 2px);width:calc(${pct(s.end)} - ${pct(s.start)});background:${PHASES[s.phase].colour}"
           >
-            ${s.phase}
+            ${(s.end - s.start) / span >= LABEL_SHARE ? html`<span class="label">${s.phase}</span>` : nothing}
           </div>`,
         )}
-        ${records.map((r) => html`<div class="tick" style="left:${pct(t0 + r.time)}" title="round ${r.round} ends"></div>`)}
+        ${records.map((r) => html`<div class="tick" style="left:min(${pct(t0 + r.time)}, 100% - 1px)" title="round ${r.round} ends"></div>`)}
         ${downtime
           ? html`<div
               class="downtime"
               data-downtime
               title="Downtime: the guest was stopped for ${downtime.ms} ms"
-              style="left:${pct(downtime.end - downtime.ms)};width:calc(${pct(downtime.end)} - ${pct(downtime.end - downtime.ms)})"
+              style="left:min(${pct(downtime.end - downtime.ms)}, 100% - 3px);width:calc(${pct(downtime.end)} - ${pct(downtime.end - downtime.ms)})"
             ></div>`
           : nothing}
       </div>
@@ -218,7 +223,7 @@ export class TmStateTimeline extends LitElement {
               <span class="sw" style="background:${PHASES[k].colour}"></span>${k === 'connect' ? 'connecting' : k}${shown ? html` <b>${formatDuration(ms)}</b>` : nothing}
             </li>`;
           })}
-        ${downtime ? html`<li title="query-migrate's downtime: from stopping the guest to its start on the destination" data-legend="downtime"><span class="sw" style="background:#c92a2a"></span>downtime <b>${downtime.ms} ms</b></li>` : nothing}
+        ${downtime ? html`<li title="query-migrate's downtime: from stopping the guest to its start on the destination" data-legend="downtime"><span class="sw" style="background:#c92a2a"></span>downtime <b>${formatMs(downtime.ms)}</b></li>` : nothing}
       </ul>
     </div>`;
   }

@@ -90,7 +90,8 @@ export class TmStreamTable extends LitElement {
   @property({ type: Boolean }) live = false;
 
   override render() {
-    return html`<div class="table-wrap">
+    // The wrap scrolls a long stream: it takes the keyboard focus, so it scrolls without a mouse.
+    return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${this.label}>
       <table
         aria-label=${this.label}
         data-inspector-table=${ifDefined(this.live ? undefined : '')}
