@@ -295,6 +295,21 @@ describe('tm-peers', () => {
     equal(qmp.actions.length, 0, 'no QMP command: -incoming is a start-up option');
   });
 
+  it('a failed destination says why and waits again with one click (migrate-incoming), not a reload', async () => {
+    machine.setRunstate('inmigrate');
+    migration.set({ incomingStatus: 'failed', lastError: 'connection to the source lost: closed' });
+    const box = await until('tm-peers', '.incoming.failed');
+    match(box.textContent ?? '', /The incoming migration failed:.*connection to the source lost/s);
+    equal(root('tm-peers').querySelector('button.receive'), null, 'no reload offered');
+    (await until<HTMLButtonElement>('tm-peers', 'button.listen')).click();
+    deepEqual(await sent('migrate-incoming'), { execute: 'migrate-incoming', arguments: { uri: 'webrtc:' } });
+    // A waiting tab has no guest of its own: no Run, no Load, no Migrate.
+    const controls = await until('tm-controls', '.waiting');
+    match(controls.textContent ?? '', /Waiting for an incoming migration/);
+    equal(root('tm-controls').querySelector('button.run, button.pause'), null);
+    equal(root('tm-migrate-panel').querySelector('input#uri'), null);
+  });
+
   it('says when this tab waits for an incoming migration', async () => {
     migration.set({ waitingForIncoming: true, incomingStatus: 'setup' });
     const w = await until('tm-peers', '.waiting');
