@@ -26,6 +26,15 @@ export const PHASES = {
 
 type Phase = keyof typeof PHASES;
 
+/** At most this many round ticks on the bar: a long migration's hundreds would smear into one. */
+const MAX_TICKS = 40;
+
+/** The rounds to tick: all of them, or every k-th (and the last) when there are too many. */
+function ticks<T extends { round: number }>(records: readonly T[]): T[] {
+  const k = Math.ceil(records.length / MAX_TICKS);
+  return k <= 1 ? [...records] : records.filter((_r, i) => (i + 1) % k === 0 || i === records.length - 1);
+}
+
 /** A segment names its phase only when it is this share of the bar or more (the legend names all). */
 const LABEL_SHARE = 0.18;
 
@@ -202,7 +211,7 @@ export class TmStateTimeline extends LitElement {
             ${(s.end - s.start) / span >= LABEL_SHARE ? html`<span class="label">${s.phase}</span>` : nothing}
           </div>`,
         )}
-        ${records.map((r) => html`<div class="tick" style="left:min(${pct(t0 + r.time)}, 100% - 1px)" title="round ${r.round} ends"></div>`)}
+        ${ticks(records).map((r) => html`<div class="tick" style="left:min(${pct(t0 + r.time)}, 100% - 1px)" title="round ${r.round} ends"></div>`)}
         ${downtime
           ? html`<div
               class="downtime"
