@@ -371,7 +371,7 @@ export class TmSnapshots extends LitElement {
           class="danger ${confirming ? 'confirm' : ''}"
           @click=${() => this.deleteSnapshot(s.name)}
           @blur=${() => confirming && (this.confirmDelete = null)}
-          aria-label=${confirming ? `Really delete ${s.name}?` : `Delete ${s.name}`}
+          aria-label=${confirming ? `Really delete? (${s.name})` : `Delete ${s.name}`}
           title="Delete this snapshot"
         >
           ${confirming ? 'Really delete?' : 'Delete'}
@@ -400,7 +400,7 @@ export class TmSnapshots extends LitElement {
     }
     return html`<span class="imported">
       <span>✓ Imported as <code>idb:${imp.name}</code> (${formatBytes(imp.total)})</span>
-      <button class="primary restore-imported" @click=${() => this.restore(imp.name)} aria-label="Restore the imported ${imp.name}">Restore it</button>
+      <button class="primary restore-imported" @click=${() => this.restore(imp.name)} aria-label="Restore it: the imported ${imp.name}">Restore it</button>
     </span>`;
   }
 
