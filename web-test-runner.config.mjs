@@ -16,7 +16,8 @@ export default {
   testsFinishTimeout: 10 * 60 * 1000,
   testFramework: { config: { timeout: 60000 } },
   middleware: [crossOriginIsolation],
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json' })],
+  // CSS imported with ?inline (xterm.js's stylesheet, for a shadow root) arrives as its text, as Vite gives it.
+  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: './tsconfig.json', loaders: { '.css': 'text' } })],
   browsers: [
     chromeLauncher({
       launchOptions: {

@@ -20,6 +20,7 @@ import { loadIdentity } from './transport/identity.js';
 import { parseIceConfig, savedIceText } from './transport/ice-config.js';
 import { Signaling, relayUrlFor } from './transport/signaling.js';
 import type { TmApp } from './ui/tm-app.js';
+import { applyCarriedSettings } from './ui/services/carried-settings.js';
 
 function initialRunstate(cl: CommandLine): RunState {
   if (cl.incoming) return 'inmigrate';
@@ -97,6 +98,8 @@ async function start(app: TmApp): Promise<void> {
   app.migration = migration;
   app.qmp = { execute: (cmd) => qmp.dispatcher.execute(cmd), events: qmp.events };
   if (cl.incoming) {
+    // "Receive a migration" reloaded this tab: the capabilities and parameters set before it hold.
+    for (const text of await applyCarriedSettings(app.qmp)) migration.log.push({ t: Date.now(), text });
     try {
       migration.migrateIncoming(cl.incoming, { fromCommandLine: true });
     } catch (e) {

@@ -228,15 +228,20 @@ describe('tm-migrate-panel', () => {
     await until<HTMLInputElement>('tm-migrate-panel', 'input#uri', (i) => i.value === 'webrtc:bob12345');
   });
 
-  it('Cancel sends migrate_cancel while a migration is active', async () => {
-    const cancel = await until<HTMLButtonElement>('tm-migrate-panel', 'button.cancel');
-    ok(cancel.disabled, 'nothing to cancel yet');
+  it('Cancel is there only while a migration runs, and sends migrate_cancel', async () => {
+    await until('tm-migrate-panel', 'input#uri');
+    equal(root('tm-migrate-panel').querySelector('button.cancel'), null, 'nothing to cancel yet: no Cancel');
     migration.set({ outgoingStatus: 'active' });
     (await until<HTMLButtonElement>('tm-migrate-panel', 'button.cancel', (b) => !b.disabled, 'Cancel enabled')).click();
     deepEqual(await sent('migrate_cancel'), { execute: 'migrate_cancel' });
+    equal(root('tm-migrate-panel').querySelector('input#uri'), null, 'no destination to type while one migration runs');
   });
 
-  it('Continue is enabled only in pre-switchover and sends migrate-continue', async () => {
+  it('Continue is there with pause-before-switchover, enabled only in pre-switchover, and sends migrate-continue', async () => {
+    migration.set({ outgoingStatus: 'active' });
+    await until('tm-migrate-panel', 'button.cancel');
+    equal(root('tm-migrate-panel').querySelector('button.continue'), null, 'no Continue without pause-before-switchover');
+    migration.caps['pause-before-switchover'] = true;
     migration.set({ outgoingStatus: 'active' });
     await until<HTMLButtonElement>('tm-migrate-panel', 'button.continue', (b) => b.disabled, 'Continue disabled while active');
     migration.set({ outgoingStatus: 'pre-switchover' });
@@ -288,6 +293,21 @@ describe('tm-peers', () => {
     equal(went.length, 1);
     match(went[0]!, /\?incoming=webrtc:$/);
     equal(qmp.actions.length, 0, 'no QMP command: -incoming is a start-up option');
+  });
+
+  it('a failed destination says why and waits again with one click (migrate-incoming), not a reload', async () => {
+    machine.setRunstate('inmigrate');
+    migration.set({ incomingStatus: 'failed', lastError: 'connection to the source lost: closed' });
+    const box = await until('tm-peers', '.incoming.failed');
+    match(box.textContent ?? '', /The incoming migration failed:.*connection to the source lost/s);
+    equal(root('tm-peers').querySelector('button.receive'), null, 'no reload offered');
+    (await until<HTMLButtonElement>('tm-peers', 'button.listen')).click();
+    deepEqual(await sent('migrate-incoming'), { execute: 'migrate-incoming', arguments: { uri: 'webrtc:' } });
+    // A waiting tab has no guest of its own: no Run, no Load, no Migrate.
+    const controls = await until('tm-controls', '.waiting');
+    match(controls.textContent ?? '', /Waiting for an incoming migration/);
+    equal(root('tm-controls').querySelector('button.run, button.pause'), null);
+    equal(root('tm-migrate-panel').querySelector('input#uri'), null);
   });
 
   it('says when this tab waits for an incoming migration', async () => {
@@ -499,6 +519,8 @@ describe('tm-memory-map', () => {
   });
 });
 
+const ZERO_ROUND: RoundRecord = { round: 0, time: 0, duration: 0, dirtyPages: 0, pagesSent: 0, zeroPages: 0, bytesSent: 0, bandwidth: 0, remaining: 0, expectedDowntime: 0, threshold: 0, throttle: 0 };
+
 describe('tm-stream-inspector, live', () => {
   it("lists this tab's stream as the worker writes it, RAM summarised per round, nobody telling the page", async () => {
     const counts = { pages: 0, zeroPages: 0, xbzrlePages: 0, compressedPages: 0 };
@@ -528,7 +550,10 @@ describe('tm-stream-inspector, live', () => {
     await eventually(() => rows().length === 6, 5000, 'the rest of the stream');
     match(rows()[3]!, /^PART ram round 2: 10 pages: 0 zero$/);
     deepEqual(rows().slice(4), ['FULL cpu', 'EOF EOF']);
-    match(root('tm-stream-inspector').querySelector('[data-live-summary]')?.textContent ?? '', /6 items written,.*RAM in 2 rounds/s);
+    // The round count is the round records' (dirty-sync-count): a third round sent no page.
+    for (const r of [1, 2, 3]) migration.rounds.append({ ...ZERO_ROUND, round: r });
+    migration.set({});
+    await eventually(() => /6 items written,.*3 rounds, 2 of them with RAM pages/s.test(root('tm-stream-inspector').querySelector('[data-live-summary]')?.textContent ?? ''), 5000, 'the summary');
   });
 });
 

@@ -241,6 +241,11 @@ export class ControlBlock {
     return Number(Atomics.load(this.i64, Ctl64.INSTRET));
   }
 
+  /** Where the page's instruction counter goes on from: the guest's own minstret, when a new guest state arrives. */
+  set instructionsRetired(n: number) {
+    Atomics.store(this.i64, Ctl64.INSTRET, BigInt(Math.max(0, Math.floor(n))));
+  }
+
   /** True when the vCPU is not executing guest code (and its registers are in the device-state buffer). */
   get vcpuIdle(): boolean {
     const s = this.vcpuState;

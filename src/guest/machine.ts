@@ -123,6 +123,9 @@ export class Machine extends EventTarget {
   /** Records a runstate another thread (the migration worker) already put in the control block. */
   noteRunstate(from: RunState): void {
     const to = this.control.runstate;
+    // A guest arrived (an incoming migration gave it, running or not): the instruction counter
+    // goes on from its own minstret, as the vCPU's does when it next runs a new guest state.
+    if (from === 'inmigrate' && to !== 'inmigrate') this.control.instructionsRetired = this.deviceState.get(DeviceName.CPU, 'minstret');
     if (from !== to) this.emit('runstate', { from, to });
   }
 

@@ -127,13 +127,17 @@ class VcpuThread {
   /** Picks up whatever the other threads put into the device state while we were stopped. */
   private unpark(): void {
     const gen = this.ctl.generation;
-    if (gen !== this.generation) {
+    const fresh = gen !== this.generation;
+    if (fresh) {
       this.generation = gen;
       this.cpu.flushDecodeCache();
       this.finisher.take();
       this.hostdev.reset();
     }
     this.cpu.loadState();
+    // A new guest state (a load, a reset, a migration that arrived): the page's instruction
+    // counter goes on from the guest's own minstret, so a migrated guest keeps its count.
+    if (fresh) this.ctl.instructionsRetired = this.cpu.instructionsRetired;
     this.cpu.setTohost(this.state.get(DeviceName.MACHINE, 'tohost'));
     this.runningSince = performance.now();
     Atomics.store(this.ctl.i64, Ctl64.STARTED_AT_US, BigInt(Math.floor(wallClockMicros())));

@@ -17,6 +17,7 @@ import { acceptFromPeer } from '../transport/webrtc.js';
 import type { FromIncoming, IncomingStart, StreamSourceSpec, ToIncoming } from './destination/incoming-protocol.js';
 import { IncomingBlock, IncomingCounter, IncomingWord, Phase } from './incoming-block.js';
 import type { MigrationOptions } from './options.js';
+import { capabilitiesOf, capabilityMismatch, sideCapabilities } from './capability-agreement.js';
 import type { PageState } from './page-state.js';
 import type { StreamLog } from './stream-log.js';
 import { isProbe } from './source/switchover-cost.js';
@@ -120,6 +121,26 @@ export class IncomingMigration {
     this.block.autostart = this.hooks.autostart();
     this.block.compareAndSet('none', 'setup');
     this.hooks.status('setup');
+    this.startSource = source;
+    // A saved stream is read at once; a connection's thread starts when the source connects.
+    if (source.kind !== 'channel') {
+      this.hooks.log(`incoming migration from ${this.uri.uri}`);
+      this.startThread();
+    }
+  }
+
+  private startSource: StreamSourceSpec | null = null;
+  private threadStarted = false;
+
+  /**
+   * Starts the incoming thread with the capabilities and parameters as they are now. QEMU reads
+   * the destination's capabilities when the stream asks (postcopy's ADVISE, a compressed page),
+   * so what a person switches on in a waiting tab counts: the thread starts only once the
+   * source has connected, before any byte of the stream is read (the channels wait for it).
+   */
+  private startThread(): void {
+    if (this.threadStarted || !this.startSource) return;
+    this.threadStarted = true;
     const start: IncomingStart = {
       type: 'start',
       ram: this.machine.ram,
@@ -130,7 +151,7 @@ export class IncomingMigration {
       streamLog: this.streamLog?.buffer ?? null,
       pageGate: this.machine.pageGate.buffer,
       options: this.options.toPlain(),
-      source,
+      source: this.startSource,
       machineType: this.machineType,
     };
     this.worker.postMessage(start);
@@ -156,6 +177,8 @@ export class IncomingMigration {
         routes,
         from: uri.peer,
         info: { ramSize: this.machine.ramSize },
+        // Before any channel: a source whose capabilities this tab cannot follow is told what to switch on where.
+        checkPeer: (info, peer) => this.capabilityRefusal(info, peer),
         ...(this.pairing ? { pairing: this.pairing.policy, ...this.pairing.ice } : {}),
         // A refused attempt leaves this tab waiting; the log says who and why.
         onRefused: (peer, reason) => this.hooks.log(`incoming connection from '${peer}' refused: ${reason}`),
@@ -166,6 +189,15 @@ export class IncomingMigration {
         else this.cancel(e instanceof Error ? e.message : String(e));
       });
     }
+  }
+
+  /** Why a connecting source's capabilities (its hello) do not fit this tab's, as they are now. */
+  private capabilityRefusal(info: unknown, peer: { id: string; name: string }): string | null {
+    const source = capabilitiesOf(info);
+    if (!source) return null;
+    const mine = new Set(sideCapabilities((c) => this.options.capability(c)).capabilities);
+    const name = (n: string, id: string) => (n && n !== `Tab ${id}` ? `${n} (${id})` : `Tab ${id}`);
+    return capabilityMismatch(source, mine, { source: name(peer.name, peer.id), destination: name(this.signaling?.name ?? '', this.signaling?.id ?? '') });
   }
 
   /** Whether the destination is past POSTCOPY_LISTEN (a broken link pauses rather than fails). */
@@ -194,6 +226,10 @@ export class IncomingMigration {
       this.source = { migration: hello.migration, peer, via, lock: hello.lock ?? null };
       this.block.setWord(IncomingWord.MIGRATION, hello.migration);
     }
+    this.startThread();
+    // Who the guest comes from, for the log (and the destination's console mark).
+    const remote = (link as { remote?: { id?: unknown; name?: unknown } }).remote;
+    if (remote && typeof remote.id === 'string') this.hooks.log(`incoming migration from '${remote.id}' (${String(remote.name ?? '')})`);
     link.oncontrol = (data) => {
       if (isSwitchoverMessage(data)) this.fromSource(data);
       else if (isKeepalive(data)) {
@@ -269,6 +305,8 @@ export class IncomingMigration {
     if (this.done) return;
     if (this.listener && 'close' in this.listener) this.listener.close();
     if (this.listener && 'cancel' in this.listener) this.listener.cancel(reason);
+    // A thread that never started still reports the failure, as one that did.
+    this.startThread();
     this.worker.postMessage({ type: 'cancel', reason });
   }
 

@@ -135,6 +135,12 @@ export class MigrationService extends EventTarget {
     return this.incomingState.status;
   }
 
+  /** The URI of the last outgoing migration, as given to `migrate` ('' before the first). */
+  get outgoingUri(): string {
+    return this.outUri;
+  }
+  private outUri = '';
+
   get lastError(): string | null {
     return this.outError ?? this.inError;
   }
@@ -309,6 +315,7 @@ export class MigrationService extends EventTarget {
     this.block.set(MigCounter.START_TIME, Date.now());
     this.block.set(MigCounter.EXPECTED_DOWNTIME, this.options.downtimeLimit);
     this.outError = null;
+    this.outUri = typeof uriText === 'string' ? uriText : '';
     this.rounds.reset();
     // migrate-start-postcopy before migrate is remembered (QEMU keeps start_postcopy set).
     const early = this.postcopyAskedEarly;
@@ -501,8 +508,11 @@ export class MigrationService extends EventTarget {
     const uri = parseMigrationUri(uriText, 'incoming');
     if (uri.kind === 'defer') return;
     this.incomingBlocktime = this.options.capability('postcopy-blocktime');
-    const inc = new IncomingMigration(this.machine, this.options.clone(), uri, this.signaling, MACHINE_TYPE, {
+    // The live options: the incoming thread takes them when the source connects, so what is
+    // switched on in the waiting tab counts (QEMU reads the destination's capabilities then).
+    const inc = new IncomingMigration(this.machine, this.options, uri, this.signaling, MACHINE_TYPE, {
       status: (to, error) => {
+        if (to === 'active') this.incomingBlocktime = this.options.capability('postcopy-blocktime');
         if (to === 'postcopy-paused') this.recoverTriggered = false;
         this.setIncoming(to, error);
       },

@@ -13,6 +13,7 @@ import { CHANNEL, type ChannelRoute, type ChannelTarget } from '../transport/rou
 import type { Signaling } from '../transport/signaling.js';
 import type { MigrationUri } from '../transport/uri.js';
 import { connectToPeer } from '../transport/webrtc.js';
+import { sideCapabilities } from './capability-agreement.js';
 import { MigWord, type MigrationBlock } from './migration-block.js';
 import type { PageState } from './page-state.js';
 import type { PostcopyBlock } from './postcopy/postcopy-block.js';
@@ -150,8 +151,9 @@ export class OutgoingMigration {
       } else if (uri.kind === 'webrtc') {
         if (!this.signaling) throw new Error('WebRTC signaling is not available in this page');
         const peer = uri.peer!;
-        // The page's Web Lock: a destination in this browser sees this tab gone when it is released.
-        const info = { ramSize: this.machine.ramSize, ...this.hello(await holdPageLock()) };
+        // The page's Web Lock (a destination in this browser sees this tab gone when it is released),
+        // and the capabilities both ends must agree on: the destination checks them.
+        const info = { ramSize: this.machine.ramSize, ...this.hello(await holdPageLock()), ...sideCapabilities((c) => this.options.capability(c)) };
         const link = await connectToPeer(this.signaling, peer, { routes, info, secret: this.options.tlsCreds, ...this.ice });
         this.attach(link, (reason) => `Connection to peer ${peer} lost: ${reason}`);
       }

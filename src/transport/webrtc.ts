@@ -131,6 +131,11 @@ export interface WebRtcCommon {
   iceTransportPolicy?: RTCIceTransportPolicy;
   /** Sent in the hello, seen by the peer as remote.info. */
   info?: unknown;
+  /**
+   * Asked with the peer's hello info before this side creates its channels: a reason refuses the
+   * peer (it hears the reason; a destination keeps waiting), null lets it in.
+   */
+  checkPeer?: (info: unknown, peer: { id: string; name: string }) => string | null;
 }
 
 export interface ConnectOptions extends WebRtcCommon {
@@ -420,6 +425,8 @@ class Session implements PeerLink {
     if (h.protocol !== WEBRTC_PROTOCOL) return `peer speaks tabmig connection protocol ${h.protocol}, this tab speaks ${WEBRTC_PROTOCOL}`;
     const want: MigrationRole = this.role === 'source' ? 'destination' : 'source';
     if (h.role !== want) return `peer is a migration ${h.role}, expected a ${want}`;
+    const disagreement = this.opts.checkPeer?.(h.info, { id: String(h.id), name: String(h.name) });
+    if (disagreement) return disagreement;
     const mine = routeIds(this.opts.routes);
     if (!Array.isArray(h.channels) || !sameIds([...h.channels].sort((a, b) => a - b), mine)) {
       return `channel mismatch: this tab uses [${mine.join(',')}], peer uses [${String(h.channels)}] (multifd/postcopy settings differ?)`;

@@ -41,3 +41,28 @@ export function formatShort(n: number): string {
   if (a >= 1e4) return `${+(n / 1e3).toPrecision(3)}k`;
   return `${+n.toPrecision(3)}`;
 }
+
+/** A duration as the teaching panels print it: "7 ms" under a second, "8.64 s" from one on. */
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${formatCount(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** The page's one date format: "2025-03-04 14:05:09" (local time, 24-hour, ISO order). */
+export function formatDateTime(t: number): string {
+  const d = new Date(t);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${formatTime(t)}`;
+}
+
+/** The time of day in the same format, "14:05:09", with milliseconds when asked ("14:05:09.042"). */
+export function formatTime(t: number, millis = false): string {
+  const d = new Date(t);
+  const hms = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return millis ? `${hms}.${pad(d.getMilliseconds(), 3)}` : hms;
+}
+
+/** query-migrate's mbps as every panel prints it: "31.5 Mbit/s", "123 Mbit/s". */
+export function formatMbps(mbps: number): string {
+  return `${mbps >= 100 ? mbps.toFixed(0) : mbps.toFixed(1)} Mbit/s`;
+}

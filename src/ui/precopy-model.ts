@@ -94,7 +94,7 @@ export function explainDifference(p: PrecopyPrediction, measured: readonly Round
   } else {
     parts.push('The model holds here: the guest dirties pages at a steady rate, spread over more memory than one round resends.');
   }
-  const bws = later.map((x) => x.bandwidth).filter((x) => x > 0);
+  const bws = later.filter((x) => x.duration >= 20 && x.bytesSent > 0).map((x) => x.bandwidth);
   if (bws.length && Math.abs(bws.reduce((a, b) => a + b, 0) / bws.length / p.bandwidth - 1) > 0.25) {
     parts.push('Bandwidth also changed after round 1 (zero pages are cheap to send, small rounds pay fixed costs), which the model holds constant.');
   }

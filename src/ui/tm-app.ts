@@ -4,6 +4,8 @@ import { customElement, property, state } from 'lit/decorators.js';
 import { RAM_SIZE_DEFAULT, RAM_SIZE_MAX, RAM_SIZE_MIN } from '../guest/memory-map.js';
 import { PROGRAMS } from '../guest/programs.js';
 import { compareContext } from './contexts/compare-context.js';
+import { rearmContext } from './contexts/rearm-context.js';
+import { createRearm, type Rearm } from './services/rearm.js';
 import { historyContext } from './contexts/history-context.js';
 import { machineContext } from './contexts/machine-context.js';
 import { migrationContext } from './contexts/migration-context.js';
@@ -15,6 +17,7 @@ import { MachineService, type MachineLike, type ProgramInfo } from './services/m
 import type { MigrationView } from './services/migration-view.js';
 import type { QmpClient } from './services/qmp-client.js';
 import { SnapshotService, type SnapshotsView } from './services/snapshot-service.js';
+import { MigrationStartWatch } from './migration-start-watch.js';
 import { tokens } from './styles/theme.js';
 import './tm-capabilities.js';
 import './tm-compare.js';
@@ -126,7 +129,8 @@ export class TmApp extends LitElement {
       .sides tm-peers {
         order: -1;
       }
-      .sides > * > :not(tm-qmp-console) {
+      .sides > * > :not(tm-qmp-console),
+      .stage > * {
         flex: none;
       }
       @media (min-width: 1400px) and (min-height: 641px) {
@@ -143,6 +147,101 @@ export class TmApp extends LitElement {
         .sides tm-peers {
           order: 0;
         }
+      }
+      /*
+       * The migration view: while a migration runs (and after, until the person turns back), the
+       * guest keeps a narrow column and the migration takes the rest, in two columns: the memory
+       * map beside the status and the rounds (the timeline at their top), all without scrolling at
+       * 1366x768; the live query-migrate fields, the inspector and Compare below them, then the
+       * tools (a column of their own on a wide screen).
+       */
+      :host([view='migration']) main {
+        grid-template-columns: minmax(0, 0.72fr) minmax(0, 2fr);
+      }
+      :host([view='migration']) .sides {
+        display: flex;
+      }
+      .stage {
+        display: contents;
+      }
+      :host([view='migration']) .sides > .migration {
+        display: block;
+        overflow: visible;
+        flex: none;
+      }
+      :host([view='migration']) .stage {
+        display: grid;
+        grid-template-columns: minmax(0, 1fr) minmax(0, 1.2fr);
+        grid-template-rows: auto auto minmax(0, 1fr) auto auto auto;
+        align-items: start;
+        gap: 1rem;
+      }
+      :host([view='migration']) .sides > .tools {
+        display: contents;
+      }
+      :host([view='migration']) .sides tm-peers {
+        order: 0;
+      }
+      :host([view='migration']) tm-memory-map {
+        grid-column: 1;
+        grid-row: 1 / span 3;
+      }
+      :host([view='migration']) tm-migrate-panel {
+        grid-column: 2;
+        grid-row: 1;
+      }
+      :host([view='migration']) tm-migration-charts {
+        grid-column: 2;
+        grid-row: 2 / span 2;
+      }
+      :host([view='migration']) tm-migration-status,
+      :host([view='migration']) tm-stream-inspector,
+      :host([view='migration']) tm-compare {
+        grid-column: 1 / -1;
+      }
+      @media (min-width: 1700px) and (min-height: 641px) {
+        :host([view='migration']) main {
+          grid-template-columns: minmax(0, 0.7fr) minmax(0, 2fr) minmax(0, 0.85fr);
+        }
+        :host([view='migration']) .sides {
+          display: contents;
+        }
+        :host([view='migration']) .sides > .migration {
+          overflow: auto;
+          min-height: 0;
+          max-height: 100%;
+        }
+        :host([view='migration']) .sides > .tools {
+          display: flex;
+          overflow: auto;
+        }
+      }
+      .views {
+        display: inline-flex;
+        border: 1px solid #3a4660;
+        border-radius: 8px;
+        overflow: hidden;
+      }
+      .views button {
+        font: inherit;
+        font-size: 0.85rem;
+        font-weight: 560;
+        padding: 0.3rem 0.75rem;
+        border: 0;
+        background: transparent;
+        color: #c9d2e3;
+        cursor: pointer;
+      }
+      .views button + button {
+        border-left: 1px solid #3a4660;
+      }
+      .views button[aria-pressed='true'] {
+        background: #8ea2ff;
+        color: #10162a;
+      }
+      .views button:focus-visible {
+        outline: 3px solid #8ea2ff;
+        outline-offset: -3px;
       }
       .banner {
         display: flex;
@@ -195,8 +294,16 @@ export class TmApp extends LitElement {
           height: auto;
           min-height: 100vh;
         }
-        main {
+        main,
+        :host([view='migration']) main {
           grid-template-columns: minmax(0, 1fr);
+        }
+        :host([view='migration']) .stage {
+          grid-template-columns: minmax(0, 1fr);
+        }
+        :host([view='migration']) .stage > * {
+          grid-column: 1;
+          grid-row: auto;
         }
         .column,
         .sides,
@@ -230,8 +337,25 @@ export class TmApp extends LitElement {
   @provide({ context: snapshotsContext }) @state() protected snapshotStore?: SnapshotsView;
   @provide({ context: historyContext }) @state() protected historyStore?: HistoryView;
   @provide({ context: compareContext }) @state() protected compareService?: CompareService;
+  @provide({ context: rearmContext }) @state() protected rearm?: Rearm;
   /** Run history; by default this browser's IndexedDB store. */
   @property({ attribute: false }) history?: HistoryService;
+
+  /**
+   * Which layout the page shows: the overview (guest, migration panels, tools), or the migration
+   * view, which a starting migration turns to and the header's switch turns back.
+   */
+  @property({ reflect: true }) view: 'overview' | 'migration' = 'overview';
+  private readonly startWatch = new MigrationStartWatch();
+  private watched?: MigrationView;
+  private readonly onMigrationChange = () => {
+    if (!this.watched || !this.startWatch.began(this.watched)) return;
+    this.view = 'migration';
+    // The migration's panels from their top, wherever the person had scrolled the side to.
+    void this.updateComplete.then(() => {
+      for (const el of this.renderRoot.querySelectorAll('.sides, .migration')) el.scrollTop = 0;
+    });
+  };
 
   private defaultHistory?: HistoryService;
   private unwatchHistory?: () => void;
@@ -247,6 +371,13 @@ export class TmApp extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.service?.unsubscribe(this.titleUpdate);
+    this.watchMigration(undefined);
+  }
+
+  private watchMigration(m: MigrationView | undefined): void {
+    this.watched?.removeEventListener('change', this.onMigrationChange);
+    this.watched = m;
+    m?.addEventListener('change', this.onMigrationChange);
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -256,7 +387,10 @@ export class TmApp extends LitElement {
       if (this.isConnected) this.service?.subscribe(this.titleUpdate);
     }
     if (changed.has('qmp')) this.qmpClient = this.qmp;
-    if (changed.has('migration')) this.migrationService = this.migration;
+    if (changed.has('migration')) {
+      this.migrationService = this.migration;
+      this.watchMigration(this.migration);
+    }
     if (changed.has('snapshots') || changed.has('migration')) {
       this.snapshotStore = this.snapshots ?? (this.migration ? (this.defaultSnapshots ??= new SnapshotService()) : undefined);
     }
@@ -273,6 +407,8 @@ export class TmApp extends LitElement {
       // A tab reloaded by Compare as its destination arms itself and reports back.
       const hash = new URLSearchParams(location.hash.slice(1));
       if (hash.has('compare')) void this.compareService.armFromUrl(hash);
+      this.rearm?.close();
+      this.rearm = createRearm(this.qmp, m, () => this.service?.runstate);
     }
     if (changed.has('vmName')) this.updateTitle();
   }
@@ -285,7 +421,9 @@ export class TmApp extends LitElement {
 
   override render() {
     return html`
-      <tm-header .vmName=${this.vmName} .peerId=${this.peerId}></tm-header>
+      <tm-header .vmName=${this.vmName} .peerId=${this.peerId}>
+        ${this.migrationService ? this.renderViewSwitch() : nothing}
+      </tm-header>
       ${this.startupError ? this.renderError() : nothing}
       ${this.service
         ? html`<main>
@@ -297,12 +435,14 @@ export class TmApp extends LitElement {
               <div class="sides">
                 ${this.migrationService
                   ? html`<section class="column side migration" aria-label="Migration">
-                      <tm-migrate-panel></tm-migrate-panel>
-                      <tm-migration-status></tm-migration-status>
-                      <tm-memory-map></tm-memory-map>
-                      <tm-migration-charts></tm-migration-charts>
-                      <tm-stream-inspector></tm-stream-inspector>
-                      <tm-compare></tm-compare>
+                      <div class="stage">
+                        <tm-migrate-panel ?compact=${this.view === 'migration'}></tm-migrate-panel>
+                        <tm-migration-status></tm-migration-status>
+                        <tm-memory-map ?compact=${this.view === 'migration'}></tm-memory-map>
+                        <tm-migration-charts ?compact=${this.view === 'migration'}></tm-migration-charts>
+                        <tm-stream-inspector></tm-stream-inspector>
+                        <tm-compare></tm-compare>
+                      </div>
                     </section>`
                   : nothing}
                 <aside class="column side tools" aria-label="Tabs, events, settings and monitor">
@@ -322,6 +462,16 @@ export class TmApp extends LitElement {
             <tm-status></tm-status>`
         : nothing}
     `;
+  }
+
+  private renderViewSwitch() {
+    const choose = (view: 'overview' | 'migration') => () => (this.view = view);
+    return html`<span class="views" role="group" aria-label="Layout">
+      <button type="button" aria-pressed=${this.view === 'overview'} @click=${choose('overview')} title="The guest, the migration panels and the tools">Overview</button>
+      <button type="button" aria-pressed=${this.view === 'migration'} @click=${choose('migration')} title="The memory map, the rounds and the timeline on one screen (a starting migration turns to it)">
+        Migration view
+      </button>
+    </span>`;
   }
 
   private renderError() {

@@ -1,6 +1,7 @@
 import { LitElement, css, html, nothing, svg } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
 import { MachineController } from './controllers/machine-controller.js';
+import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import type { QmpCommand } from './services/qmp-client.js';
@@ -53,6 +54,14 @@ export class TmControls extends LitElement {
       }
       .group.program {
         flex: 1 1 auto;
+        flex-wrap: wrap;
+      }
+      .waiting {
+        margin: 0;
+        font-size: 0.92rem;
+      }
+      .waiting b {
+        color: var(--tm-info);
       }
       label {
         display: inline-flex;
@@ -100,6 +109,7 @@ export class TmControls extends LitElement {
   @query('input[type=file]') private fileInput!: HTMLInputElement;
 
   private readonly machine = new MachineController(this);
+  private readonly migration = new MigrationController(this, { intervalMs: 500 });
   private readonly qmp = new QmpController(this);
 
   protected override willUpdate(): void {
@@ -115,6 +125,8 @@ export class TmControls extends LitElement {
     const svc = this.machine.service;
     const running = svc?.running ?? false;
     const program = svc?.findProgram(this.selected);
+    if (svc?.runstate === 'inmigrate') return this.renderWaiting();
+    const spent = this.spent(svc?.runstate);
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Machine</h2>
@@ -122,24 +134,26 @@ export class TmControls extends LitElement {
       </div>
       <div class="panel-body">
         <div class="row">
-          <span class="group">
-            ${running
-              ? html`<button class="pause" ?disabled=${this.busy} @click=${() => this.run({ execute: 'stop' })}>${icon(PAUSE)} Pause</button>`
-              : html`<button class="run" ?disabled=${this.busy} @click=${() => this.run({ execute: 'cont' })}>${icon(PLAY)} Run</button>`}
-            <button ?disabled=${this.busy} @click=${() => this.run({ execute: 'system_reset' })} title="Reset the CPU and reload the program (QEMU system_reset)">
-              ${icon(RESET)} Reset
-            </button>
-          </span>
+          ${spent
+            ? html`<p class="waiting">The guest now runs in the destination tab: <b>load a program</b> to start afresh here.</p>`
+            : html`<span class="group">
+                ${running
+                  ? html`<button class="pause" ?disabled=${this.busy} @click=${() => this.run({ execute: 'stop' })} title="QMP stop">${icon(PAUSE)} Pause</button>`
+                  : html`<button class="run" ?disabled=${this.busy} @click=${() => this.run({ execute: 'cont' })} title="QMP cont">${icon(PLAY)} Run</button>`}
+                <button ?disabled=${this.busy} @click=${() => this.run({ execute: 'system_reset' })} aria-label="Reset the machine" title="Reset the CPU and reload the program (QEMU system_reset)">
+                  ${icon(RESET)} Reset
+                </button>
+              </span>`}
           <span class="group program">
             <label
               >Program
-              <select aria-label="Program" .value=${this.selected} @change=${this.onPick}>
+              <select aria-label="Program to load" .value=${this.selected} @change=${this.onPick}>
                 ${(svc?.programs ?? []).map((p) => html`<option value=${p.name} ?selected=${p.name === this.selected}>${p.name}</option>`)}
               </select>
             </label>
             <input
               class="args"
-              aria-label="Arguments"
+              aria-label="Program arguments"
               title="The program's arguments (its command line)"
               placeholder="arguments"
               spellcheck="false"
@@ -147,7 +161,7 @@ export class TmControls extends LitElement {
               @input=${this.onArgs}
               @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.loadBuiltin()}
             />
-            <button class="primary" ?disabled=${this.busy || !program} @click=${this.loadBuiltin}>Load</button>
+            <button class="primary" ?disabled=${this.busy || !program} @click=${this.loadBuiltin} aria-label="Load the program" title="QMP x-tabmig-load">Load</button>
             <button ?disabled=${this.busy} @click=${() => this.fileInput.click()} title="Load a RISC-V RV32IM ELF executable from your computer" aria-label="Load an ELF file">
               ${icon(FILE)} ELF…
             </button>
@@ -158,6 +172,29 @@ export class TmControls extends LitElement {
         ${renderOutcome(this.last)}
       </div>
     </section>`;
+  }
+
+  /** A tab waiting for an incoming migration has no guest of its own to run or replace. */
+  private renderWaiting() {
+    return html`<section class="panel">
+      <div class="panel-head">
+        <h2>Machine</h2>
+      </div>
+      <div class="panel-body">
+        <p class="waiting">
+          <b>Waiting for an incoming migration</b> (QEMU's <code>-incoming</code>): the guest, its program and its state arrive with it, and it
+          runs here once the whole machine has arrived.
+        </p>
+      </div>
+    </section>`;
+  }
+
+  /** The guest went to another tab (the migration committed): this copy may not run again. */
+  private spent(runstate: string | undefined): boolean {
+    const m = this.migration.service;
+    if (!m || runstate !== 'postmigrate' || m.outgoingStatus !== 'completed') return false;
+    const uri = m.outgoingUri ?? '';
+    return !uri.startsWith('idb:') && !uri.startsWith('file:');
   }
 
   private onPick(e: Event): void {

@@ -1,5 +1,6 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
+import { formatTime } from './format.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import type { MigrationLogEntry } from './services/migration-view.js';
@@ -49,8 +50,7 @@ function restates(note: Line, events: readonly Line[]): boolean {
 }
 
 function clock(t: number): string {
-  const d = new Date(t);
-  return `${d.toLocaleTimeString('en-GB', { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  return formatTime(t, true);
 }
 
 function eventLine(e: QmpEvent): Line {
@@ -73,12 +73,16 @@ export class TmEventLog extends LitElement {
     panelStyles,
     toneStyles,
     css`
+      .log ul {
+        margin: 0;
+        padding: 0;
+        list-style: none;
+      }
       .log {
         max-height: 19rem;
         overflow: auto;
         margin: 0;
         padding: 0.3rem 0;
-        list-style: none;
         border: 1px solid var(--tm-border);
         border-radius: 8px;
         background: #fafbfc;
@@ -121,6 +125,7 @@ export class TmEventLog extends LitElement {
         color: #2d3643;
       }
       .empty {
+        margin: 0;
         padding: 0.6rem 0.8rem;
         color: var(--tm-muted);
         display: block;
@@ -198,20 +203,22 @@ export class TmEventLog extends LitElement {
           <label title="Also show the migration's own notes (state changes, return path, stream commands)"
             ><input type="checkbox" .checked=${this.showMigration} @change=${(e: Event) => (this.showMigration = (e.target as HTMLInputElement).checked)} /> migration notes</label
           >
-          <button class="link" @click=${() => (this.since = Date.now())}>clear</button>
+          <button class="link" @click=${() => (this.since = Date.now())} aria-label="clear the event log">clear</button>
         </span>
         <p class="hint">Newest first: QMP events (turn on the <code>events</code> capability for MIGRATION) and the migration's own notes.</p>
       </div>
       <div class="panel-body">
-        <ul class="log" role="log" aria-label="Events">
+        <div class="log" role="log" aria-label="Events" tabindex="0">
           ${lines.length
-            ? lines.map(
-                (l) => html`<li class="${l.source} tone-${l.tone}">
-                  <span class="time">${clock(l.t)}</span><span class="name">${l.name}</span><span class="text">${l.text}</span>
-                </li>`,
-              )
-            : html`<li class="empty">Nothing yet: events arrive as the guest stops, resumes and migrates.</li>`}
-        </ul>
+            ? html`<ul>
+                ${lines.map(
+                  (l) => html`<li class="${l.source} tone-${l.tone}">
+                    <span class="time">${clock(l.t)}</span><span class="name">${l.name}</span><span class="text">${l.text}</span>
+                  </li>`,
+                )}
+              </ul>`
+            : html`<p class="empty">Nothing yet: events arrive as the guest stops, resumes and migrates.</p>`}
+        </div>
       </div>
     </section>`;
   }

@@ -26,6 +26,8 @@ export class TmHeader extends LitElement {
       min-width: 0;
     }
     .logo {
+      margin: 0;
+      line-height: inherit;
       font-size: 1.35rem;
       font-weight: 750;
       letter-spacing: -0.01em;
@@ -93,10 +95,11 @@ export class TmHeader extends LitElement {
     const runstate = this.machine.service?.runstate ?? '';
     return html`<header>
       <div class="brand">
-        <span class="logo">tab<span>mig</span></span>
+        <h1 class="logo">tab<span>mig</span></h1>
         <span class="tagline">live migration of a running machine between browser tabs</span>
       </div>
       <div class="tab">
+        <slot></slot>
         ${this.vmName
           ? html`<div class="field"><span class="label">This tab</span><span class="value" title="VM name">${this.vmName}</span></div>`
           : nothing}

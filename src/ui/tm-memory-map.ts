@@ -1,11 +1,12 @@
 import { LitElement, css, html, nothing } from 'lit';
-import { customElement, query, state } from 'lit/decorators.js';
+import { customElement, property, query, state } from 'lit/decorators.js';
 import { PAGE_STATUS_NAMES, PageStatus, type PageStatusValue } from '../migration/page-state.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { formatBytes, formatCount } from './format.js';
 import { phaseText } from './migration-phases.js';
-import { currentDirection, currentStatus } from './services/migration-view.js';
+import { LAST_ROUND_COLOUR, LastSentRounds, ROUND_COLOURS, UNSEEN_COLOUR } from './memory-map-rounds.js';
+import { currentDirection, currentStatus, isFinished, type MigrationStatus } from './services/migration-view.js';
 import { hmpCommand } from './services/qmp-client.js';
 import { panelStyles } from './styles/theme.js';
 
@@ -39,7 +40,7 @@ export const PAGE_COLOURS: Record<PageStatusValue, [number, number, number]> = {
 /** What each state means, in a sentence, for the legend's tooltips and the hover line. */
 const MEANING: Record<PageStatusValue, string> = {
   [PageStatus.CLEAN]: 'Source: nothing to send (already sent and not written since). Destination: not arrived yet.',
-  [PageStatus.DIRTY]: 'The guest wrote it since the last dirty-log sync: it must be sent (again) this round.',
+  [PageStatus.DIRTY]: 'To send this round: the guest wrote it since the last dirty-log sync (in round 1, every page is to send).',
   [PageStatus.SENT]: 'Sent during the current round; if the guest writes it again, the next sync marks it dirty.',
   [PageStatus.RECEIVED]: 'Destination: its contents arrived and are in guest RAM here.',
   [PageStatus.REQUESTED]: 'Postcopy: the running destination guest touched a missing page; it waits while the source is asked for it.',
@@ -72,6 +73,13 @@ export class TmMemoryMap extends LitElement {
         position: relative;
         max-width: 26rem;
         margin: 0 auto;
+      }
+      /* The migration view: the map as large as the column and the screen's height allow. */
+      :host([compact]) .frame {
+        max-width: min(32rem, calc(100vh - 21rem));
+      }
+      :host([compact]) .panel-head .hint {
+        display: none;
       }
       canvas {
         display: block;
@@ -131,6 +139,26 @@ export class TmMemoryMap extends LitElement {
         font-variant-numeric: tabular-nums;
         color: var(--tm-text);
       }
+      .modes {
+        display: flex;
+        gap: 0.3rem;
+        margin: 0 0 0.4rem;
+      }
+      .modes button {
+        font: inherit;
+        font-size: 0.8rem;
+        padding: 0.2rem 0.6rem;
+        border-radius: 999px;
+        border: 1px solid var(--tm-border);
+        background: var(--tm-surface);
+        color: var(--tm-text);
+        cursor: pointer;
+      }
+      .modes button[aria-pressed='true'] {
+        background: var(--tm-accent);
+        border-color: var(--tm-accent);
+        color: #fff;
+      }
       .probe {
         min-height: 1.3rem;
         margin: 0.5rem 0 0;
@@ -142,8 +170,10 @@ export class TmMemoryMap extends LitElement {
       pre {
         margin: 0.4rem 0 0;
         padding: 0.5rem 0.7rem;
-        max-height: 10rem;
+        max-height: 14rem;
         overflow: auto;
+        white-space: pre-wrap;
+        overflow-wrap: anywhere;
         background: var(--tm-term-bg);
         color: var(--tm-term-fg);
         border-radius: 6px;
@@ -153,6 +183,18 @@ export class TmMemoryMap extends LitElement {
     `,
   ];
 
+  /** The migration view: no explanation under the title, a larger map. */
+  @property({ type: Boolean, reflect: true }) compact = false;
+  /**
+   * What the dots show: each page's state now, or (after an outgoing migration) the round it was
+   * last sent in. A migration that ends turns to the rounds; the buttons turn back.
+   */
+  @state() private mode: 'states' | 'rounds' = 'states';
+  /** Pages per legend entry of the rounds picture. */
+  @state() private roundCounts: number[] = [];
+  private readonly byRound = new LastSentRounds(0);
+  private byRoundGeneration = -1;
+  private lastOutgoing: MigrationStatus = 'none';
   /** Pages per status at the last draw. */
   @state() private counts: readonly number[] = STATUSES.map(() => 0);
   /** The page under the pointer (or the keyboard cursor), or -1. */
@@ -230,6 +272,7 @@ export class TmMemoryMap extends LitElement {
                 <span>received <b>${formatCount(c[PageStatus.RECEIVED]!)}</b> of ${formatCount(ps.pageCount)}</span>
                 <span>faulted, waiting <b>${formatCount(c[PageStatus.REQUESTED]!)}</b></span>`}
         </p>
+        ${direction === 'outgoing' && isFinished(status) && this.byRound.last > 0 ? this.renderModes() : nothing}
         <div class="frame">
           <canvas
             width=${cols}
@@ -248,23 +291,62 @@ export class TmMemoryMap extends LitElement {
         <p class="probe" id="probe" aria-live="polite">
           ${probe >= 0
             ? html`Page <code>${formatCount(probe)}</code> at <code>${hex(RAM_BASE + probe * PAGE)}</code>:
-                <b>${PAGE_STATUS_NAMES[ps.bytes[probe] as PageStatusValue] ?? 'unknown'}</b> — click or press Enter to dump it
-                with <code>xp</code>.`
+                <b>${this.showingRounds ? this.roundText(probe) : (PAGE_STATUS_NAMES[ps.bytes[probe] as PageStatusValue] ?? 'unknown')}</b> — click or
+                press Enter to dump it with <code>xp</code>.`
             : html`<span class="hint">Point at a page (or focus the map and use the arrow keys) to read its address and state.</span>`}
         </p>
-        <ul aria-label="Legend">
+        ${this.showingRounds ? this.renderRoundLegend() : html`<ul aria-label="Legend">
           ${STATUSES.map(
             (s) => html`<li data-status=${PAGE_STATUS_NAMES[s]} title=${MEANING[s]}>
               <span class="swatch" style="background:rgb(${PAGE_COLOURS[s].join(' ')})"></span>${PAGE_STATUS_NAMES[s]}
               <span class="count">${formatCount(c[s]!)}</span>
             </li>`,
           )}
-        </ul>
+        </ul>`}
         ${this.dump
-          ? html`<pre aria-label="Page dump"><span class="hint">(qemu) ${this.dump.command}</span>\n${this.dump.text}</pre>`
+          ? html`<pre aria-label="Page dump" tabindex="0"><span class="hint">(qemu) ${this.dump.command}</span>\n${this.dump.text}</pre>`
           : nothing}
       </div>
     </section>`;
+  }
+
+  /** Whether the rounds picture is on the canvas (only once an outgoing migration ended). */
+  private get showingRounds(): boolean {
+    const m = this.migration.service;
+    return this.mode === 'rounds' && !!m && currentDirection(m) === 'outgoing' && isFinished(currentStatus(m)) && this.byRound.last > 0;
+  }
+
+  private renderModes() {
+    const set = (mode: 'states' | 'rounds') => () => (this.mode = mode);
+    return html`<div class="modes" role="group" aria-label="What the map shows">
+      <button type="button" aria-pressed=${this.mode === 'rounds'} @click=${set('rounds')} title="Each page by the round it was last sent in">Round last sent</button>
+      <button type="button" aria-pressed=${this.mode === 'states'} @click=${set('states')} title="Each page's state now">Page states</button>
+    </div>`;
+  }
+
+  private roundText(page: number): string {
+    const r = this.byRound.roundOf(page);
+    if (r === 0) return 'not seen sent (the tab was hidden)';
+    return r === this.byRound.last && r > 1 ? `last sent in round ${r}, the stop-and-copy` : `last sent in round ${r}`;
+  }
+
+  private renderRoundLegend() {
+    const last = this.byRound.last;
+    const entries = ROUND_COLOURS.map((colour, i) => ({
+      label: i === ROUND_COLOURS.length - 1 ? `round ${i + 1}+` : `round ${i + 1}`,
+      colour,
+      title: i === 0 ? 'Sent once, in the first pass over RAM, and never written again' : 'Written again by the guest after it was sent, and sent again in this round',
+    }));
+    entries.push({ label: `round ${last} (last)`, colour: LAST_ROUND_COLOUR, title: 'Sent in the last round: with the guest stopped, this is the downtime' });
+    entries.push({ label: 'not seen', colour: UNSEEN_COLOUR, title: 'No frame was drawn while it was sent (the tab was hidden)' });
+    return html`<ul aria-label="Legend: round last sent" data-legend="rounds">
+      ${entries.map(
+        (e, i) => html`<li title=${e.title}>
+          <span class="swatch" style="background:rgb(${e.colour.join(' ')})"></span>${e.label}
+          <span class="count">${formatCount(this.roundCounts[i] ?? 0)}</span>
+        </li>`,
+      )}
+    </ul>`;
   }
 
   private renderCursor(page: number, cols: number, rows: number) {
@@ -326,6 +408,26 @@ export class TmMemoryMap extends LitElement {
     this.dump = { command, text };
   }
 
+  /**
+   * Notes, on every frame of an outgoing migration, the round of each page seen sent; a new
+   * migration starts the notes afresh, and the end of one turns the map to its rounds.
+   */
+  private followRounds(m: NonNullable<TmMemoryMap['migration']['service']>, bytes: Uint8Array): void {
+    const out = m.outgoingStatus;
+    if (m.rounds.generation !== this.byRoundGeneration) {
+      this.byRoundGeneration = m.rounds.generation;
+      this.byRound.reset(bytes.length);
+    }
+    if (!isFinished(out)) this.byRound.note(bytes, PageStatus.SENT, m.rounds.count + 1, PageStatus.DIRTY);
+    if (out !== this.lastOutgoing) {
+      // The stop-and-copy may be over between two frames: its pages are still marked sent.
+      if (out === 'completed') this.byRound.finish(bytes, PageStatus.SENT, m.rounds.count);
+      if (out === 'completed' && this.byRound.last > 0) this.mode = 'rounds';
+      if (out === 'setup') this.mode = 'states';
+      this.lastOutgoing = out;
+    }
+  }
+
   /** Paints the page-state bytes into the canvas and updates the counts if they moved. */
   private draw(): void {
     const m = this.migration.service;
@@ -345,6 +447,11 @@ export class TmMemoryMap extends LitElement {
       const s = bytes[p]!;
       pixels[p] = PACKED[s]!;
       counts[s]!++;
+    }
+    this.followRounds(m, bytes);
+    if (this.showingRounds) {
+      const rc = this.byRound.paint(pixels);
+      if (rc.some((v, i) => v !== this.roundCounts[i])) this.roundCounts = rc;
     }
     ctx.putImageData(this.image, 0, 0);
     this.framesDrawn++;

@@ -1,9 +1,9 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
-import { customElement } from 'lit/decorators.js';
+import { customElement, property } from 'lit/decorators.js';
 import uPlot from 'uplot';
 import { PlotSet } from './controllers/plot-set.js';
 import { RoundsController } from './controllers/rounds-controller.js';
-import { formatBytes, formatShort } from './format.js';
+import { formatBytes, formatCount, formatMbps, formatShort } from './format.js';
 import { explainDifference, predictPrecopy, type ModelRound, type PrecopyPrediction } from './precopy-model.js';
 import type { MigrationView, RoundRecord } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
@@ -19,7 +19,8 @@ interface SeriesDef {
   dash?: number[];
   /** Right-hand axis (scale 'y2'). */
   right?: boolean;
-  measured?: (r: RoundRecord) => number;
+  /** null: nothing to plot for that round. */
+  measured?: (r: RoundRecord) => number | null;
   model?: (m: ModelRound) => number;
   /** A horizontal line (e.g. downtime-limit), from the parameters. */
   constant?: (limit: number) => number;
@@ -37,6 +38,15 @@ interface ChartDef {
   log?: boolean;
   /** The headline value of the last round. */
   now: (r: RoundRecord) => string;
+}
+
+/**
+ * A round too short to time (the stop-and-copy's is over in a moment, a sync that found nothing
+ * lasts a millisecond) has no meaningful rate: bytes over ~0 ms would read as hundreds of MB/s.
+ */
+export const MIN_RATE_ROUND_MS = 20;
+export function hasRate(r: RoundRecord): boolean {
+  return r.duration >= MIN_RATE_ROUND_MS && r.bytesSent > 0;
 }
 
 const CHARTS: ChartDef[] = [
@@ -58,14 +68,14 @@ const CHARTS: ChartDef[] = [
     key: 'bytes',
     title: 'Bytes sent and bandwidth',
     explain:
-      'Stream bytes per round (left) and the bandwidth the round achieved (right). Zero pages cost a few bytes each, so a round of them runs far faster than one of data; max-bandwidth caps the rate.',
+      'Stream bytes per round (left) and the bandwidth the round achieved (right; none for a round under 20 ms, too short to time). Zero pages cost a few bytes each, so a round of them runs far faster than one of data; max-bandwidth caps the rate.',
     axis: (v) => formatBytes(v),
     axis2: (v) => `${formatShort(v / 1e6)} MB/s`,
     series: [
       { label: 'bytes sent', colour: '#3451d1', measured: (r) => r.bytesSent },
-      { label: 'bandwidth', colour: '#2b8a3e', right: true, measured: (r) => r.bandwidth },
+      { label: 'bandwidth', colour: '#2b8a3e', right: true, measured: (r) => (hasRate(r) ? r.bandwidth : null) },
     ],
-    now: (r) => `${(r.bandwidth / 1e6).toFixed(1)} MB/s`,
+    now: (r) => (hasRate(r) ? `${(r.bandwidth / 1e6).toFixed(1)} MB/s` : `${formatBytes(r.bytesSent)} sent`),
   },
   {
     key: 'remaining',
@@ -201,11 +211,18 @@ export class TmMigrationCharts extends LitElement {
         background: var(--tm-surface-2);
       }
       tm-state-timeline {
-        margin-top: 0.9rem;
+        display: block;
+        margin-bottom: 0.9rem;
+      }
+      :host([compact]) .explain,
+      :host([compact]) .panel-head .hint {
+        display: none;
       }
     `,
   ];
 
+  /** The migration view: each chart's explanation goes into its title's tooltip, to fit the screen. */
+  @property({ type: Boolean, reflect: true }) compact = false;
   private readonly rounds = new RoundsController(this);
   /** The per-round charts and the width they are drawn at. */
   private readonly charts = new PlotSet(this);
@@ -235,19 +252,32 @@ export class TmMigrationCharts extends LitElement {
         </p>
       </div>
       <div class="panel-body">
+        <tm-state-timeline></tm-state-timeline>
         ${records.length < 1 || !last
           ? html`<p class="empty">The charts draw while this tab sends a migration, once its first round ends.</p>`
           : CHARTS.map(
               (c) => html`<div class="chart" data-series=${c.key}>
-                <div class="title">${c.title}<span class="now">${c.now(last)}</span></div>
+                <div class="title" title=${c.explain}>${c.title}<span class="now" data-now=${c.key}>${this.headline(c, last, m)}</span></div>
                 <p class="explain">${c.explain}</p>
                 <div class="plot" data-plot=${c.key} role="img" aria-label="${c.title}, by round"></div>
               </div>`,
             )}
         ${p && records.length ? this.renderModel(p, records, m) : nothing}
-        <tm-state-timeline></tm-state-timeline>
       </div>
     </section>`;
+  }
+
+  /**
+   * The figure beside a chart's title: the last round's, named as such; once the migration is over
+   * the bandwidth is the migration's own average, query-migrate's mbps (the live status tile says
+   * the same), since the last round is the stop-and-copy's, too short to measure a rate over.
+   */
+  private headline(c: ChartDef, last: RoundRecord, m: MigrationView): string {
+    if (c.key === 'bytes' && m.outgoingStatus === 'completed') {
+      const mbps = m.queryMigrate().ram?.mbps;
+      if (mbps !== undefined) return `average ${(mbps / 8).toFixed(1)} MB/s (mbps ${formatMbps(mbps)})`;
+    }
+    return `round ${last.round}: ${c.now(last)}`;
   }
 
   private renderModel(p: PrecopyPrediction, records: readonly RoundRecord[], m: MigrationView) {
@@ -261,7 +291,7 @@ export class TmMigrationCharts extends LitElement {
         <dt>downtime</dt>
         <dd>${p.converges ? p.rounds.length : '∞'} <span class="hint">/ ${records.length} measured</span></dd>
         <dd>${p.converges ? `${(p.totalTime / 1000).toFixed(2)} s` : '∞'}${measuredTotal !== undefined ? html` <span class="hint">/ ${(measuredTotal / 1000).toFixed(2)} s</span>` : nothing}</dd>
-        <dd>${p.converges ? `${p.downtime.toFixed(0)} ms` : '–'}${info?.downtime !== undefined ? html` <span class="hint">/ ${info.downtime} ms</span>` : nothing}</dd>
+        <dd>${p.converges ? `${p.downtime.toFixed(0)} ms` : '–'}${info?.downtime !== undefined ? html` <span class="hint">/ ${formatCount(info.downtime)} ms</span>` : nothing}</dd>
       </dl>
       <p>${explainDifference(p, records, info?.downtime)}</p>
     </div>`;

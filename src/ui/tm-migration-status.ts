@@ -2,7 +2,7 @@ import { LitElement, css, html, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
-import { formatBytes, formatCount, formatMs } from './format.js';
+import { formatBytes, formatCount, formatMbps, formatMs } from './format.js';
 import { currentDirection, currentStatus, isSetupOrActive, type MigrationInfo, type MigrationRamInfo } from './services/migration-view.js';
 import { describeError, type QmpErrorReply } from './services/qmp-client.js';
 import { panelStyles, toneStyles } from './styles/theme.js';
@@ -45,7 +45,7 @@ const RAM: Field[] = [
   { key: 'normal-bytes', kind: 'bytes', about: 'normal × page-size' },
   { key: 'dirty-sync-count', kind: 'count', about: 'how many times the dirty log was read: the round number' },
   { key: 'dirty-pages-rate', kind: 'pages/s', about: 'how fast the guest dirties pages', when: 'until completed' },
-  { key: 'mbps', kind: 'mbps', about: 'throughput over the last interval, in megabits per second' },
+  { key: 'mbps', kind: 'mbps', about: 'throughput in megabits per second: over the last 100 ms while active, over the whole transfer once completed' },
   { key: 'page-size', kind: 'bytes', about: 'target page size' },
   { key: 'postcopy-requests', kind: 'count', about: 'pages the destination asked for in postcopy' },
   { key: 'multifd-bytes', kind: 'bytes', about: 'bytes sent over multifd channels' },
@@ -63,8 +63,10 @@ function formatValue(v: number, kind: Kind): { value: string; unit: string } {
       return { value: formatCount(v), unit: 'pages' };
     case 'pages/s':
       return { value: formatCount(v), unit: 'pages/s' };
-    case 'mbps':
-      return { value: v >= 100 ? v.toFixed(0) : v.toFixed(1), unit: 'Mbit/s' };
+    case 'mbps': {
+      const [value, unit] = formatMbps(v).split(' ');
+      return { value: value!, unit: unit! };
+    }
     case 'percent':
       return { value: String(v), unit: '%' };
     case 'count':
@@ -219,9 +221,7 @@ export class TmMigrationStatus extends LitElement {
         font-family: var(--tm-mono);
         font-size: 0.74rem;
         color: var(--tm-muted);
-        white-space: nowrap;
-        overflow: hidden;
-        text-overflow: ellipsis;
+        overflow-wrap: anywhere;
       }
       dd {
         margin: 0;
@@ -238,7 +238,7 @@ export class TmMigrationStatus extends LitElement {
         margin-left: 0.25rem;
       }
       .tile.absent dd {
-        color: #a3adbb;
+        color: var(--tm-muted);
         font-weight: 400;
         font-size: 0.8rem;
         font-family: var(--tm-font);

@@ -160,13 +160,13 @@ export class TmPairing extends LitElement {
         <label for="secret">Pairing secret (QEMU's <code>tls-creds</code>): the destination's code, or a secret both sides share</label>
         <div class="row">
           <input id="secret" type="password" autocomplete="off" .value=${this.secret} @input=${(e: Event) => (this.secret = (e.target as HTMLInputElement).value)} />
-          <button class="set-secret" @click=${() => this.run({ execute: 'migrate-set-parameters', arguments: { 'tls-creds': this.secret } })}>Set</button>
+          <button class="set-secret" aria-label="Set the pairing secret" @click=${() => this.run({ execute: 'migrate-set-parameters', arguments: { 'tls-creds': this.secret } })}>Set</button>
         </div>
 
         <label for="ice">ICE servers: <code>stun:HOST:PORT</code>, <code>turn:USER:PASS@HOST:PORT</code>, and <code>relay</code> to force TURN</label>
         <div class="row">
           <input id="ice" .value=${this.ice} @input=${(e: Event) => (this.ice = (e.target as HTMLInputElement).value)} />
-          <button class="set-ice" @click=${this.saveIce}>Save</button>
+          <button class="set-ice" aria-label="Save the ICE servers" @click=${this.saveIce}>Save</button>
         </div>
 
         <h3>Copy-paste token</h3>

@@ -247,8 +247,8 @@ export class TmParameters extends LitElement {
           ${stored.map((n) => this.renderField(n, values[n]))}
         </details>
         <div class="buttons">
-          <button class="primary apply" type="submit" ?disabled=${count === 0 || this.outcome?.pending}>Apply</button>
-          <button type="button" class="reset" ?disabled=${this.drafts.size === 0} @click=${() => this.discard()}>Reset</button>
+          <button class="primary apply" type="submit" ?disabled=${count === 0 || this.outcome?.pending} aria-label="Apply the parameters">Apply</button>
+          <button type="button" class="reset" ?disabled=${this.drafts.size === 0} @click=${() => this.discard()} aria-label="Reset the parameter edits">Reset</button>
           <span class="pending">${count ? `${count} changed` : 'no changes'}</span>
         </div>
         ${renderOutcome(this.outcome)}
@@ -288,7 +288,7 @@ export class TmParameters extends LitElement {
       </span>
       ${meta.presets
         ? html`<span class="presets">
-            ${meta.presets.map((p) => html`<button type="button" class="chip" @click=${() => this.edit(name, String(p.value))}>${p.label}</button>`)}
+            ${meta.presets.map((p) => html`<button type="button" class="chip" aria-label="${p.label} for ${name}" @click=${() => this.edit(name, String(p.value))}>${p.label}</button>`)}
           </span>`
         : nothing}
       ${error ? html`<p class="field-error" role="alert">${error}</p>` : nothing}

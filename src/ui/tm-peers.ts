@@ -9,6 +9,7 @@ import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from '
 import { isDeferredIncoming, type PeerView } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
 import { CONSENT_KEY } from '../transport/consent.js';
+import { carrySettingsOverReload } from './services/carried-settings.js';
 
 /**
  * The tabs that can take part in a migration: this one (its peer id, to be typed or copied into
@@ -63,6 +64,10 @@ export class TmPeers extends LitElement {
         align-items: center;
         gap: 0.5rem 0.75rem;
         margin-top: 0.75rem;
+      }
+      .incoming.failed .why {
+        flex-basis: 100%;
+        color: var(--tm-danger);
       }
       .incoming .why {
         flex: 1 1 14rem;
@@ -211,7 +216,7 @@ export class TmPeers extends LitElement {
           <span class="label">This tab's peer id</span>
           <span class="id" title="Others migrate to webrtc:${sig?.id ?? ''}">${sig?.id || '—'}</span>
           <span class="name">${sig?.name ?? ''}</span>
-          <button @click=${this.copy} ?disabled=${!sig?.id} title="Copy webrtc:${sig?.id ?? ''} to the clipboard">${this.copied ? 'Copied ✓' : 'Copy'}</button>
+          <button @click=${this.copy} ?disabled=${!sig?.id} aria-label=${this.copied ? 'Copied ✓ the peer id' : 'Copy the peer id'} title="Copy webrtc:${sig?.id ?? ''} to the clipboard">${this.copied ? 'Copied ✓' : 'Copy'}</button>
         </div>
         ${this.renderIncoming()}
         <h3>Other tabs and peers (${peers.length})</h3>
@@ -234,6 +239,14 @@ export class TmPeers extends LitElement {
         ${m.incomingStatus === 'active' ? 'receiving a migration…' : 'waiting for an incoming migration…'}
         ${bytes > 0 ? html`<span class="bytes">${formatBytes(bytes)} received</span>` : nothing}
       </div>`;
+    }
+    if (this.machine.service?.runstate === 'inmigrate' && m.incomingStatus === 'failed') {
+      // The load failed and started nothing: this tab may wait for another migration at once.
+      return html`<div class="incoming failed" role="alert">
+          <p class="why"><b>The incoming migration failed:</b> ${m.lastError ?? 'no reason given'}. Nothing of it runs here.</p>
+          <button class="primary listen" @click=${this.listen} title="QMP migrate-incoming {uri: webrtc:}">Wait for a migration again</button>
+        </div>
+        ${renderOutcome(this.listenOutcome)}`;
     }
     if (isDeferredIncoming(m, this.machine.service?.runstate)) {
       return html`<div class="incoming">
@@ -270,7 +283,7 @@ export class TmPeers extends LitElement {
           />`
         : nothing}
       ${ready
-        ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} title="QMP migrate {uri: webrtc:${p.id}}">
+        ? html`<button class="primary migrate" ?disabled=${outcome?.pending} @click=${() => this.migrateTo(p.id)} aria-label="Migrate → to ${p.name}" title="QMP migrate {uri: webrtc:${p.id}}">
             Migrate →
           </button>`
         : nothing}
@@ -305,6 +318,8 @@ export class TmPeers extends LitElement {
     } catch {
       // no storage: the reloaded tab asks once more
     }
+    const m = this.migration.service;
+    if (m) carrySettingsOverReload(m.options);
     this.navigate(incomingPageUrl(location.href, 'webrtc:'));
   }
 

@@ -66,9 +66,9 @@ export class TmPostcopyControls extends LitElement {
               Start postcopy
             </button>`
           : nothing}
-        <button class="pause" ?disabled=${status !== 'postcopy-active'} @click=${() => this.act({ execute: 'migrate-pause' })} title="QMP migrate-pause: break the link on purpose; both sides pause">Pause</button>
+        <button class="pause" ?disabled=${status !== 'postcopy-active'} @click=${() => this.act({ execute: 'migrate-pause' })} aria-label="Pause postcopy" title="QMP migrate-pause: break the link on purpose; both sides pause">Pause</button>
         ${status === 'postcopy-paused'
-          ? html`<input aria-label="URI" .value=${this.uri} @input=${(e: Event) => (this.uri = (e.target as HTMLInputElement).value)} />
+          ? html`<input aria-label="Postcopy recovery URI" .value=${this.uri} @input=${(e: Event) => (this.uri = (e.target as HTMLInputElement).value)} />
               ${outgoing
                 ? html`<button class="resume" @click=${() => this.act({ execute: 'migrate', arguments: { uri: this.uri, resume: true } })} title="QMP migrate {resume: true}">Resume</button>`
                 : html`<button class="recover" @click=${() => this.act({ execute: 'migrate-recover', arguments: { uri: this.uri } })} title="QMP migrate-recover">Recover</button>`}`

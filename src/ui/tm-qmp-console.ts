@@ -1,5 +1,6 @@
 import { LitElement, css, html } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
+import { formatTime } from './format.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { highlightJson } from './json-highlight.js';
 import { hmpCommand, type QmpCommand, type QmpEvent, type QmpReply } from './services/qmp-client.js';
@@ -25,8 +26,7 @@ const CHIPS: { label: string; line: string; title: string }[] = [
 
 function eventTime(e: QmpEvent): string {
   const ms = e.timestamp.seconds * 1000 + Math.floor(e.timestamp.microseconds / 1000);
-  const d = new Date(ms);
-  return `${d.toLocaleTimeString('en-GB', { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  return formatTime(ms, true);
 }
 
 /**
@@ -57,7 +57,7 @@ export class TmQmpConsole extends LitElement {
       }
       .log {
         flex: 1 1 auto;
-        min-height: 10rem;
+        min-height: 16rem;
         margin: 0 1rem;
         padding: 0.6rem 0.75rem;
         overflow: auto;
@@ -209,16 +209,16 @@ export class TmQmpConsole extends LitElement {
           <label class="events" title="Show QMP events (STOP, RESUME, MIGRATION, …) as they arrive"
             ><input type="checkbox" .checked=${this.showEvents} @change=${(e: Event) => (this.showEvents = (e.target as HTMLInputElement).checked)} /> events</label
           >
-          <button class="link" @click=${() => (this.entries = [])} ?disabled=${this.entries.length === 0}>clear</button>
+          <button class="link" @click=${() => (this.entries = [])} ?disabled=${this.entries.length === 0} aria-label="clear the QMP transcript">clear</button>
         </span>
       </div>
-      <div class="chips" aria-label="Quick commands">
+      <div class="chips" role="group" aria-label="Quick commands">
         ${CHIPS.map(
           (c) =>
             html`<button class="chip ${c.line.startsWith('{') ? '' : 'hmp'}" title=${c.title} ?disabled=${this.busy} @click=${() => this.send(c.line)}>${c.label}</button>`,
         )}
       </div>
-      <div class="log" role="log" aria-label="QMP transcript" @scroll=${this.onScroll}>
+      <div class="log" role="log" aria-label="QMP transcript" tabindex="0" @scroll=${this.onScroll}>
         ${this.entries.length === 0
           ? html`<p class="empty">Replies and events appear here. Try a chip above, or type <code>{"execute": "query-status"}</code>.</p>`
           : this.entries.filter((e) => this.showEvents || e.kind !== 'event').map((e) => this.renderEntry(e))}
@@ -232,7 +232,7 @@ export class TmQmpConsole extends LitElement {
           spellcheck="false"
           @keydown=${this.onKeyDown}
         />
-        <button class="primary" type="submit" ?disabled=${this.busy}>Send</button>
+        <button class="primary" type="submit" ?disabled=${this.busy} aria-label="Send the command">Send</button>
       </form>
     </section>`;
   }

@@ -43,7 +43,7 @@ export class TmRunComparison extends LitElement {
       table {
         width: 100%;
         border-collapse: collapse;
-        font-size: 0.86rem;
+        font-size: 0.82rem;
         font-variant-numeric: tabular-nums;
       }
       caption {
@@ -57,6 +57,20 @@ export class TmRunComparison extends LitElement {
         border-bottom: 1px solid var(--tm-border);
         text-align: right;
         white-space: nowrap;
+      }
+      /* Headers and run names wrap, so every column fits a narrow panel; figures stay on one line. */
+      thead th,
+      tbody th {
+        white-space: normal;
+        overflow-wrap: break-word;
+      }
+      th,
+      td {
+        padding: 0.3rem 0.3rem;
+      }
+
+      caption {
+        overflow-wrap: anywhere;
       }
       th:first-child,
       td:first-child {
@@ -117,10 +131,11 @@ export class TmRunComparison extends LitElement {
     };
     const bestTotal = best((r) => r.result['total-time']);
     const bestDown = best(guestDowntime);
+    const bestQemuDown = best((r) => r.result.downtime);
     const bestBytes = best((r) => r.result.ram?.transferred);
     const cell = (v: number | undefined, b: number, fmt: (v: number) => string) =>
       html`<td class=${v === b ? 'best' : ''}>${v === undefined ? '–' : fmt(v)}</td>`;
-    return html`<div class="table-wrap"><table data-compare-table>
+    return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${this.caption}><table data-compare-table>
         <caption>
           ${this.caption}
         </caption>
@@ -128,9 +143,10 @@ export class TmRunComparison extends LitElement {
           <tr>
             <th scope="col">Run</th>
             <th scope="col" title="query-migrate total-time: from migrate to completed">Total time</th>
-            <th scope="col" title="How long the guest was not running: from stop to running again on the destination">Guest downtime</th>
-            <th scope="col" title="query-migrate ram.transferred: stream bytes sent">Bytes sent</th>
-            <th scope="col" title="dirty-sync-count: passes over RAM (1 = a single copy)">Rounds</th>
+            <th scope="col" title="query-migrate downtime (what info migrate says): from the switchover's stop to the guest's start on the destination; for postcopy, the switch">downtime</th>
+            <th scope="col" title="The longest pause the guest itself saw (its own clock; the stress guest prints it). For stop-and-copy it spans stop → cont, so it is longer than the migration's total time; for postcopy it adds the waits for pages">Guest saw</th>
+            <th scope="col" title="query-migrate ram.transferred: stream bytes sent">Bytes</th>
+            <th scope="col" title="dirty-sync-count: dirty-log syncs, the rounds (the round records count the same)">Rounds</th>
           </tr>
         </thead>
         <tbody>
@@ -141,6 +157,7 @@ export class TmRunComparison extends LitElement {
                 ${r.result.status !== 'completed' ? html`<span class="status-failed">(${r.result.status})</span>` : nothing}
               </th>
               ${cell(r.result['total-time'], bestTotal, (v) => `${(v / 1000).toFixed(2)} s`)}
+              ${cell(r.result.downtime, bestQemuDown, (v) => `${formatCount(v)} ms`)}
               ${cell(guestDowntime(r), bestDown, (v) => `${formatCount(v)} ms`)}
               ${cell(r.result.ram?.transferred, bestBytes, formatBytes)}
               <td>${r.result.ram?.['dirty-sync-count'] ?? r.rounds.length}</td>

@@ -1,7 +1,7 @@
 import { LitElement, css, html, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { HistoryController } from './controllers/history-controller.js';
-import { formatBytes, formatCount } from './format.js';
+import { formatBytes, formatCount, formatDateTime, formatDuration } from './format.js';
 import type { RunRecord } from './services/history-service.js';
 import { panelStyles } from './styles/theme.js';
 import { guestDowntime } from './tm-run-comparison.js';
@@ -113,25 +113,28 @@ export class TmRunHistory extends LitElement {
 
   private renderRun(r: RunRecord) {
     const id = r.id!;
-    const when = new Date(r.started);
+    const when = formatDateTime(r.started);
     const d = guestDowntime(r);
+    const ok = r.result.status === 'completed';
+    // Only the figures the run has: a failed one says why instead of a row of dashes.
+    const figures = ok
+      ? [
+          r.result['total-time'] !== undefined ? formatDuration(r.result['total-time']) : null,
+          d !== undefined ? `down ${formatCount(d)} ms` : null,
+          r.result.ram ? formatBytes(r.result.ram.transferred) : null,
+          `${r.rounds.length} round${r.rounds.length === 1 ? '' : 's'}`,
+        ].filter(Boolean)
+      : [r.result['error-desc'] ?? 'no reason recorded'];
+    const name = `${r.label || r.method}${r.uri ? ` to ${r.uri}` : ''}`;
     return html`<li data-run-id=${id}>
-      <input
-        type="checkbox"
-        aria-label="Select the run of ${when.toLocaleString()}"
-        .checked=${this.selected.has(id)}
-        @change=${(e: Event) => this.select(id, (e.target as HTMLInputElement).checked)}
-      />
+      <input type="checkbox" aria-label="Select run ${id} (${when}, ${name})" .checked=${this.selected.has(id)} @change=${(e: Event) => this.select(id, (e.target as HTMLInputElement).checked)} />
       <div>
-        <b>${r.label || r.method}</b> <span class=${r.result.status === 'completed' ? '' : 'failed'}>${r.result.status}</span>
-        <div class="meta">
-          ${when.toLocaleString()} · ${r.result['total-time'] !== undefined ? `${(r.result['total-time'] / 1000).toFixed(2)} s` : '–'} ·
-          ${d !== undefined ? `down ${formatCount(d)} ms` : ''} · ${r.result.ram ? formatBytes(r.result.ram.transferred) : ''} · ${r.rounds.length} rounds
-        </div>
+        <b>${r.label || r.method}</b>${r.uri ? html` <span class="meta">${r.uri}</span>` : nothing} <span class=${ok ? '' : 'failed'}>${r.result.status}</span>
+        <div class="meta ${ok ? '' : 'failed'}" data-figures>${when} · ${figures.join(' · ')}</div>
       </div>
       <span>
-        <button class="small" @click=${() => (this.shown = [r])}>Open</button>
-        <button class="small" @click=${() => void this.history.service?.delete(id)} aria-label="Delete the run of ${when.toLocaleString()}">Delete</button>
+        <button class="small" @click=${() => (this.shown = [r])} aria-label="Open run ${id} (${when}, ${name})">Open</button>
+        <button class="small" @click=${() => void this.history.service?.delete(id)} aria-label="Delete run ${id} (${when}, ${name})">Delete</button>
       </span>
     </li>`;
   }
@@ -142,7 +145,7 @@ export class TmRunHistory extends LitElement {
       .map(([c]) => c);
     return html`<details>
       <summary>Capabilities (${caps.join(', ') || 'none'}) and parameters</summary>
-      <pre>${JSON.stringify(r.parameters, null, 2)}</pre>
+      <pre tabindex="0" aria-label="Parameters of the run">${JSON.stringify(r.parameters, null, 2)}</pre>
     </details>`;
   }
 
@@ -156,7 +159,7 @@ export class TmRunHistory extends LitElement {
     const json = h.exportJson(this.selected.size ? [...this.selected] : undefined);
     const a = document.createElement('a');
     a.href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
-    a.download = `tabmig-runs-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`;
+    a.download = `tabmig-runs-${formatDateTime(Date.now()).replace(/[: ]/g, '-')}.json`;
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   };

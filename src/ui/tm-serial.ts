@@ -1,57 +1,57 @@
-import { LitElement, css, html } from 'lit';
+import { FitAddon } from '@xterm/addon-fit';
+import { Terminal } from '@xterm/xterm';
+import xtermCss from '@xterm/xterm/css/xterm.css?inline';
+import { LitElement, css, html, unsafeCSS } from 'lit';
 import { customElement, query, state } from 'lit/decorators.js';
-import { repeat } from 'lit/directives/repeat.js';
 import { MachineController } from './controllers/machine-controller.js';
+import { MigrationController } from './controllers/migration-controller.js';
+import { formatTime } from './format.js';
+import { SerialCollapse } from './services/serial-collapse.js';
+import type { MigrationView } from './services/migration-view.js';
 import { panelStyles } from './styles/theme.js';
 
-/** Keys that do not produce text, as the bytes a serial terminal sends for them. */
-const KEY_BYTES: Record<string, string> = {
-  Enter: '\r',
-  Backspace: '\x7f',
-  Tab: '\t',
-  Escape: '\x1b',
-  ArrowUp: '\x1b[A',
-  ArrowDown: '\x1b[B',
-  ArrowRight: '\x1b[C',
-  ArrowLeft: '\x1b[D',
-  Home: '\x1b[H',
-  End: '\x1b[F',
-  Delete: '\x1b[3~',
-};
+/** Dim, then back to normal: the console's own notes, apart from what the guest printed. */
+const NOTE = (text: string) => `\x1b[2;36m── ${text} ──\x1b[0m\r\n`;
 
-/** The bytes for a key press, or null if the key is text (it arrives as an input event) or ours. */
-function keyBytes(e: Pick<KeyboardEvent, 'key' | 'ctrlKey' | 'altKey' | 'metaKey'>): string | null {
-  if (e.metaKey || e.altKey) return null;
-  if (e.ctrlKey) {
-    // Ctrl+A..Ctrl+Z and friends are control characters; Ctrl+V stays a paste.
-    if (e.key.length === 1 && /[a-z@[\\\]^_]/i.test(e.key) && e.key.toLowerCase() !== 'v') {
-      return String.fromCharCode(e.key.toUpperCase().charCodeAt(0) & 0x1f);
-    }
-    return null;
+/**
+ * Where this tab's guest came from, for the mark its console prints when an incoming migration
+ * completes: the service's log names the source tab (or the snapshot) when it connects.
+ */
+function arrivedFrom(m: MigrationView): string {
+  for (let i = m.log.length - 1; i >= 0; i--) {
+    const text = m.log[i]!.text;
+    const tab = /^incoming migration from '([^']*)' \((.*)\)$/.exec(text);
+    if (tab) return tab[2] && tab[2] !== `Tab ${tab[1]}` ? `${tab[2]} (webrtc:${tab[1]})` : `Tab ${tab[1]} (webrtc:${tab[1]})`;
+    const saved = /^incoming migration from (\S+)$/.exec(text);
+    if (saved) return saved[1]!;
   }
-  return KEY_BYTES[e.key] ?? null;
+  return 'another tab';
 }
 
 /**
- * The guest's serial console (its UART): what the guest prints, and a keyboard. Focus goes to a
- * transparent textarea over the terminal, so typing, pasting and input methods all work; text is
- * sent as typed, with line ends turned into CR as a terminal sends them.
+ * The guest's serial console (its UART) on xterm.js: colours, cursor moves and line redraws as a
+ * real terminal shows them; typing, pasting and control keys go to the guest as a terminal sends
+ * them. The stress guest's "clock jumped" lines collapse into one counting line, and a guest that
+ * arrives by migration gets a mark saying where from, its output following on below.
  */
 @customElement('tm-serial')
 export class TmSerial extends LitElement {
   static override styles = [
     panelStyles,
+    unsafeCSS(xtermCss),
     css`
       .term {
         position: relative;
         flex: 1 1 auto;
         min-height: 6rem;
         margin: 0 1rem 1rem;
+        padding: 0.5rem 0.2rem 0.3rem 0.7rem;
         border-radius: 8px;
         background: var(--tm-term-bg);
         border: 1px solid #0b0f14;
         box-shadow: inset 0 1px 6px rgb(0 0 0 / 35%);
         cursor: text;
+        overflow: hidden;
       }
       .term:focus-within {
         outline: 3px solid color-mix(in srgb, var(--tm-accent) 50%, transparent);
@@ -59,65 +59,10 @@ export class TmSerial extends LitElement {
       }
       .screen {
         position: absolute;
-        inset: 0;
-        margin: 0;
-        padding: 0.7rem 0.85rem;
-        overflow: auto;
-        color: var(--tm-term-fg);
-        font-family: var(--tm-mono);
-        font-size: 0.9rem;
-        line-height: 1.4;
-        white-space: pre-wrap;
-        overflow-wrap: anywhere;
-        tab-size: 8;
-        user-select: text;
-        contain: strict;
+        inset: 0.5rem 0.2rem 0.3rem 0.7rem;
       }
-      .screen > div {
-        /* Finished blocks keep their layout; only the last one changes as output arrives. */
-        contain: layout style;
-      }
-      .screen::-webkit-scrollbar {
-        width: 10px;
-      }
-      .screen::-webkit-scrollbar-thumb {
-        background: #2c3644;
-        border-radius: 5px;
-      }
-      .cursor {
-        display: inline-block;
-        width: 0.55em;
-        height: 1.1em;
-        vertical-align: text-bottom;
-        background: var(--tm-term-dim);
-        opacity: 0.5;
-      }
-      .term:focus-within .cursor {
-        background: #7ee0a1;
-        opacity: 1;
-        animation: blink 1.1s steps(1) infinite;
-      }
-      @keyframes blink {
-        50% {
-          opacity: 0;
-        }
-      }
-      .empty {
-        color: var(--tm-term-dim);
-        font-style: italic;
-      }
-      textarea {
-        position: absolute;
-        left: 0;
-        bottom: 0;
-        width: 1px;
-        height: 1px;
-        opacity: 0;
-        border: 0;
-        padding: 0;
-        resize: none;
-        overflow: hidden;
-        white-space: nowrap;
+      .xterm .xterm-viewport {
+        background: var(--tm-term-bg) !important;
       }
       .keys {
         margin-left: auto;
@@ -132,82 +77,126 @@ export class TmSerial extends LitElement {
   ];
 
   @query('.screen') private screen!: HTMLDivElement;
-  @query('textarea') private input!: HTMLTextAreaElement;
   @state() private focused = false;
 
   private readonly machine = new MachineController(this);
-  /** Whether the view was scrolled to the end before the last update (then it follows new output). */
-  private stick = true;
+  private readonly migration = new MigrationController(this, { onChange: () => this.followIncoming() });
+  private terminal: Terminal | null = null;
+  private fit: FitAddon | null = null;
+  private resize: ResizeObserver | null = null;
+  private collapse = new SerialCollapse();
+  private unlisten: (() => void) | null = null;
+  private listening: unknown = null;
+  private incoming = '';
 
   override render() {
-    const serial = this.machine.service?.serial;
-    const empty = !serial || (serial.blocks.length === 0 && serial.tail === '');
     return html`<section class="panel">
       <div class="panel-head">
         <h2>Serial console</h2>
         <p class="hint">The guest's UART. Click here and type: keys go to the guest.</p>
         <span class="keys ${this.focused ? 'on' : ''}">${this.focused ? 'keyboard → guest' : 'click to type'}</span>
       </div>
-      <div class="term" @mouseup=${this.onMouseUp}>
-        <div class="screen" role="log" aria-live="off" aria-label="Serial output" @scroll=${this.onScroll}>${empty
-            ? html`<div><span class="empty">No output yet.</span><span class="cursor"></span></div>`
-            : html`${repeat(serial.blocks, (b) => b.id, (b) => html`<div>${b.text}</div>`)}<div>${serial.tail}<span class="cursor"></span></div>`}</div>
-        <textarea
-          aria-label="Type to the guest"
-          autocapitalize="off"
-          autocomplete="off"
-          spellcheck="false"
-          @keydown=${this.onKeyDown}
-          @input=${this.onInput}
-          @compositionend=${this.flush}
-          @focus=${() => (this.focused = true)}
-          @blur=${() => (this.focused = false)}
-        ></textarea>
+      <div class="term" @focusin=${() => (this.focused = true)} @focusout=${() => (this.focused = false)}>
+        <div class="screen" role="log" aria-label="Serial output"></div>
       </div>
     </section>`;
   }
 
-  override focus(): void {
-    this.input?.focus({ preventScroll: true });
-  }
-
-  protected override willUpdate(): void {
-    const screen = this.screen;
-    if (screen) this.stick = screen.scrollHeight - screen.scrollTop - screen.clientHeight < 24;
+  protected override firstUpdated(): void {
+    const term = new Terminal({
+      convertEol: true,
+      cursorBlink: true,
+      fontFamily: getComputedStyle(this).getPropertyValue('--tm-mono') || 'monospace',
+      fontSize: 13,
+      lineHeight: 1.2,
+      scrollback: 5000,
+      theme: { background: '#10151c', foreground: '#d5dde7', cursor: '#7ee0a1', selectionBackground: '#3a4a63' },
+    });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.open(this.screen);
+    // What the person types (keys, pastes with CR line ends, control keys) goes to the guest.
+    term.onData((data) => this.machine.service?.sendInput(data));
+    this.terminal = term;
+    this.fit = fit;
+    this.resize = new ResizeObserver(() => this.refit());
+    this.resize.observe(this.screen);
+    this.refit();
+    this.listen();
   }
 
   protected override updated(): void {
-    if (this.stick && this.screen) this.screen.scrollTop = this.screen.scrollHeight;
+    this.listen();
   }
 
-  private onScroll(): void {
-    const screen = this.screen;
-    this.stick = screen.scrollHeight - screen.scrollTop - screen.clientHeight < 24;
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.unlisten?.();
+    this.unlisten = null;
+    this.listening = null;
+    this.resize?.disconnect();
+    this.terminal?.dispose();
+    this.terminal = null;
   }
 
-  /** A click focuses the keyboard; a drag selects text to copy instead. */
-  private onMouseUp(): void {
-    const selection = (this.shadowRoot as ShadowRoot & { getSelection?: () => Selection | null }).getSelection?.() ?? document.getSelection();
-    if (!selection || selection.isCollapsed) this.focus();
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // Re-attached after a move: the terminal is made again on the next first render.
+    if (this.hasUpdated && !this.terminal) this.firstUpdated();
   }
 
-  private onKeyDown(e: KeyboardEvent): void {
-    if (e.isComposing) return;
-    const bytes = keyBytes(e);
-    if (bytes === null) return;
-    e.preventDefault();
-    this.machine.service?.sendInput(bytes);
+  override focus(): void {
+    this.terminal?.focus();
   }
 
-  private onInput(e: InputEvent): void {
-    if (!e.isComposing) this.flush();
+  /** The text on the terminal's screen and scrollback, line by line (for tests and copies). */
+  screenText(): string {
+    const buf = this.terminal?.buffer.active;
+    if (!buf) return '';
+    const lines: string[] = [];
+    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n').replace(/\n+$/, '');
   }
 
-  /** Sends what was typed or pasted into the textarea, line ends as CR. */
-  private flush(): void {
-    const text = this.input.value.replace(/\r?\n/g, '\r');
-    this.input.value = '';
-    this.machine.service?.sendInput(text);
+  private refit(): void {
+    if (!this.terminal || !this.screen.clientWidth || !this.screen.clientHeight) return;
+    try {
+      this.fit?.fit();
+    } catch {
+      // Not laid out yet: the next resize fits it.
+    }
+  }
+
+  /** Follows the machine's serial output (again, when the service changed). */
+  private listen(): void {
+    const svc = this.machine.service;
+    if (!this.terminal || !svc || this.listening === svc) return;
+    this.unlisten?.();
+    this.listening = svc;
+    this.unlisten = svc.onSerial((text, fresh) => {
+      const term = this.terminal;
+      if (!term) return;
+      if (fresh) {
+        term.reset();
+        this.collapse = new SerialCollapse();
+      }
+      term.write(this.collapse.write(text));
+    });
+  }
+
+  /** An incoming migration that completes: the guest is here now, and its console says from where. */
+  private followIncoming(): void {
+    const m = this.migration.service;
+    if (!m) return;
+    const status = m.incomingStatus;
+    if (status === this.incoming) return;
+    const was = this.incoming;
+    this.incoming = status;
+    if (status === 'completed' && was !== '' && was !== 'completed') {
+      this.terminal?.write(NOTE(`migrated here from ${arrivedFrom(m)} at ${formatTime(Date.now())}; the guest's output goes on below`));
+    } else if (status === 'postcopy-active' && was !== '') {
+      this.terminal?.write(NOTE(`migrated here from ${arrivedFrom(m)} at ${formatTime(Date.now())} (postcopy: pages follow on demand)`));
+    }
   }
 }
 

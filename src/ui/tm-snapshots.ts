@@ -4,7 +4,7 @@ import { MachineController } from './controllers/machine-controller.js';
 import { MigrationController } from './controllers/migration-controller.js';
 import { QmpController } from './controllers/qmp-controller.js';
 import { SnapshotsController } from './controllers/snapshots-controller.js';
-import { formatBytes } from './format.js';
+import { formatBytes, formatDateTime, formatTime } from './format.js';
 import { incomingPageUrl, navigateTo, type Navigate } from './page-url.js';
 import { feedbackStyles, renderOutcome, runCommand, type CommandOutcome } from './qmp-feedback.js';
 import { isDeferredIncoming } from './services/migration-view.js';
@@ -19,17 +19,11 @@ export function snapshotNameForFile(fileName: string): string {
 }
 
 function when(t: number): string {
-  const d = new Date(t);
-  const today = new Date().toDateString() === d.toDateString();
-  const time = d.toLocaleTimeString('en-GB', { hour12: false, hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  return today ? `today ${time}` : `${d.toLocaleDateString('en-GB', { day: 'numeric', month: 'short' })} ${time}`;
+  return formatDateTime(t);
 }
 
 function defaultName(): string {
-  const d = new Date();
-  const hh = String(d.getHours()).padStart(2, '0');
-  const mm = String(d.getMinutes()).padStart(2, '0');
-  return `snap-${hh}${mm}`;
+  return `snap-${formatTime(Date.now()).replace(/:/g, '').slice(0, 4)}`;
 }
 
 function hasFiles(e: DragEvent): boolean {
@@ -200,6 +194,13 @@ export class TmSnapshots extends LitElement {
         backdrop-filter: blur(2px);
         pointer-events: none;
       }
+      .saving {
+        display: flex;
+        flex-direction: column;
+        gap: 0.3rem;
+        margin-top: 0.5rem;
+        font-size: 0.85rem;
+      }
       .overlay div {
         padding: 1.4rem 2rem;
         border-radius: 14px;
@@ -228,7 +229,9 @@ export class TmSnapshots extends LitElement {
   @query('input[type=file]') private fileInput!: HTMLInputElement;
 
   private readonly snapshots = new SnapshotsController(this);
-  private readonly migration = new MigrationController(this);
+  /** A Save in progress: the guest runs on, as after QEMU's savevm, if it ran before. */
+  @state() private saving: { name: string; wasRunning: boolean; done: boolean; error?: string; resumed?: boolean } | null = null;
+  private readonly migration = new MigrationController(this, { onChange: () => this.followSave() });
   private readonly machine = new MachineController(this);
   private readonly qmp = new QmpController(this);
   private dragDepth = 0;
@@ -283,15 +286,23 @@ export class TmSnapshots extends LitElement {
             .value=${this.name}
             @input=${(e: Event) => (this.name = (e.target as HTMLInputElement).value)}
           />
-          <button class="primary" type="submit" ?disabled=${!this.name.trim() || this.saveOutcome?.pending} title="QMP migrate {uri: idb:${this.name}}">Save</button>
+          <button
+            class="primary"
+            type="submit"
+            ?disabled=${!this.name.trim() || this.saveOutcome?.pending || (this.saving !== null && !this.saving.done)}
+            aria-label="Save a snapshot"
+            title="QMP migrate {uri: idb:${this.name}}, then cont: the guest runs on, as after QEMU's savevm"
+          >
+            Save
+          </button>
         </form>
-        ${renderOutcome(this.saveOutcome)}
+        ${this.saving ? this.renderSaving() : renderOutcome(this.saveOutcome)}
         ${store?.error ? html`<p class="error-text" role="alert">${store.error}</p>` : nothing}
         ${list.length
           ? html`<ul aria-label="Saved snapshots">${list.map((s) => this.renderSnapshot(s))}</ul>`
           : html`<p class="empty">${store && !store.ready ? 'Reading the saved snapshots…' : 'No snapshots yet.'}</p>`}
         <div class="drop ${this.dragging ? 'over' : ''}">
-          <button @click=${() => this.fileInput.click()} ?disabled=${this.importing !== null && !this.importing.finished}>Load a file…</button>
+          <button @click=${() => this.fileInput.click()} ?disabled=${this.importing !== null && !this.importing.finished} aria-label="Load a file… to import as a snapshot">Load a file…</button>
           <span>or drop a <code>.qemu</code> stream file anywhere on the page</span>
           <input type="file" accept=".qemu,application/octet-stream" @change=${this.onPick} />
           ${this.renderImport()}
@@ -305,6 +316,46 @@ export class TmSnapshots extends LitElement {
     </section>`;
   }
 
+  /** The save as it goes (query-migrate's RAM figures), then what became of the guest. */
+  private renderSaving() {
+    const sv = this.saving!;
+    const m = this.migration.service;
+    if (sv.error) return html`<p class="feedback failed" role="alert">Saving idb:${sv.name}: <strong>${sv.error}</strong></p>`;
+    if (sv.done) {
+      return html`<p class="feedback" role="status" data-saved>
+        ✓ Saved <code>idb:${sv.name}</code>.
+        ${sv.wasRunning ? (sv.resumed ? 'The guest ran on (cont), as after QEMU’s savevm.' : 'The guest could not run on: see the event log.') : 'The guest stays stopped, as it was.'}
+      </p>`;
+    }
+    const ram = m?.queryMigrate().ram;
+    const total = ram?.total ?? 0;
+    const copied = total ? Math.min(1, Math.max(0, (total - (ram?.remaining ?? total)) / total)) : 0;
+    return html`<div class="saving" role="status" data-saving>
+      <span>Saving <code>idb:${sv.name}</code>: ${Math.round(copied * 100)} % of RAM · ${formatBytes(ram?.transferred ?? 0)} written; the guest runs meanwhile</span>
+      <span class="progress" role="progressbar" aria-label="Snapshot saved" aria-valuemin="0" aria-valuemax="100" aria-valuenow=${Math.round(copied * 100)}
+        ><span style="width:${(copied * 100).toFixed(1)}%"></span
+      ></span>
+    </div>`;
+  }
+
+  /** Follows the save's migration; at its end runs the guest on if it ran before. */
+  private followSave(): void {
+    const sv = this.saving;
+    const m = this.migration.service;
+    if (!sv || sv.done || sv.error || !m || m.outgoingUri !== `idb:${sv.name}`) return;
+    const st = m.outgoingStatus;
+    if (st === 'failed' || st === 'cancelled') {
+      this.saving = { ...sv, error: m.lastError ?? st };
+    } else if (st === 'completed') {
+      this.saving = { ...sv, done: true };
+      if (sv.wasRunning) {
+        void this.qmp.execute({ execute: 'cont' }).then((r) => {
+          if (this.saving?.name === sv.name) this.saving = { ...this.saving, resumed: !r.error };
+        });
+      }
+    }
+  }
+
   private renderSnapshot(s: SnapshotInfo) {
     const confirming = this.confirmDelete === s.name;
     const fresh = this.importing?.finished && !this.importing.error && this.importing.name === s.name;
@@ -314,12 +365,13 @@ export class TmSnapshots extends LitElement {
         <span class="meta">${formatBytes(s.size)} · ${when(s.created)}</span>
       </span>
       <span class="buttons">
-        <button class="restore" @click=${() => this.restore(s.name)} title="Start this tab as the destination of idb:${s.name}">Restore</button>
-        <button class="download" @click=${() => this.download(s.name)} title="Download the stream as ${s.name}.qemu">Download</button>
+        <button class="restore" @click=${() => this.restore(s.name)} aria-label="Restore ${s.name}" title="Start this tab as the destination of idb:${s.name}">Restore</button>
+        <button class="download" @click=${() => this.download(s.name)} aria-label="Download ${s.name}" title="Download the stream as ${s.name}.qemu">Download</button>
         <button
           class="danger ${confirming ? 'confirm' : ''}"
           @click=${() => this.deleteSnapshot(s.name)}
           @blur=${() => confirming && (this.confirmDelete = null)}
+          aria-label=${confirming ? `Really delete? (${s.name})` : `Delete ${s.name}`}
           title="Delete this snapshot"
         >
           ${confirming ? 'Really delete?' : 'Delete'}
@@ -348,7 +400,7 @@ export class TmSnapshots extends LitElement {
     }
     return html`<span class="imported">
       <span>✓ Imported as <code>idb:${imp.name}</code> (${formatBytes(imp.total)})</span>
-      <button class="primary restore-imported" @click=${() => this.restore(imp.name)}>Restore it</button>
+      <button class="primary restore-imported" @click=${() => this.restore(imp.name)} aria-label="Restore it: the imported ${imp.name}">Restore it</button>
     </span>`;
   }
 
@@ -360,7 +412,13 @@ export class TmSnapshots extends LitElement {
     e.preventDefault();
     const name = this.name.trim();
     if (!name) return;
-    await runCommand(this.qmp, { execute: 'migrate', arguments: { uri: `idb:${name}` } }, (o) => (this.saveOutcome = o));
+    const wasRunning = this.machine.service?.running ?? false;
+    this.saving = null;
+    const r = await runCommand(this.qmp, { execute: 'migrate', arguments: { uri: `idb:${name}` } }, (o) => (this.saveOutcome = o));
+    if (!r.error) {
+      this.saving = { name, wasRunning, done: false };
+      this.followSave();
+    }
   }
 
   private async restore(name: string): Promise<void> {

@@ -2,11 +2,13 @@ import { LitElement, css, html, nothing } from 'lit';
 import { customElement } from 'lit/decorators.js';
 import { RoundsController } from './controllers/rounds-controller.js';
 import type { MigrationLogEntry, MigrationView } from './services/migration-view.js';
+import { formatDuration, formatMs } from './format.js';
 import { panelStyles } from './styles/theme.js';
 
 /** The phases a class is taught, and the QAPI statuses that make each. */
 export const PHASES = {
-  setup: { colour: '#5f6b7a', statuses: ['setup'], explain: 'Setup: the stream and channels open, the dirty log starts, capabilities are agreed.' },
+  connect: { colour: '#6b7686', statuses: [], explain: 'Connecting: status setup while the link to the destination is made (not counted in setup-time, as in QEMU).' },
+  setup: { colour: '#5f6b7a', statuses: ['setup'], explain: 'Setup: the stream and channels open, the dirty log starts, capabilities are agreed (query-migrate setup-time).' },
   rounds: { colour: '#3451d1', statuses: ['active'], explain: 'Rounds (precopy): the guest runs while RAM is sent, then what it dirtied, round after round.' },
   switchover: {
     colour: '#b45309',
@@ -24,9 +26,39 @@ export const PHASES = {
 
 type Phase = keyof typeof PHASES;
 
+/** At most this many round ticks on the bar: a long migration's hundreds would smear into one. */
+const MAX_TICKS = 40;
+
+/** The rounds to tick: all of them, or every k-th (and the last) when there are too many. */
+function ticks<T extends { round: number }>(records: readonly T[]): T[] {
+  const k = Math.ceil(records.length / MAX_TICKS);
+  return k <= 1 ? [...records] : records.filter((_r, i) => (i + 1) % k === 0 || i === records.length - 1);
+}
+
+/** A segment names its phase only when it is this share of the bar or more (the legend names all). */
+const LABEL_SHARE = 0.18;
+
 function phaseOf(status: string): Phase | null {
   for (const [k, v] of Object.entries(PHASES)) if ((v.statuses as readonly string[]).includes(status)) return k as Phase;
   return null;
+}
+
+/**
+ * The source's setup segment split as QEMU counts it: the connection first, then setup-time
+ * (query-migrate's figure, so the two panels say the same).
+ */
+export function splitSetup(segs: Segment[], setupTime: number | undefined): Segment[] {
+  if (setupTime === undefined) return segs;
+  const out: Segment[] = [];
+  for (const s of segs) {
+    if (s.phase !== 'setup' || s.end - s.start <= setupTime) {
+      out.push(s);
+      continue;
+    }
+    out.push({ phase: 'connect', status: 'setup', start: s.start, end: s.end - setupTime });
+    out.push({ ...s, start: s.end - setupTime });
+  }
+  return out;
 }
 
 export interface Segment {
@@ -89,9 +121,11 @@ export class TmStateTimeline extends LitElement {
         color: #fff;
         font-size: 0.72rem;
         line-height: 1.6rem;
-        padding-left: 0.3rem;
         white-space: nowrap;
         overflow: hidden;
+      }
+      .seg .label {
+        padding-left: 0.3rem;
       }
       .tick {
         position: absolute;
@@ -150,44 +184,55 @@ export class TmStateTimeline extends LitElement {
     const m = this.rounds.service;
     if (!m) return nothing;
     const incoming = m.outgoingStatus === 'none' && m.incomingStatus !== 'none';
-    const segs = segmentsFromLog(m.log, incoming);
+    const info = incoming ? null : m.queryMigrate();
+    const segs = splitSetup(segmentsFromLog(m.log, incoming), info?.['setup-time']);
     if (!segs.length) return nothing;
     const t0 = segs[0]!.start;
     const tEnd = Math.max(segs[segs.length - 1]!.end, t0 + 1);
     const span = tEnd - t0;
+    // Each figure from the one place it lives: setup-time and total-time from query-migrate.
+    const length = (s: Segment) => (s.phase === 'setup' && info?.['setup-time'] !== undefined ? info['setup-time'] : s.end - s.start);
+    const total = info?.status === 'completed' && info['total-time'] !== undefined ? info['total-time'] : span;
     const pct = (t: number) => `${(Math.min(Math.max(t - t0, 0), span) / span) * 100}%`;
     const records = incoming ? [] : this.rounds.records;
     const downtime = this.downtime(m, incoming);
     const used = new Set(segs.map((s) => s.phase));
     return html`<div data-timeline>
       <h3>State timeline</h3>
-      <div class="bar" role="img" aria-label=${`Migration phases: ${segs.map((s) => `${s.phase} ${((s.end - s.start) / 1000).toFixed(2)} s`).join(', ')}${downtime ? `; downtime ${downtime.ms} ms` : ''}`}>
+      <div class="bar" role="img" aria-label=${`Migration phases: ${segs.map((s) => `${s.phase} ${formatDuration(length(s))}`).join(', ')}${downtime ? `; downtime ${downtime.ms} ms` : ''}`}>
         ${segs.map(
           (s) => html`<div
             class="seg"
             data-phase=${s.phase}
-            title="${PHASES[s.phase].explain} (${((s.end - s.start) / 1000).toFixed(2)} s)"
-            style="left:${pct(s.start)};width:calc(${pct(s.end)} - ${pct(s.start)});background:${PHASES[s.phase].colour}"
+            data-ms=${Math.round(length(s))}
+            title="${PHASES[s.phase].explain} (${formatDuration(length(s))})"
+            style="left:min(${pct(s.start)}, 100% - 2px);width:calc(${pct(s.end)} - ${pct(s.start)});background:${PHASES[s.phase].colour}"
           >
-            ${s.phase}
+            ${(s.end - s.start) / span >= LABEL_SHARE ? html`<span class="label">${s.phase}</span>` : nothing}
           </div>`,
         )}
-        ${records.map((r) => html`<div class="tick" style="left:${pct(t0 + r.time)}" title="round ${r.round} ends"></div>`)}
+        ${ticks(records).map((r) => html`<div class="tick" style="left:min(${pct(t0 + r.time)}, 100% - 1px)" title="round ${r.round} ends"></div>`)}
         ${downtime
           ? html`<div
               class="downtime"
               data-downtime
               title="Downtime: the guest was stopped for ${downtime.ms} ms"
-              style="left:${pct(downtime.end - downtime.ms)};width:calc(${pct(downtime.end)} - ${pct(downtime.end - downtime.ms)})"
+              style="left:min(${pct(downtime.end - downtime.ms)}, 100% - 3px);width:calc(${pct(downtime.end)} - ${pct(downtime.end - downtime.ms)})"
             ></div>`
           : nothing}
       </div>
-      <div class="scale"><span>0 s</span><span>${(span / 1000).toFixed(2)} s</span></div>
+      <div class="scale"><span>0 s</span><span data-total>${formatDuration(total)}</span></div>
       <ul aria-label="Phases">
         ${(Object.keys(PHASES) as Phase[])
           .filter((k) => used.has(k))
-          .map((k) => html`<li title=${PHASES[k].explain}><span class="sw" style="background:${PHASES[k].colour}"></span>${k}</li>`)}
-        ${downtime ? html`<li title="query-migrate's downtime: from stopping the guest to its start on the destination"><span class="sw" style="background:#c92a2a"></span>downtime ${downtime.ms} ms</li>` : nothing}
+          .map((k) => {
+            const ms = segs.filter((s) => s.phase === k).reduce((a, s) => a + length(s), 0);
+            const shown = k !== 'completed' && k !== 'failed';
+            return html`<li title=${PHASES[k].explain} data-legend=${k}>
+              <span class="sw" style="background:${PHASES[k].colour}"></span>${k === 'connect' ? 'connecting' : k}${shown ? html` <b>${formatDuration(ms)}</b>` : nothing}
+            </li>`;
+          })}
+        ${downtime ? html`<li title="query-migrate's downtime: from stopping the guest to its start on the destination" data-legend="downtime"><span class="sw" style="background:#c92a2a"></span>downtime <b>${formatMs(downtime.ms)}</b></li>` : nothing}
       </ul>
     </div>`;
   }

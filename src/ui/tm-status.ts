@@ -77,7 +77,7 @@ export class TmStatus extends LitElement {
     const svc = this.machine.service;
     if (!svc) return nothing;
     const outcome = svc.outcome ? outcomeText(svc.outcome) : null;
-    return html`<footer role="status" aria-label="Machine status">
+    return html`<footer aria-label="Machine status">
       <span class="item" title="The machine's runstate, as QEMU names it (query-status)">
         <span class="label">State</span><tm-runstate-badge .state=${svc.runstate}></tm-runstate-badge>
       </span>

@@ -93,11 +93,16 @@ export class TmStreamInspector extends LitElement {
     if (!side || rows.length === 0) return nothing;
     // (The other end may be a tab, or a snapshot in IndexedDB or a file.)
     const what = side === 'source' ? 'written' : 'read';
-    const rounds = new Set(rows.filter((r) => r.round).map((r) => r.round)).size;
+    const withPages = new Set(rows.filter((r) => r.round).map((r) => r.round)).size;
     const total = rows.reduce((n, r) => n + (r.nested ? 0 : r.bytes), 0);
+    // The round count is the source's one figure (dirty-sync-count, the round records); a round
+    // whose sync found nothing to send writes no RAM part, so this table may list fewer.
+    const rounds = side === 'source' ? (this.live.migration.service?.rounds.count ?? 0) : 0;
     return html`<h3>This tab's migration stream, live (${side})</h3>
       <p class="summary" data-live-summary>
-        ${rows.length} items ${what}, ${formatBytes(total)}${rounds ? html`; RAM in ${rounds} round${rounds === 1 ? '' : 's'}` : nothing}.
+        ${rows.length} items ${what}, ${formatBytes(total)}${rounds
+          ? html`; <span data-rounds=${rounds}>${rounds} round${rounds === 1 ? '' : 's'}</span>${withPages < rounds ? `, ${withPages} of them with RAM pages` : ''}`
+          : nothing}.
         ${side === 'destination'
           ? html`<span class="hint">The stream does not mark rounds: a page arriving again shows the source synced and re-sent it.</span>`
           : nothing}

@@ -75,6 +75,12 @@ export class TmStreamTable extends LitElement {
       font-size: 0.76rem;
       white-space: normal;
     }
+    /* The name column wraps, so the id, version and size columns stay in view in a narrow panel. */
+    td:nth-child(3) {
+      white-space: normal;
+      overflow-wrap: anywhere;
+      min-width: 7rem;
+    }
   `;
 
   @property({ attribute: false }) rows: readonly StreamRow[] = [];
@@ -84,7 +90,8 @@ export class TmStreamTable extends LitElement {
   @property({ type: Boolean }) live = false;
 
   override render() {
-    return html`<div class="table-wrap">
+    // The wrap scrolls a long stream: it takes the keyboard focus, so it scrolls without a mouse.
+    return html`<div class="table-wrap" tabindex="0" role="region" aria-label=${this.label}>
       <table
         aria-label=${this.label}
         data-inspector-table=${ifDefined(this.live ? undefined : '')}

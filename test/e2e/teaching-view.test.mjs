@@ -132,6 +132,13 @@ describe('the teaching view', () => {
     return { a, b, panel };
   }
 
+  /** Compare says what it will do first; the class reads the plan, then starts it. */
+  async function startCompare(panel) {
+    await panel.locator('button[type=submit]').click();
+    assert.match((await panel.locator('[data-plan]').textContent()) ?? '', /put this tab back/);
+    await panel.locator('button.start-compare').click();
+  }
+
   /** Waits until the comparison table has `n` rows (or the panel says it stopped, which fails). */
   async function compareRows(a, panel, n, timeout) {
     await a.page.waitForFunction(
@@ -151,12 +158,12 @@ describe('the teaching view', () => {
     const { a, b, panel } = await compareTabs();
     const post = panel.locator('fieldset input').nth(2);
     if (!(await post.isDisabled())) await post.uncheck();
-    await panel.locator('button[type=submit]').click();
+    await startCompare(panel);
     await compareRows(a, panel, 2, 240000);
     const rows = panel.locator('tm-run-comparison [data-compare-table] tbody tr');
     assert.equal(await rows.count(), 2);
     // Stop-and-copy: the guest is down for the whole copy; precopy only for the last part.
-    const down = async (i) => parseInt(((await rows.nth(i).locator('td').nth(1).textContent()) ?? '').replace(/,/g, ''), 10);
+    const down = async (i) => parseInt(((await rows.nth(i).locator('td').nth(2).textContent()) ?? '').replace(/,/g, ''), 10);
     assert.ok((await down(0)) > (await down(1)), `stop-and-copy downtime ${await down(0)} > precopy ${await down(1)}`);
     await sleep(500);
     await shot(a, 'tm-compare', 'compare');
@@ -186,14 +193,14 @@ describe('the teaching view', () => {
       await a.page.keyboard.press('Space');
       assert.ok(await label.locator('input').isChecked(), `${v} ticked with the keyboard`);
     }
-    await panel.locator('button[type=submit]').click();
+    await startCompare(panel);
     await compareRows(a, panel, reducers.length + 1, 600000);
     const labels = await panel.locator('tm-run-comparison [data-compare-table] tbody tr').evaluateAll((trs) => trs.map((t) => t.dataset.label));
     assert.deepEqual(labels, ['precopy', ...reducers]);
     // Every variant really migrated: its row says how many bytes it sent. (Which sends fewer depends
     // on the data: this guest's random pages do not compress, so compress may send more.)
     for (const l of labels) {
-      const sent = await panel.locator(`tm-run-comparison [data-compare-table] tbody tr[data-label="${l}"] td`).nth(2).textContent();
+      const sent = await panel.locator(`tm-run-comparison [data-compare-table] tbody tr[data-label="${l}"] td`).nth(3).textContent();
       assert.ok(parseFloat(sent ?? '') > 0, `${l} sent ${sent}`);
     }
     // Nothing leaks: after the last run (auto-converge) the tab has every reducer off again.

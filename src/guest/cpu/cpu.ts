@@ -238,6 +238,11 @@ export class Cpu {
     return v === undefined ? undefined : v >>> 0;
   }
 
+  /** The guest's own minstret: instructions retired since its reset, carried in its CPU state. */
+  get instructionsRetired(): number {
+    return this.instret;
+  }
+
   // ---- device state ----------------------------------------------------------------------------
 
   saveState(): void {

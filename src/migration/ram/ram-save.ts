@@ -106,7 +106,8 @@ export class RamSaveHandler implements SaveHandler {
     this.dirty.clearAll();
     this.toSend.fill(1);
     this.toSendCount = this.pageCount;
-    this.pageState?.fill(PageStatus.CLEAN);
+    // Every page is to be sent in round 1 (QEMU's bitmap starts all ones): the map says so.
+    this.pageState?.fill(PageStatus.DIRTY);
     this.block.add(MigCounter.DIRTY_SYNC_COUNT, 1);
     this.block.set(MigCounter.TOTAL, this.ram.length);
     this.publishRemaining();

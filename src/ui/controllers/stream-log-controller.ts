@@ -12,7 +12,7 @@ import { FramePoll } from './frame-poll.js';
 import { MigrationController } from './migration-controller.js';
 
 export class StreamLogController {
-  private readonly migration: MigrationController;
+  readonly migration: MigrationController;
   private log: StreamLogView | null = null;
   private generation = -1;
   private seq = -1;

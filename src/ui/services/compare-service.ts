@@ -19,6 +19,8 @@ const POLL_MS = 250;
 
 type Msg =
   | { type: 'prepare'; token: string; to: string; query: string }
+  /** The comparison is over: the destination takes off what it was set up with (its address, capabilities). */
+  | { type: 'finished'; token: string; to: string }
   | { type: 'armed'; token: string; id: string }
   | { type: 'cont'; token: string; to: string }
   | { type: 'started'; token: string; guestDowntime: number | null }
@@ -36,6 +38,10 @@ export interface CompareRequest {
 }
 
 export interface CompareProgress {
+  /** The variants in the order they run (ids). */
+  planned: string[];
+  /** How many have finished (stored, or stopped). */
+  finished: number;
   /** The variant running (its id, e.g. "precopy+xbzrle"), or null between runs. */
   method: string | null;
   step: string;
@@ -45,6 +51,13 @@ export interface CompareProgress {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface TabBefore {
+  capabilities: Record<string, boolean>;
+  program: string;
+  args: string;
+  running: boolean;
+}
 
 async function ret<T = unknown>(qmp: QmpClient, execute: string, args?: object): Promise<T> {
   const cmd: QmpCommand = args ? { execute, arguments: args } : { execute };
@@ -94,6 +107,22 @@ export class CompareService {
 
   private async onMessage(msg: Msg): Promise<void> {
     if (msg.type === 'prepare' && msg.to === this.ownId()) this.navigate(msg.query);
+    if (msg.type === 'finished' && msg.to === this.ownId() && this.armedToken === msg.token) await this.takeOffCompare();
+  }
+
+  /** The token this tab was armed with, and the capabilities it switched on for it. */
+  private armedToken: string | null = null;
+  private armedCaps: string[] = [];
+
+  /**
+   * The last run is over: this tab keeps the guest it received, but its address loses the
+   * comparison's hash and the capabilities it switched on for the run go off again.
+   */
+  private async takeOffCompare(): Promise<void> {
+    window.history.replaceState(null, '', location.pathname + location.search);
+    if (this.armedCaps.length) await executeSafely(this.qmp, { execute: 'migrate-set-capabilities', arguments: caps(Object.fromEntries(this.armedCaps.map((c) => [c, false]))) });
+    this.armedToken = null;
+    this.armedCaps = [];
   }
 
   /**
@@ -106,6 +135,8 @@ export class CompareService {
     try {
       const want = (params.get('caps') ?? '').split(',').filter(Boolean);
       if (want.length) await ret(this.qmp, 'migrate-set-capabilities', caps(Object.fromEntries(want.map((c) => [c, true]))));
+      this.armedToken = token;
+      this.armedCaps = want;
       await ret(this.qmp, 'migrate-incoming', { uri: 'webrtc:' });
       const peer = await ret<{ id?: string; name?: string }>(this.qmp, 'x-tabmig-peer');
       const waitCont = this.waitFor((m) => m.type === 'cont' && m.token === token, 600000).catch(() => null);
@@ -138,8 +169,13 @@ export class CompareService {
     const runs: RunRecord[] = [];
     const batch = Date.now().toString(36).slice(-4);
     let destination = req.destination;
+    const planned = req.variants.map((v) => v.id);
+    let finished = 0;
+    let lastToken: string | null = null;
     const report = (method: string | null, step: string, error: string | null = null, done = false) =>
-      progress({ method, step, runs: [...runs], error, done });
+      progress({ planned, finished, method, step, runs: [...runs], error, done });
+    // What this tab was, to put back at the end: its capabilities, its guest and whether it ran.
+    const before = await this.readTab();
     // Only capabilities this build knows can be set (or cleared): asked once, first.
     let known = new Set<string>();
     const settable = (list: Record<string, boolean>) => Object.fromEntries(Object.entries(list).filter(([c]) => known.has(c)));
@@ -151,6 +187,7 @@ export class CompareService {
         const missing = variant.capabilities.filter((c) => !known.has(c));
         if (missing.length) throw new Error(`${id}: this build has no ${missing.join(', ')} capability`);
         const token = `${batch}-${id}-${Math.random().toString(36).slice(2, 8)}`;
+        lastToken = token;
         report(id, 'Reloading the destination tab as -incoming defer (a fresh destination)');
         const capsList = variant.destinationCapabilities.join(',');
         const query = `?m=${encodeURIComponent(req.ramSize)}&incoming=defer#compare=${encodeURIComponent(token)}${capsList ? `&caps=${capsList}` : ''}`;
@@ -219,20 +256,48 @@ export class CompareService {
           await this.history!.put(run);
           runs.push(run);
         }
+        finished++;
       }
-      await this.clearVariantCapabilities(settable);
+      report(null, 'Putting this tab back as it was');
+      await this.putBack(before, settable, destination, lastToken);
       report(null, 'Done', null, true);
     } catch (e) {
-      await this.clearVariantCapabilities(settable);
+      report(null, 'Stopped; putting this tab back as it was', e instanceof Error ? e.message : String(e));
+      await this.putBack(before, settable, destination, lastToken);
       report(null, 'Stopped', e instanceof Error ? e.message : String(e), true);
     }
     return runs;
   }
 
-  /** Leaves the tab as it found it: no reducer on (refused while a migration runs; then it stays). */
-  private async clearVariantCapabilities(settable: (list: Record<string, boolean>) => Record<string, boolean>): Promise<void> {
-    const off = settable(Object.fromEntries(VARIANT_CAPABILITIES.map((c) => [c, false])));
-    await executeSafely(this.qmp, { execute: 'migrate-set-capabilities', arguments: caps(off) });
+  /** What Compare changes in this tab, read before it starts. */
+  private async readTab(): Promise<TabBefore> {
+    const capsNow = await executeSafely(this.qmp, { execute: 'query-migrate-capabilities' });
+    const guest = await executeSafely(this.qmp, { execute: 'x-tabmig-guest-info' });
+    const st = await executeSafely(this.qmp, { execute: 'query-status' });
+    const g = (guest.return ?? {}) as { program?: string; args?: string };
+    return {
+      capabilities: Object.fromEntries(((capsNow.return ?? []) as { capability: string; state: boolean }[]).map((c) => [c.capability, c.state])),
+      program: g.program ?? '',
+      args: g.args ?? '',
+      running: (st.return as { status?: string } | undefined)?.status === 'running',
+    };
+  }
+
+  /**
+   * Leaves this tab as it found it: every capability Compare touched back to what it was (a
+   * change is refused while a migration runs; then it stays), its program loaded again (the one
+   * it had went to the other tab, or was replaced), running if it ran; the other tab loses the
+   * comparison's address and capabilities and keeps the last run's guest.
+   */
+  private async putBack(before: TabBefore, settable: (list: Record<string, boolean>) => Record<string, boolean>, destination: string, token: string | null): Promise<void> {
+    const touched = [...VARIANT_CAPABILITIES, 'return-path'];
+    const back = settable(Object.fromEntries(touched.map((c) => [c, before.capabilities[c] ?? false])));
+    await executeSafely(this.qmp, { execute: 'migrate-set-capabilities', arguments: caps(back) });
+    if (before.program) {
+      await executeSafely(this.qmp, { execute: 'x-tabmig-load', arguments: { program: before.program, ...(before.args ? { args: before.args } : {}) } });
+      if (before.running) await executeSafely(this.qmp, { execute: 'cont' });
+    }
+    if (token) this.post({ type: 'finished', token, to: destination });
   }
 
   private post(msg: Msg): void {

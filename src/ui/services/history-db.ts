@@ -8,8 +8,11 @@ import type { RoundRecord } from '../../migration/round-records.js';
 export const HISTORY_DB_NAME = 'tabmig-history';
 export const HISTORY_DB_VERSION = 1;
 
-/** How the guest was moved: live (precopy, postcopy) or as a user without live migration would. */
-export type RunMethod = 'stop-and-copy' | 'precopy' | 'postcopy';
+/**
+ * How the guest was moved: live (precopy, postcopy), as a user without live migration would
+ * (stop-and-copy), or saved into a snapshot (`idb:` or `file:`, QEMU's migrate to a file).
+ */
+export type RunMethod = 'stop-and-copy' | 'precopy' | 'postcopy' | 'snapshot';
 
 export interface RunRecord {
   /** Assigned by the store. */

@@ -93,16 +93,19 @@ export class HistoryService implements HistoryView {
     if (status === this.lastStatus) return;
     const was = this.lastStatus;
     this.lastStatus = status;
-    if (status.startsWith('postcopy') && this.pending) this.pending.method = 'postcopy';
+    if (status.startsWith('postcopy') && this.pending && this.pending.method !== 'stop-and-copy') this.pending.method = 'postcopy';
     if ((status === 'setup' || status === 'active') && (was === 'none' || isFinished(was as never))) {
       const caps = Object.fromEntries(m.options.queryCapabilities().map((c) => [c.capability, c.state]));
       const parameters = { ...m.options.queryParameters() } as Record<string, unknown>;
       const next = this.nextRun;
       this.nextRun = null;
+      const uri = m.outgoingUri ?? '';
+      // postcopy-ram only allows a postcopy: the run is one once it switched (below).
+      const saved = uri.startsWith('idb:') || uri.startsWith('file:');
       this.pending = {
         started: Date.now(),
-        uri: '',
-        method: next?.method ?? (caps['postcopy-ram'] ? 'postcopy' : 'precopy'),
+        uri,
+        method: next?.method ?? (saved ? 'snapshot' : 'precopy'),
         label: next?.label ?? '',
         guest: next?.guest,
         capabilities: caps,

@@ -1,11 +1,11 @@
 // The machine as the UI sees it: a plain class over Machine that keeps what the panels show
-// (runstate, program, speed, serial text, how the guest ended) and tells subscribers when any of
-// it changes. It listens to the machine only while someone is subscribed.
+// (runstate, program, speed, how the guest ended) and tells subscribers when any of it changes;
+// the guest's serial output goes to its own listeners as it comes (the console's terminal
+// interprets it). It listens to the machine only while someone is subscribed.
 
 import type { DisplayMode } from '../../guest/devices/display.js';
 import type { GuestExit } from '../../guest/machine.js';
 import type { RunState } from '../../guest/runstate.js';
-import { TerminalText } from './terminal-text.js';
 
 /** The part of Machine (src/guest/machine.ts) the UI reads; a real Machine satisfies it. */
 export interface MachineLike extends EventTarget {
@@ -34,9 +34,14 @@ export interface ProgramInfo {
 export type GuestOutcome = ({ kind: 'exit' } & GuestExit) | { kind: 'panic'; message: string };
 
 const SAMPLE_MS = 500;
-/** Changes are passed on at most this often (30 Hz): the vCPU posts serial output up to 250 times a second. */
+/** Changes are passed on at most this often (30 Hz). */
 const NOTIFY_MS = 33;
-const SERIAL_KEEP = 64 * 1024;
+
+/**
+ * Called with the guest's serial output as it comes; `fresh` with the whole history when the
+ * console starts afresh (first listen, a load or a reset).
+ */
+export type SerialListener = (text: string, fresh: boolean) => void;
 
 export class MachineService {
   runstate: RunState;
@@ -49,7 +54,7 @@ export class MachineService {
   /** Bumped on every reset or load, so views showing RAM contents know to redraw. */
   generation = 0;
 
-  private readonly terminal = new TerminalText(SERIAL_KEEP);
+  private readonly serialListeners = new Set<SerialListener>();
   private readonly listeners = new Set<() => void>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private sample: { at: number; instructions: number } | null = null;
@@ -93,9 +98,19 @@ export class MachineService {
     return this.machine.display;
   }
 
-  /** The serial console's text, control characters already applied. */
-  get serial(): TerminalText {
-    return this.terminal;
+  /**
+   * Follows the serial output: `listener` gets the history at once, then every chunk (it also
+   * keeps the service listening to the machine, as subscribe() does). Returns the unsubscribe.
+   */
+  onSerial(listener: SerialListener): () => void {
+    const keepAlive = () => {};
+    this.subscribe(keepAlive);
+    this.serialListeners.add(listener);
+    listener(this.machine.serialOutput, true);
+    return () => {
+      this.serialListeners.delete(listener);
+      this.unsubscribe(keepAlive);
+    };
   }
 
   get running(): boolean {
@@ -123,8 +138,6 @@ export class MachineService {
 
   private attach(): void {
     for (const [type, handler] of this.handlers) this.machine.addEventListener(type, handler);
-    this.terminal.clear();
-    this.terminal.write(this.machine.serialOutput);
     this.sample = null;
     this.tick();
     this.timer = setInterval(() => this.tick(), SAMPLE_MS);
@@ -141,8 +154,8 @@ export class MachineService {
   private readonly handlers: [string, (e: Event) => void][] = [
     ['runstate', () => this.changed()],
     ['serial', (e) => {
-      this.terminal.write((e as CustomEvent<{ text: string }>).detail.text);
-      this.notify();
+      const text = (e as CustomEvent<{ text: string }>).detail.text;
+      for (const l of this.serialListeners) l(text, false);
     }],
     ['guest-exit', (e) => {
       this.outcome = { kind: 'exit', ...(e as CustomEvent<GuestExit>).detail };
@@ -156,8 +169,7 @@ export class MachineService {
       // A load starts a fresh serial history, a reset keeps it: read back whichever it was.
       this.outcome = null;
       this.generation++;
-      this.terminal.clear();
-      this.terminal.write(this.machine.serialOutput);
+      for (const l of this.serialListeners) l(this.machine.serialOutput, true);
       this.sample = null;
       this.changed();
     }],

@@ -55,6 +55,8 @@ export interface MigrationView extends EventTarget {
   readonly outgoingStatus: MigrationStatus;
   readonly incomingStatus: MigrationStatus;
   readonly lastError: string | null;
+  /** The URI of the last outgoing migration, as given to `migrate` (fakes may leave it out). */
+  readonly outgoingUri?: string;
   readonly waitingForIncoming: boolean;
   readonly incomingBytesReceived: number;
   readonly activeBlockers: readonly string[];

@@ -4,6 +4,7 @@
 import { css } from 'lit';
 import type { RunState } from '../../guest/runstate.js';
 
+// Text colours on their soft backgrounds (badges, notes) keep WCAG AA contrast, 4.5:1 or more.
 export const tokens = css`
   :host {
     --tm-bg: #eceff4;
@@ -15,15 +16,15 @@ export const tokens = css`
     --tm-accent: #3451d1;
     --tm-accent-hover: #2a43b4;
     --tm-accent-soft: #e7ebfc;
-    --tm-ok: #2b8a3e;
+    --tm-ok: #237535;
     --tm-ok-soft: #e3f6e7;
-    --tm-warn: #d97706;
+    --tm-warn: #b45309;
     --tm-warn-soft: #fff3dc;
-    --tm-info: #1c6fc4;
+    --tm-info: #1864ab;
     --tm-info-soft: #e2effc;
     --tm-danger: #c92a2a;
     --tm-danger-soft: #fdecec;
-    --tm-neutral: #687385;
+    --tm-neutral: #586475;
     --tm-neutral-soft: #eceff3;
     --tm-term-bg: #10151c;
     --tm-term-fg: #d5dde7;
@@ -192,8 +193,8 @@ export const panelStyles = css`
     justify-content: center;
   }
   button.run:hover:not(:disabled) {
-    background: #237535;
-    border-color: #237535;
+    background: #1c5f2b;
+    border-color: #1c5f2b;
   }
   button.pause {
     background: var(--tm-warn-soft);
