@@ -37,7 +37,7 @@ import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { openTarget } from './stream-target.js';
 import { PROBE_INTERVAL_MS, SwitchoverCost, echoFigures, isProbe, type ProbeMessage } from './switchover-cost.js';
-import { SwitchoverDecision } from './switchover-decision.js';
+import { SwitchoverDecision, type Look } from './switchover-decision.js';
 import { SwitchoverLink } from '../switchover-link.js';
 import { sourceSections } from './source-sections.js';
 import { sourceStreamTap } from './stream-log-tap.js';
@@ -57,6 +57,14 @@ const MAX_DISCARDS_PER_COMMAND = 12;
 const PREEMPT_CHUNK = 16 * 1024;
 /** How long a recovery waits for each step of the destination's half of the handshake. */
 const RESUME_STEP_TIMEOUT_MS = 30_000;
+/**
+ * How long, at least, a quiet look waits for each of its probes to come back (4 × downtime-limit
+ * if longer). The first waits behind everything the destination has still to load, so a look
+ * that gave up early would decide on a link it does not know to be empty.
+ */
+const LOOK_PROBE_TIMEOUT_MS = 1000;
+/** A destination that has answered no probe this long after the migration began does not answer probes. */
+const SILENT_PEER_MS = 3000;
 
 export class MigrationThread {
   private readonly block: MigrationBlock;
@@ -324,7 +332,7 @@ export class MigrationThread {
     // bufferedAmount is 0 but SCTP and the browser's network process still hold bytes: the first
     // probe goes out behind them (its echo says the link is empty, and when: the rehearsal), the
     // second measures the round trip the handshake will see.
-    const timeout = Math.max(100, this.downtimeLimit * 4);
+    const timeout = Math.max(LOOK_PROBE_TIMEOUT_MS, this.downtimeLimit * 4);
     const flushed = await this.probeRtt(timeout);
     if (flushed !== null) this.decision.errors.add(predicted, performance.now() - lookStart);
     const rtt = flushed === null || this.block.status !== 'active' ? flushed : await this.probeRtt(timeout);
@@ -337,25 +345,38 @@ export class MigrationThread {
     const p = this.loop.pending(Infinity);
     const pending = p.precopyOnly + p.postcopyable;
     this.lookedAtSync = this.block.get(MigCounter.DIRTY_SYNC_COUNT);
-    // A peer that answered no probe, not even these: nothing measured, QEMU's rule (already met)
-    // decides. (A short migration reaches here before the probes sent all along came back: the
-    // two just sent are its first measure of the handshake.)
-    if (!this.cost.probed) return true;
+    if (rtt === null) {
+      // A peer that has answered no probe since the migration began, not even these: one that
+      // does not answer probes. Nothing can be measured: QEMU's rule (already met) decides.
+      if (!this.cost.probed && performance.now() - this.activeSince >= SILENT_PEER_MS) {
+        this.post({ type: 'log', text: "switching over by QEMU's rule: the destination answers no round-trip probe, so the switchover cannot be measured" });
+        return true;
+      }
+      // Otherwise the link is not known to be empty: the probe that went out behind the queue
+      // waits behind whatever the destination has still to load (an idle guest's first pass is
+      // thousands of zero-page records per stream chunk, each a page to check there), and a
+      // switchover now would wait for all of it too. Not yet.
+      return this.judged({ expectedMs: Infinity, limitMs: this.downtimeLimit, qemuWouldSwitch, parts: `the look's probe unanswered in ${Math.round(timeout)} ms` });
+    }
     // A migration this short has not measured the wire yet, nor lasted a counter window: the
     // put rate while sending stands in, as it does in updateCounters.
     if (this.cost.bandwidth <= 0) this.cost.bandwidth = this.sent() / Math.max(1, performance.now() - this.activeSince - this.lookingMs);
-    // No echo (a peer that does not answer probes): plan with the probes seen so far.
     this.cost.freshRtt = rtt;
-    if (rtt !== null) this.cost.quietRtt = rtt;
+    this.cost.quietRtt = rtt;
     const queued = this.queuedBytes();
     const expected = this.cost.expected(pending, queued);
     const parts = this.cost.explain(pending, queued);
     this.cost.freshRtt = null;
     this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
-    const verdict = this.decision.judge({ expectedMs: expected, limitMs: this.downtimeLimit, qemuWouldSwitch, parts });
+    return this.judged({ expectedMs: expected, limitMs: this.downtimeLimit, qemuWouldSwitch, parts });
+  }
+
+  /** The decision on a look; a switchover is logged with its reason. */
+  private judged(look: Look): boolean {
+    const verdict = this.decision.judge(look);
     if (!verdict.switchover) return false;
     this.post({ type: 'log', text: verdict.text });
-    this.switchEstimate = expected;
+    this.switchEstimate = look.expectedMs;
     return true;
   }
 
@@ -396,12 +417,13 @@ export class MigrationThread {
     if (this.switchEstimate === null) return;
     const downtime = this.block.get(MigCounter.DOWNTIME);
     const error = downtime - this.switchEstimate;
+    const against = Number.isFinite(error) ? `against an estimate of ${Math.round(this.switchEstimate)} ms (${error >= 0 ? '+' : ''}${Math.round(error)} ms)` : 'with no estimate';
     const at = (t: number | undefined) => (t === undefined ? '?' : `${t - this.downtimeStart}`);
     const m = this.switchoverMarks;
     this.post({
       type: 'log',
       text:
-        `switchover took ${downtime} ms against an estimate of ${Math.round(this.switchEstimate)} ms (${error >= 0 ? '+' : ''}${Math.round(error)} ms): ` +
+        `switchover took ${downtime} ms ${against}: ` +
         `vCPU stopped in ${Math.round(this.cost.stopMs)} ms, last byte put at ${at(m.put)} ms, 'ready' heard at ${at(m.ready)} ms, 'started' at ${at(m.started)} ms`,
     });
   }

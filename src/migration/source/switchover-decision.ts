@@ -79,7 +79,7 @@ function floorMs(limitMs: number): number {
 
 /** What one quiet look found. */
 export interface Look {
-  /** The switchover estimate for stopping now (ms). */
+  /** The switchover estimate for stopping now (ms); Infinity when the look could not measure it. */
   expectedMs: number;
   limitMs: number;
   /** QEMU's own test held: pages left ÷ bandwidth within downtime-limit. */
@@ -141,7 +141,7 @@ export class SwitchoverDecision {
         switchover: true,
         rule: 'qemu',
         text:
-          `downtime-limit ${limitMs} ms cannot be kept here: the switchover is expected to take ${e} ms (${parts}); ` +
+          `downtime-limit ${limitMs} ms cannot be kept here: ${Number.isFinite(expectedMs) ? `the switchover is expected to take ${e} ms` : 'the switchover cannot be estimated'} (${parts}); ` +
           `QEMU's rule (pages left ÷ bandwidth within the limit) held at ${this.qemuLooks} looks, so switching over by it`,
       };
     }
