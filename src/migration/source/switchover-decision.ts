@@ -132,8 +132,8 @@ export class SwitchoverDecision {
           switchover: true,
           rule: 'inside-limit',
           text:
-            `switching over anyway: expected downtime ${e} ms is inside downtime-limit ${limitMs} ms but not its margin of ${m} ms ` +
-            `(${this.errors.explain(limitMs)}), at ${this.insideLooks} looks; waiting longer would not make it fit (${parts})`,
+            `switching over anyway: expected downtime ${e} ms is inside downtime-limit ${limitMs} ms but outside its margin of ${m} ms ` +
+            `(${this.errors.explain(limitMs)}) at ${this.insideLooks} looks now; the margin is a plan, not a wall (${parts})`,
         };
       }
     } else if (this.qemuLooks >= QEMU_LOOKS_TO_SWITCH) {
