@@ -123,19 +123,22 @@ describe('precopy over loopback', () => {
 
   it('even a migration over in a second stops the guest by measurement, and the log says what it expected', async () => {
     // The first pass ends before the probes sent all along come back: the decision must measure
-    // the handshake itself then, not fall back to QEMU's rule (which overshot 300 ms by 250).
+    // the handshake itself then, not switch by QEMU's rule unmeasured (which overshot 300 ms by 250).
     const { a, uri } = await pair();
     await a.ok('migrate', { uri });
     equal((await a.waitStatus(['completed', 'failed', 'cancelled'])).status, 'completed');
-    const line = a.migration.log.map((e) => e.text).find((t) => t.startsWith('switching over:'));
-    ok(line, `the log says why the guest stopped when it did: ${a.migration.log.map((e) => e.text).join(' | ')}`);
+    const texts = a.migration.log.map((e) => e.text);
+    // Whichever rule decided (the estimate within the margin, inside the limit at the third look,
+    // or QEMU's on a host too slow for the limit), the line gives the measured estimate in parts.
+    const line = texts.find((t) => /^(switching over|downtime-limit \d+ ms cannot be kept)/.test(t));
+    ok(line, `the log says why the guest stopped when it did: ${texts.join(' | ')}`);
     const m =
-      /^switching over: expected downtime (\d+) ms, within downtime-limit 300 ms less a margin of (\d+) ms \((?:[^()]+)\) \(stop \d+ ms, handshake \d+ ms, start \d+ ms; \d+ bytes queued and of device state at [\d.]+ MB\/s; \d+ bytes of pages in \d+ ms \([\d.]+ MB\/s\)\)$/.exec(
+      /expected (?:downtime|to take) (\d+) ms.* \(stop \d+ ms, handshake \d+ ms, start \d+ ms; \d+ bytes queued and of device state at [\d.]+ MB\/s; \d+ bytes of pages in \d+ ms \([\d.]+ MB\/s\)\)/.exec(
         line!,
       );
     ok(m, `the estimate in parts: ${line}`);
     // And after it, how long the switchover really took against that estimate.
-    const outcome = a.migration.log.map((e) => e.text).find((t) => t.startsWith('switchover took'));
+    const outcome = texts.find((t) => t.startsWith('switchover took'));
     match(outcome ?? '', new RegExp(`^switchover took \\d+ ms against an estimate of ${m![1]} ms \\([+-]\\d+ ms\\): vCPU stopped in \\d+ ms, last byte put at \\d+ ms, 'ready' heard at \\d+ ms, 'started' at \\d+ ms$`));
   });
 
