@@ -114,11 +114,6 @@ describe('migration beyond one browser', () => {
       await b.ret('migrate-incoming', { uri: 'webrtc:' });
       const { id } = await b.ret('x-tabmig-peer');
       const a = await runningSource(`?room=${room}&ice=${ice}`, 'turn-secret');
-      // coturn relays every packet through user space: on a loaded host the wire falls to about
-      // 6 MB/s, and the a-b guest dirties its whole 2 MiB again every round, which then takes
-      // 300 ms to send. This test is about the path, not the downtime: like QEMU's migration-test
-      // with its a-b guest, raise the limit so the migration can converge.
-      await a.ret('migrate-set-parameters', { 'downtime-limit': 2000 });
       await a.ret('migrate', { uri: `webrtc:${id}` });
       await finishAndCompare(a, b);
       // Relay-only ICE leaves no other way: the peers' packets went through coturn's relays.

@@ -69,6 +69,12 @@ export class IncomingThread {
   private readonly handshake: boolean;
   private readonly abort = new AbortController();
   private reader: StreamReader | null = null;
+  /**
+   * Bytes the loader has taken from the channels so far, counted now: what a probe's echo tells
+   * the source (the wire's rate and what is still on its way to the loader, for the downtime
+   * decision). The published counter lags by up to a RAM part.
+   */
+  private receivedNow: () => number = () => 0;
   private rp: MigrationChannel | null = null;
   private rpOpen = false;
   private cancelReason: string | null = null;
@@ -119,7 +125,7 @@ export class IncomingThread {
   private heard(m: unknown): void {
     this.sourceAlive();
     if (isProbe(m)) {
-      if (!m.echo) this.switchoverLink.sendDirect(echoOf(m, this.block.get(IncomingCounter.BYTES)));
+      if (!m.echo) this.switchoverLink.sendDirect(echoOf(m, this.receivedNow()));
       return;
     }
     // Only a message naming this migration moves it (never one from another attempt).
@@ -214,7 +220,8 @@ export class IncomingThread {
     let multifd: MultifdReceiver | null = null;
     // Bytes read so far on every channel, kept current for the source's probes (it measures
     // the wire by what arrived here).
-    const publishReceived = () => block.set(IncomingCounter.BYTES, (this.reader?.received ?? 0) + (multifd?.bytes ?? 0));
+    this.receivedNow = () => (this.reader?.received ?? 0) + (multifd?.bytes ?? 0);
+    const publishReceived = () => block.set(IncomingCounter.BYTES, this.receivedNow());
     const streamTap = incomingStreamTap(s.streamLog, ram.length / PAGE_SIZE, () => ramLoad.totals);
     const ramLoad = ramLoadHandler({
       ram,

@@ -45,8 +45,11 @@ export class ConvergenceWatch {
     this.recent.push(s);
     if (this.recent.length > ROUNDS_TO_JUDGE) this.recent.shift();
     if (this.recent.length < ROUNDS_TO_JUDGE) return null;
-    const dirtyRate = this.recent.reduce((a, r) => a + (r.dirtyBytes * 1000) / r.durationMs, 0) / this.recent.length;
-    const wireRate = (this.recent.reduce((a, r) => a + r.bandwidth, 0) / this.recent.length) * 1000;
+    // Over the rounds' whole time: a round a quiet look ended early lasts a few ms, and its pages
+    // (dirtied over the look before it) divided by that alone would read as GB/s.
+    const ms = this.recent.reduce((a, r) => a + r.durationMs, 0);
+    const dirtyRate = (this.recent.reduce((a, r) => a + r.dirtyBytes, 0) * 1000) / ms;
+    const wireRate = (this.recent.reduce((a, r) => a + r.bandwidth * r.durationMs, 0) / ms) * 1000;
     const first = this.recent[0]!;
     const last = this.recent[this.recent.length - 1]!;
     const notShrinking = last.remaining >= first.remaining * 0.9 && last.remaining > last.threshold;

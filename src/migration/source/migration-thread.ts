@@ -37,7 +37,8 @@ import { BufferSink, RAM_BLOCK_MAIN, RAM_SECTION_NAME, writeSectionFooter, write
 import type { ChannelSet } from '../../transport/channel-set.js';
 import { CHANNEL } from '../../transport/routes.js';
 import { openTarget } from './stream-target.js';
-import { PROBE_INTERVAL_MS, SAFETY, SwitchoverCost, echoFigures, isProbe, type ProbeMessage } from './switchover-cost.js';
+import { PROBE_INTERVAL_MS, SwitchoverCost, echoFigures, isProbe, type ProbeMessage } from './switchover-cost.js';
+import { SwitchoverDecision, type Look } from './switchover-decision.js';
 import { SwitchoverLink } from '../switchover-link.js';
 import { sourceSections } from './source-sections.js';
 import { sourceStreamTap } from './stream-log-tap.js';
@@ -61,10 +62,14 @@ const REFUSAL_WAIT_MS = 2000;
 const REQUEST_BATCH = 64;
 /** How long a recovery waits for each step of the destination's half of the handshake. */
 const RESUME_STEP_TIMEOUT_MS = 30_000;
-/** How often, at most, the decision drains the queue to measure the handshake with nothing ahead of it. */
-const QUIET_LOOK_INTERVAL_MS = 1000;
-/** Quiet looks in a row that must find downtime-limit unkeepable before QEMU's rule decides. */
-const UNKEPT_LOOKS_TO_GIVE_WAY = 3;
+/**
+ * How long, at least, a quiet look waits for each of its probes to come back (4 × downtime-limit
+ * if longer). The first waits behind everything the destination has still to load, so a look
+ * that gave up early would decide on a link it does not know to be empty.
+ */
+const LOOK_PROBE_TIMEOUT_MS = 1000;
+/** A destination that has answered no probe this long after the migration began does not answer probes. */
+const SILENT_PEER_MS = 3000;
 
 export class MigrationThread {
   private readonly block: MigrationBlock;
@@ -109,6 +114,8 @@ export class MigrationThread {
   private readonly convergence: ConvergenceWatch;
   /** What a switchover costs, measured as the migration goes (the downtime decision). */
   readonly cost: SwitchoverCost;
+  /** When to switch over: the plan below the limit, the estimate's measured errors, the bounds. */
+  private readonly decision = new SwitchoverDecision();
   private commitSentAt = 0;
   /** x-multifd: one writer per extra data channel (empty without multifd). */
   private readonly mfWriters: StreamWriter[] = [];
@@ -137,7 +144,7 @@ export class MigrationThread {
     this.holds = new HoldPoints(this.block.words, MigWord.HOLD);
     this.w = new StreamWriter(target.sink, { chunkSize: STREAM_CHUNK, highWater: 2 * STREAM_CHUNK });
     this.w.setRateLimit(this.options.maxBandwidth);
-    this.cost = new SwitchoverCost(start.deviceState.byteLength + 1024);
+    this.cost = new SwitchoverCost(start.deviceState.byteLength + 1024, this.options.capability('compress'));
     this.recorder = new RoundRecorder(
       new RoundRecords(start.rounds),
       this.block,
@@ -201,7 +208,9 @@ export class MigrationThread {
       return;
     }
     // A message naming another migration (a late one from an earlier attempt) moves nothing.
-    if (isSwitchoverMessage(m) && m.migration === this.migrationId && this.block.noteFromDestination(m)) this.post({ type: 'heard', message: m });
+    if (!isSwitchoverMessage(m) || m.migration !== this.migrationId) return;
+    if (m.switchover === 'ready' || m.switchover === 'started') this.switchoverMarks[m.switchover] ??= Date.now();
+    if (this.block.noteFromDestination(m)) this.post({ type: 'heard', message: m });
   }
 
   /** A round-trip probe, worker to worker when the connection allows (else the main threads relay it). */
@@ -319,12 +328,16 @@ export class MigrationThread {
   }
 
   /**
-   * The decision said "stop now": first let what is queued leave (the guest still runs), then
-   * look again with nothing queued. True if the switchover should happen now.
+   * A quiet look: let what is queued leave (the guest still runs), time a probe through it — a
+   * rehearsal of the estimate, whose error sets the margin — then measure the handshake with
+   * nothing queued and judge the estimate for the pages dirty then (switchover-decision.ts).
+   * True if the switchover should happen now. `qemuWouldSwitch`: QEMU's own rule held.
    */
-  private async drainedStillFits(): Promise<boolean> {
+  private async drainedStillFits(qemuWouldSwitch: boolean): Promise<boolean> {
     // No guest runs (a paused machine, a saved stream): there is no downtime to keep.
     if (!this.handshake || this.ctl.runstate !== 'running') return true;
+    const lookStart = performance.now();
+    const predicted = this.cost.probed ? this.cost.rehearsalMs(this.queuedBytes()) : Infinity;
     await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
     const deadline = performance.now() + Math.max(50, this.downtimeLimit * 2);
     while (this.localQueued() > 0 && performance.now() < deadline && this.block.status === 'active' && !this.w.error) {
@@ -332,84 +345,101 @@ export class MigrationThread {
     }
     // The handshake's round trip as it is now, with nothing queued ahead of it. The data channel's
     // bufferedAmount is 0 but SCTP and the browser's network process still hold bytes: the first
-    // probe goes out behind them (its echo says the link is empty), the second measures the
-    // round trip the handshake will see.
-    const timeout = Math.max(100, this.downtimeLimit * 4);
+    // probe goes out behind them (its echo says the link is empty, and when: the rehearsal), the
+    // second measures the round trip the handshake will see.
+    const timeout = Math.max(LOOK_PROBE_TIMEOUT_MS, this.downtimeLimit * 4);
     const flushed = await this.probeRtt(timeout);
+    if (flushed !== null) this.decision.errors.add(predicted, performance.now() - lookStart);
     const rtt = flushed === null || this.block.status !== 'active' ? flushed : await this.probeRtt(timeout);
-    this.quietLookAt = performance.now();
+    // The look's pause in sending is no time to measure the sender or the put rate over.
+    this.iterationStart += performance.now() - lookStart;
+    this.lookingMs += performance.now() - lookStart;
     if (this.block.status !== 'active') return false;
-    // A peer that answered no probe, not even these: nothing measured, QEMU's rule (already met)
-    // decides. (A short migration reaches here before the probes sent all along came back: the
-    // two just sent are its first measure of the handshake.)
-    if (!this.cost.probed) return true;
-    // No echo (a peer that does not answer probes): plan with the probes seen so far.
-    this.cost.freshRtt = rtt;
-    if (rtt !== null) this.cost.quietRtt = rtt;
-    this.updateCounters(performance.now(), true);
-    const p = this.loop.pending(this.thresholdBytes);
+    // The stop-and-copy sends what the guest dirtied while the look drained the queue too: sync
+    // (QEMU's ram_save_pending syncs before its test), and judge what is dirty now.
+    const p = this.loop.pending(Infinity);
     const pending = p.precopyOnly + p.postcopyable;
+    this.lookedAtSync = this.block.get(MigCounter.DIRTY_SYNC_COUNT);
+    if (rtt === null) {
+      // A peer that has answered no probe since the migration began, not even these: one that
+      // does not answer probes. Nothing can be measured: QEMU's rule (already met) decides.
+      if (!this.cost.probed && performance.now() - this.activeSince >= SILENT_PEER_MS) {
+        this.post({ type: 'log', text: "switching over by QEMU's rule: the destination answers no round-trip probe, so the switchover cannot be measured" });
+        return true;
+      }
+      // Otherwise the link is not known to be empty: the probe that went out behind the queue
+      // waits behind whatever the destination has still to load (an idle guest's first pass is
+      // thousands of zero-page records per stream chunk, each a page to check there), and a
+      // switchover now would wait for all of it too. Not yet.
+      return this.judged({ expectedMs: Infinity, limitMs: this.downtimeLimit, qemuWouldSwitch, parts: `the look's probe unanswered in ${Math.round(timeout)} ms` });
+    }
+    // A migration this short has not measured the wire yet, nor lasted a counter window: the
+    // put rate while sending stands in, as it does in updateCounters.
+    if (this.cost.bandwidth <= 0) this.cost.bandwidth = this.sent() / Math.max(1, performance.now() - this.activeSince - this.lookingMs);
+    this.cost.freshRtt = rtt;
+    this.cost.quietRtt = rtt;
     const queued = this.queuedBytes();
     const expected = this.cost.expected(pending, queued);
     const parts = this.cost.explain(pending, queued);
     this.cost.freshRtt = null;
     this.block.set(MigCounter.EXPECTED_DOWNTIME, Math.round(expected));
-    // A limit the switchover alone overshoots, as measured just now: QEMU's rule (already met)
-    // decides, or the migration would never converge. Measured afresh each time, so one slow
-    // probe on a busy host does not give the limit up for the rest of the migration.
-    const fits = expected <= this.downtimeLimit * SAFETY;
-    // Only a limit found unkeepable at several looks running gives way: one slow probe on a
-    // busy host (a stall of tens of ms) would otherwise switch over by QEMU's rule at once.
-    this.unkeptLooks = !fits && this.limitUnkeepable() ? this.unkeptLooks + 1 : 0;
-    if (this.unkeptLooks >= UNKEPT_LOOKS_TO_GIVE_WAY) {
-      this.sayLimitUnkept();
-      return true;
-    }
-    if (fits) {
-      this.post({
-        type: 'log',
-        text: `switching over: expected downtime ${Math.round(expected)} ms, within ${Math.round(SAFETY * 100)} % of downtime-limit ${this.downtimeLimit} ms (${parts})`,
-      });
-    }
-    return fits;
+    return this.judged({ expectedMs: expected, limitMs: this.downtimeLimit, qemuWouldSwitch, parts });
   }
 
-  /** Quiet looks in a row that found the limit unkeepable. */
-  private unkeptLooks = 0;
-  /** When drainedStillFits last measured the handshake with nothing queued (performance.now()). */
-  private quietLookAt = -Infinity;
+  /** The decision on a look; a switchover is logged with its reason. */
+  private judged(look: Look): boolean {
+    const verdict = this.decision.judge(look);
+    if (!verdict.switchover) return false;
+    this.post({ type: 'log', text: verdict.text });
+    this.switchEstimate = look.expectedMs;
+    return true;
+  }
+
+  /** When the migration became active, and how long its quiet looks have paused the sending since (ms). */
+  private activeSince = 0;
+  private lookingMs = 0;
+  /** The dirty sync at the last quiet look: one look per round at most. */
+  private lookedAtSync = -1;
   /** QEMU's own threshold (bandwidth × downtime-limit), kept beside the cost model's. */
   private qemuThresholdBytes = 0;
+  /** The estimate the switchover was decided on (ms), for the log line that compares the outcome. */
+  private switchEstimate: number | null = null;
 
   /**
-   * The cost model plans with the fastest probe so far until a probe has gone out with nothing
-   * queued; probes that share a busy link measure its queue, so the model may think the
-   * handshake too slow for any pages at all. Once QEMU's rule would switch over, look with the
-   * queue drained (at most once a second): that measures the handshake as it really is, and
-   * switches over if the estimate fits.
+   * QEMU's rule would switch over (the pages left fit bandwidth × downtime-limit), and no look was
+   * taken since the last dirty sync: take one. Looking once a round keeps the drains from eating
+   * the wire, and bounds in rounds how long the decision may wait once QEMU's rule holds.
    */
   private dueForQuietLook(pending: number): boolean {
     if (!this.handshake || !this.cost.probed || this.ctl.runstate !== 'running') return false;
-    if (pending > this.qemuThresholdBytes) return false;
-    return performance.now() - this.quietLookAt >= QUIET_LOOK_INTERVAL_MS;
+    return pending <= this.qemuThresholdBytes && this.lookAllowed();
   }
+
+  /** No look was taken since the last dirty sync (a decision without a look is always allowed). */
+  private lookAllowed(): boolean {
+    if (!this.handshake || !this.cost.probed || this.ctl.runstate !== 'running') return true;
+    return this.block.get(MigCounter.DIRTY_SYNC_COUNT) !== this.lookedAtSync;
+  }
+
+  /** When the stop-and-copy's last byte was put, and the destination's 'ready' and 'started' were heard (Date.now()). */
+  private readonly switchoverMarks: { put?: number; ready?: number; started?: number } = {};
 
   /**
-   * The switchover alone costs more than downtime-limit allows (a busy host, a slow link), by the
-   * last handshake measured with nothing queued: QEMU's rule decides instead, so the migration
-   * still converges.
+   * After a switchover: the estimate it was decided on against the downtime it took, and where
+   * the time went (what a rehearsal cannot see shows here: a slow stop, a slow destination).
    */
-  private limitUnkeepable(): boolean {
-    return this.cost.unkeepable(this.downtimeLimit);
-  }
-
-  /** Switching over by QEMU's rule: the log says why the downtime will be above the limit. */
-  private sayLimitUnkept(): void {
+  private sayOutcome(): void {
+    if (this.switchEstimate === null) return;
+    const downtime = this.block.get(MigCounter.DOWNTIME);
+    const error = downtime - this.switchEstimate;
+    const against = Number.isFinite(error) ? `against an estimate of ${Math.round(this.switchEstimate)} ms (${error >= 0 ? '+' : ''}${Math.round(error)} ms)` : 'with no estimate';
+    const at = (t: number | undefined) => (t === undefined ? '?' : `${t - this.downtimeStart}`);
+    const m = this.switchoverMarks;
     this.post({
       type: 'log',
       text:
-        `downtime-limit ${this.downtimeLimit} ms cannot be kept: the switchover alone (stop, device state, ` +
-        `handshake round trips, start) costs about ${Math.round(this.cost.fixedMs)} ms here; switching over by QEMU's rule (pages left ÷ bandwidth)`,
+        `switchover took ${downtime} ms ${against}: ` +
+        `vCPU stopped in ${Math.round(this.cost.stopMs)} ms, last byte put at ${at(m.put)} ms, 'ready' heard at ${at(m.ready)} ms, 'started' at ${at(m.started)} ms`,
     });
   }
 
@@ -478,6 +508,7 @@ export class MigrationThread {
       // The header and block list count as transferred from the moment the migration is active.
       this.block.set(MigCounter.TRANSFERRED, this.sent());
       this.transition('setup', 'active');
+      this.activeSince = performance.now();
       while (this.block.status === 'active') {
         if (!this.w.rateLimitExceeded()) {
           const p = this.loop.pending(this.thresholdBytes);
@@ -489,16 +520,17 @@ export class MigrationThread {
               await this.postcopyStart();
               break;
             }
-            if (this.dueForQuietLook(pending) && (await this.drainedStillFits())) {
+            if (this.dueForQuietLook(pending) && (await this.drainedStillFits(true))) {
               await this.completion();
               break;
             }
-            await this.loop.iterate();
-            this.block.add(MigCounter.ITERATIONS, 1);
-            this.block.set(MigCounter.TRANSFERRED, this.sent());
-          } else if (await this.drainedStillFits()) {
+            await this.iterate();
+          } else if (this.lookAllowed() && (await this.drainedStillFits(pending <= this.qemuThresholdBytes))) {
             await this.completion();
             break;
+          } else if (pending > 0) {
+            // This round's look said not yet: send its pages; the next sync opens another.
+            await this.iterate();
           }
         }
         const err = this.w.error ?? this.mfWriters.find((w) => w.error)?.error;
@@ -526,34 +558,39 @@ export class MigrationThread {
     await this.finish();
   }
 
+  /** One pass of the iterables (qemu_savevm_state_iterate), counted. */
+  private async iterate(): Promise<void> {
+    await this.loop.iterate();
+    this.block.add(MigCounter.ITERATIONS, 1);
+    this.block.set(MigCounter.TRANSFERRED, this.sent());
+  }
+
   /** QEMU's migration_update_counters: every 100 ms, bandwidth → threshold, mbps, expected downtime. */
-  private updateCounters(now: number, force = false): void {
+  private updateCounters(now: number): void {
     this.block.set(MigCounter.TRANSFERRED, this.sent());
     this.block.set(MigCounter.TOTAL_TIME, Math.round(Date.now() - this.block.get(MigCounter.START_TIME)));
     const queued = this.queuedBytes();
-    if (now < this.iterationStart + BUFFER_DELAY_MS && !force) return;
+    if (now < this.iterationStart + BUFFER_DELAY_MS) return;
     const transferred = this.sent() - this.iterationInitialBytes;
     const ms = Math.max(1, now - this.iterationStart);
     // Pages handed to the sender so far, whatever their encoding: a count that runs across
     // rounds, so a window that spans a dirty sync counts the pages on both sides of it.
     const pagesNow = this.pagesInEndedRounds + this.block.get(MigCounter.PAGES_THIS_ROUND);
     const pagesSent = pagesNow - this.windowPages;
-    // A window with pages still to send measures how fast the sender clears them, if it began
-    // after the first pass: that pass is mostly zero pages, which cost a few bytes each, and timing
-    // the pages a guest dirties again at its pace promised an a-b guest 25 ms that took 550.
+    // A window with pages still to send measures how the sender's pages become stream bytes and
+    // how fast it clears them, if it began after the first pass: that pass is mostly zero pages,
+    // which cost a few bytes each, and are not what the stop-and-copy sends.
     const syncs = this.block.get(MigCounter.DIRTY_SYNC_COUNT);
     const pastFirstPass = this.windowSyncs >= 2;
-    this.windowSyncs = syncs;
-    // A forced look (after the drain before a switchover) spans time no page was sent in.
-    if (!force && pastFirstPass && this.block.get(MigCounter.REMAINING) > 0 && pagesSent > 0) this.cost.samplePages(pagesSent * PAGE_SIZE, ms);
-    this.windowPages = pagesNow;
+    if (pastFirstPass && this.block.get(MigCounter.REMAINING) > 0 && pagesSent > 0) this.cost.samplePages(pagesSent * PAGE_SIZE, ms, transferred);
     const bandwidth = transferred / ms;
-    if (this.handshake && this.cost.probed && !this.limitUnkeepable()) {
-      // A live migration: the threshold is what fits in the limit once everything the
-      // switchover costs is counted, less what is still queued (switchover-cost.ts).
-      // Until the destination's count measured the wire, the put rate stands in.
+    if (this.handshake && this.cost.probed) {
+      // A live migration: the threshold is what fits in the planned share of the limit once
+      // everything the switchover costs is counted, less what is still queued
+      // (switchover-cost.ts, switchover-decision.ts). Until the destination's count measured
+      // the wire, the put rate stands in.
       if (!this.cost.measured && bandwidth > 0) this.cost.bandwidth = bandwidth;
-      this.thresholdBytes = this.cost.threshold(this.downtimeLimit, queued);
+      this.thresholdBytes = this.cost.threshold(this.decision.plannedMs(this.downtimeLimit), queued);
     } else {
       this.thresholdBytes = bandwidth * this.downtimeLimit;
     }
@@ -569,6 +606,8 @@ export class MigrationThread {
     // would hand out two budgets in one window.)
     this.iterationStart = now;
     this.iterationInitialBytes = this.sent();
+    this.windowSyncs = syncs;
+    this.windowPages = pagesNow;
   }
 
   /** QEMU's migration_completion: stop the guest, complete every handler, EOF, then the handshake. */
@@ -598,6 +637,7 @@ export class MigrationThread {
     this.w.setRateLimit(0);
     await this.loop.completePrecopy();
     await Promise.all([this.w.flush(), ...this.mfWriters.map((w) => w.flush())]);
+    this.switchoverMarks.put = Date.now();
     this.block.set(MigCounter.TRANSFERRED, this.sent());
     if (this.w.error) throw this.w.error;
     this.allSent = true;
@@ -619,6 +659,7 @@ export class MigrationThread {
     // before anyone hears 'completed' (QEMU sets them a moment later, in
     // migration_iteration_finish; a client polling in between would see zeros and finish-migrate).
     this.calculateComplete();
+    this.sayOutcome();
     this.setRunstate('postmigrate');
     this.transition(current, 'completed');
   }

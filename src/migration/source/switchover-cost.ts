@@ -12,7 +12,8 @@
 //   the destination's start           a vCPU wake-up
 //
 // expected-downtime in query-migrate is this estimate for the bytes left now, and the threshold
-// the thread compares the pending bytes with is its inverse: the bytes that fit in the limit.
+// the thread compares the pending bytes with is its inverse: the bytes that fit in the planned
+// share of the limit (switchover-decision.ts keeps the margin below it).
 
 /**
  * source → destination and back: a round-trip probe. On the switchover channel the two workers
@@ -62,15 +63,6 @@ const DEFAULT_STOP_MS = 4;
 const DEST_START_MS = 8;
 /** The handshake in probe round trips (see fixedMs). */
 const HANDSHAKE_RTTS = 1.5;
-/**
- * Plan to this share of the limit: the rest is for what the estimate misses, the scheduling of
- * the vCPU, worker and network threads on a busy host (the guest itself sees stalls of 10–35 ms
- * on a 2-core host while a migration runs, switchover or not). Measured there with stress
- * dirtying 2 MB/s at a 50 ms limit, over 30 switchovers: the downtime came out 1 ms above the
- * estimate on average and 20 ms at worst; planning to 70 % let one run in 40 reach 54 ms.
- */
-export const SAFETY = 0.6;
-
 export class SwitchoverCost {
   /** Bytes per ms the queue drains at (the wire), smoothed. 0 until measured. */
   bandwidth = 0;
@@ -80,7 +72,15 @@ export class SwitchoverCost {
   /** Bytes of the sections sent after RAM in the stop-and-copy (devices, globalstate, EOF). */
   deviceBytes: number;
 
-  constructor(deviceBytes: number) {
+  /**
+   * `codecPaced`: pages go through a codec slower than the wire may be (compress: zlib in a worker
+   * pool), so the sender's own pace bounds the pages' time too. Without one the sender's pace is
+   * the wire's, seen through its buffers' back-pressure, and only noise on top of it.
+   */
+  constructor(
+    deviceBytes: number,
+    private readonly codecPaced = false,
+  ) {
     this.deviceBytes = deviceBytes;
   }
 
@@ -172,58 +172,80 @@ export class SwitchoverCost {
   }
 
   /**
-   * Page bytes (pages × page size) the sender clears per ms while it has pages to send: the wire
-   * rate for plain pages, more for zero pages and XBZRLE deltas, the codec's pace for zlib. The
-   * pages left are timed at this rate; bytes already on their way at the wire's. Learned from
-   * the rounds after the first pass only (the pages a guest dirties again are what the
-   * stop-and-copy sends); until then the wire's rate stands in.
+   * Stream bytes per page byte for the pages the sender sends: about 1 for plain pages, less for
+   * zero pages and XBZRLE deltas or compressed pages. Learned from the rounds after the first pass
+   * only (the pages a guest dirties again are what the stop-and-copy sends; the first pass is
+   * mostly zero pages, which cost a few bytes each); until then pages count whole.
+   */
+  wireShare = 1;
+  /**
+   * Page bytes (pages × page size) the sender clears per ms while it has pages to send: the pace
+   * of the sender itself. It clears into buffers faster than the wire empties them, so it bounds
+   * the pages' time from below only, and only behind a codec (see codecPaced).
    */
   pageRate = 0;
+  private shareSampled = false;
 
-  /** A window in which the sender, busy all along, cleared `pageBytes` of pages in `ms`. */
-  samplePages(pageBytes: number, ms: number): void {
+  /** A window in which the sender, busy all along, cleared `pageBytes` of pages in `ms`, putting `streamBytes` on the stream. */
+  samplePages(pageBytes: number, ms: number, streamBytes: number): void {
     if (ms <= 0 || pageBytes <= 0) return;
     const r = pageBytes / ms;
     this.pageRate = this.pageRate === 0 ? r : 0.7 * this.pageRate + 0.3 * r;
+    if (streamBytes <= 0) return;
+    const share = streamBytes / pageBytes;
+    this.wireShare = this.shareSampled ? 0.7 * this.wireShare + 0.3 * share : share;
+    this.shareSampled = true;
   }
 
-  private get pagesRate(): number {
-    return this.pageRate > 0 ? this.pageRate : this.bandwidth;
+  /**
+   * Milliseconds the pages left take in the stop-and-copy: the stream bytes they become at the
+   * wire's rate (timing them at the sender's pace promised an a-b guest 107 ms that took 162, and
+   * 128 that took 241, with two CPU burners beside it), or a codec's pace if that is slower.
+   */
+  private pagesMs(remaining: number): number {
+    const wire = (remaining * this.wireShare) / this.bandwidth;
+    return Math.max(wire, remaining / this.codecPace);
+  }
+
+  /** Page bytes per ms a codec clears them at (Infinity without one, or before it was measured). */
+  private get codecPace(): number {
+    return this.codecPaced && this.pageRate > 0 ? this.pageRate : Infinity;
   }
 
   /** Expected downtime (ms) if the guest stopped now with `remaining` page bytes left and `inFlight` bytes on their way. */
   expected(remaining: number, inFlight: number): number {
     if (this.bandwidth <= 0) return Infinity;
-    return this.fixedMs + (inFlight + this.deviceBytes) / this.bandwidth + remaining / this.pagesRate;
+    return this.fixedMs + (inFlight + this.deviceBytes) / this.bandwidth + this.pagesMs(remaining);
+  }
+
+  /**
+   * What a quiet look's drain should take by this model: `queued` bytes at the wire's rate, then
+   * the round trip of the probe that follows them. The look times it: a rehearsal of the estimate.
+   */
+  rehearsalMs(queued: number): number {
+    if (this.bandwidth <= 0) return Infinity;
+    return queued / this.bandwidth + this.rtt;
   }
 
   /** The estimate's parts in words, for the log line that says why the guest stopped when it did. */
   explain(remaining: number, inFlight: number): string {
     const mbs = (bytesPerMs: number) => (bytesPerMs / 1000).toFixed(1);
     const ms = (v: number) => Math.round(v);
+    const pagesMs = this.bandwidth > 0 ? this.pagesMs(remaining) : Infinity;
     return (
       `stop ${ms(this.stopMs)} ms, handshake ${ms(HANDSHAKE_RTTS * this.rtt)} ms, start ${DEST_START_MS} ms; ` +
       `${inFlight + this.deviceBytes} bytes queued and of device state at ${mbs(this.bandwidth)} MB/s; ` +
-      `${remaining} bytes of pages at ${mbs(this.pagesRate)} MB/s`
+      `${remaining} bytes of pages in ${ms(pagesMs)} ms (${mbs(remaining / pagesMs)} MB/s)`
     );
   }
 
-  /**
-   * True when the switchover alone (stop, device state, the handshake, the start) already takes
-   * the whole planned share of `limitMs`: no number of pages left would keep the promise, and
-   * waiting for one would never converge. The thread then falls back to QEMU's rule (pages left
-   * ÷ bandwidth within the limit) and says the limit cannot be kept.
-   */
-  unkeepable(limitMs: number): boolean {
-    // Only a handshake measured with nothing queued can say so (see quietRtt).
-    if (this.bandwidth <= 0 || this.quietRtt === null) return false;
-    return this.fixedMs + this.deviceBytes / this.bandwidth >= limitMs * SAFETY;
-  }
-
-  /** Page bytes that may be left for the stop-and-copy within `limitMs` (the safety share kept). */
-  threshold(limitMs: number, inFlight: number): number {
+  /** Page bytes that may be left for the stop-and-copy for it to take no more than `plannedMs`. */
+  threshold(plannedMs: number, inFlight: number): number {
     if (this.bandwidth <= 0) return 0;
-    const left = limitMs * SAFETY - this.fixedMs - (inFlight + this.deviceBytes) / this.bandwidth;
-    return Math.max(0, left * this.pagesRate);
+    const left = plannedMs - this.fixedMs - (inFlight + this.deviceBytes) / this.bandwidth;
+    if (left <= 0) return 0;
+    // The inverse of pagesMs: the slower of the wire (per stream byte) and a codec's pace.
+    const perMs = Math.min(this.bandwidth / this.wireShare, this.codecPace);
+    return left * perMs;
   }
 }
